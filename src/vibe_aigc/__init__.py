@@ -1,0 +1,77 @@
+"""vibe-aigc: from a creative intent (a Vibe) to a durable, resumable workflow.
+
+Public names only; ``tests/test_public_api.py`` checks this list.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from vibe_aigc.context import NodeContext
+from vibe_aigc.errors import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointLockedError,
+    CheckpointNotFoundError,
+    CheckpointWriteError,
+    ConfigurationError,
+    ExecutionError,
+    InvalidIdError,
+    NodeExecutionError,
+    PlanError,
+    PlanMismatchError,
+    PlanningError,
+    PlanValidationError,
+    ToolError,
+    TransientError,
+    VibeError,
+)
+from vibe_aigc.executor import (
+    EventKind,
+    ExecutionResult,
+    ExecutionStatus,
+    NodeResult,
+    ProgressEvent,
+    RetryPolicy,
+    WorkflowExecutor,
+)
+from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
+from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.planner import MetaPlanner
+
+try:
+    __version__ = version("vibe-aigc")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "CheckpointLockedError",
+    "CheckpointNotFoundError",
+    "CheckpointWriteError",
+    "ConfigurationError",
+    "EventKind",
+    "ExecutionError",
+    "ExecutionResult",
+    "ExecutionStatus",
+    "InvalidIdError",
+    "MetaPlanner",
+    "NodeContext",
+    "NodeExecutionError",
+    "NodeResult",
+    "PlanError",
+    "PlanMismatchError",
+    "PlanValidationError",
+    "PlanningError",
+    "ProgressEvent",
+    "RetryPolicy",
+    "ToolError",
+    "TransientError",
+    "Vibe",
+    "VibeError",
+    "WorkflowExecutor",
+    "WorkflowNode",
+    "WorkflowNodeType",
+    "WorkflowPersistenceManager",
+    "WorkflowPlan",
+    "__version__",
+]

@@ -1,0 +1,358 @@
+"""The ready-queue scheduler that runs a validated plan on asyncio.
+
+Rules
+-----
+* **Ready queue, not levels.** A node starts the moment everything it waits on has completed
+  and a concurrency slot is free (``max_concurrency`` bounds the nodes in flight). Among ready
+  nodes, the one with the longest remaining path (by ``estimated_duration``, default 1) goes
+  first, which keeps bounded runs close to the critical path.
+* **Hierarchy.** A node's children are its sub-tasks. Children inherit the dependencies of all
+  their ancestors. A parent completes after all its children: a ``composite`` parent has no work
+  of its own (its output maps child id to child output); any other parent runs its own step
+  after its children, with their outputs in ``context.child_outputs``.
+* **Failure.** A node that fails (after its retries) fails the run. Everything that waits on
+  it, directly or transitively (dependents and parents), is marked ``skipped`` with the reason.
+  Independent branches still run to the end, so their work is kept. A node is only ever marked
+  ``completed`` when its work returned.
+* **Retries.** Transient errors are retried with backoff (see :mod:`.retry`); the per-node
+  ``parameters["retry"]`` (a mapping) and ``parameters["timeout"]`` (seconds) override the
+  executor's defaults.
+* **Resume.** ``execute(plan, completed=...)`` takes results recorded earlier: those nodes are not
+  run again and their outputs flow to dependents exactly as in an uninterrupted run.
+* **Hooks.** Each :class:`ExecutionHook` sees the run start, every node finish (awaited before
+  the node's dependents are released, so a durable hook records a completion before anything
+  builds on it), and the run end. Persistence hangs off the scheduler this way; the scheduler
+  imports no store.
+* **Extension point.** ``execute_node(node, context)`` does one node's work; subclass and
+  override it. The default dispatches to the tool registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from vibe_aigc.context import NodeContext
+from vibe_aigc.errors import ConfigurationError, NodeExecutionError
+from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
+from vibe_aigc.executor.retry import RetryPolicy, is_transient
+from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
+from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, utc_now
+from vibe_aigc.tools import ToolRegistry, default_registry
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class ExecutionHook(Protocol):
+    """Observer of a run's lifecycle; all methods are awaited by the scheduler."""
+
+    async def on_run_start(self, state: ExecutionResult) -> None: ...
+
+    async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None: ...
+
+    async def on_run_end(self, state: ExecutionResult, interrupted: bool) -> None: ...
+
+
+class WorkflowExecutor:
+    """Runs a :class:`WorkflowPlan`; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        progress_callback: ProgressCallback | None = None,
+        max_concurrency: int | None = 8,
+        retry_policy: RetryPolicy | None = None,
+        node_timeout: float | None = None,
+        tools: ToolRegistry | None = None,
+        services: Mapping[str, Any] | None = None,
+        *,
+        sleep: Sleep | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be >= 1 (or None for no bound)")
+        if node_timeout is not None and node_timeout <= 0:
+            raise ConfigurationError("node_timeout must be > 0 seconds")
+        self.progress_callback = progress_callback
+        self.max_concurrency = max_concurrency
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.node_timeout = node_timeout
+        self.tools = tools if tools is not None else default_registry()
+        self.services: dict[str, Any] = dict(services or {})
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+
+    # ------------------------------------------------------------------ extension point
+
+    async def execute_node(self, node: WorkflowNode, context: NodeContext) -> Any:
+        """Do one node's work and return its output (JSON data). Override to customise."""
+        tool = self.tools.select(node)
+        return await tool.run(node, context)
+
+    # ------------------------------------------------------------------ running a plan
+
+    async def execute(
+        self,
+        plan: WorkflowPlan,
+        *,
+        completed: Mapping[str, NodeResult] | None = None,
+        hooks: Iterable[ExecutionHook] = (),
+        progress_callbacks: Iterable[ProgressCallback] = (),
+    ) -> ExecutionResult:
+        """Run ``plan`` (validated first) and return its :class:`ExecutionResult`."""
+        graph = plan.validate_plan()
+        run = _Run(self, plan, graph, list(hooks), self._callbacks(progress_callbacks))
+        return await run.go(completed or {})
+
+    def _callbacks(self, extra: Iterable[ProgressCallback]) -> list[ProgressCallback]:
+        callbacks = [self.progress_callback] if self.progress_callback else []
+        return [*callbacks, *extra]
+
+    # ------------------------------------------------------------------ one node, with retries
+
+    async def _run_node(
+        self, node: WorkflowNode, context: NodeContext, announce: _Announcer
+    ) -> NodeResult:
+        result = NodeResult(node_id=node.id, status=ExecutionStatus.RUNNING, started_at=utc_now())
+        policy = self.retry_policy.with_overrides(node.parameters.get("retry"))
+        timeout = node.parameters.get("timeout", self.node_timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            result.attempts = attempt
+            context.attempt = attempt
+            try:
+                if node.type == WorkflowNodeType.COMPOSITE and node.children:
+                    output: Any = dict(context.child_outputs)
+                else:
+                    output = await asyncio.wait_for(
+                        self.execute_node(node, context),
+                        timeout=float(timeout) if timeout is not None else None,
+                    )
+                if isinstance(output, NodeResult):  # an override may hand back a NodeResult
+                    if output.status == ExecutionStatus.FAILED:
+                        raise NodeExecutionError(output.error or "node reported failure", node.id)
+                    output = output.output
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classified below; nothing is swallowed
+                message = _describe(exc, timeout)
+                if attempt >= policy.max_attempts or not is_transient(exc):
+                    result.status = ExecutionStatus.FAILED
+                    result.error = message
+                    break
+                delay = policy.delay_for(attempt, exc, self._rng)
+                await announce.retrying(node, attempt, delay, message)
+                await self._sleep(delay)
+                continue
+            result.status = ExecutionStatus.COMPLETED
+            result.output = output
+            usage = output.get("usage") if isinstance(output, dict) else None
+            if isinstance(usage, dict) and all(
+                isinstance(v, int | float) for v in usage.values()
+            ):
+                result.usage = {str(k): float(v) for k, v in usage.items()}
+            break
+        result.completed_at = utc_now()
+        if result.started_at is not None:
+            result.duration = (result.completed_at - result.started_at).total_seconds()
+        return result
+
+
+def _describe(exc: BaseException, timeout: Any) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"timed out after {timeout}s" if timeout is not None else "timed out"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+class _Announcer(Protocol):
+    async def retrying(self, node: WorkflowNode, attempt: int, delay: float, error: str) -> None:
+        ...
+
+
+class _Run:
+    """The state of one execution; lives for one ``execute`` call."""
+
+    def __init__(
+        self,
+        executor: WorkflowExecutor,
+        plan: WorkflowPlan,
+        graph: PlanGraph,
+        hooks: list[ExecutionHook],
+        callbacks: list[ProgressCallback],
+    ) -> None:
+        self.executor = executor
+        self.plan = plan
+        self.graph = graph
+        self.hooks = hooks
+        self.callbacks = callbacks
+        self.state = ExecutionResult(
+            plan_id=plan.id,
+            status=ExecutionStatus.PENDING,
+            node_results={n: NodeResult(node_id=n) for n in graph.order},
+        )
+        self.priority = _remaining_path(graph)
+        self.position = {n: i for i, n in enumerate(graph.order)}
+
+    @property
+    def done(self) -> int:
+        return sum(
+            1
+            for r in self.state.node_results.values()
+            if r.status
+            in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
+        )
+
+    async def event(self, kind: EventKind, node_id: str | None = None, **kw: Any) -> None:
+        if not self.callbacks:
+            return
+        description = self.graph.nodes[node_id].description if node_id else None
+        await emit(
+            self.callbacks,
+            ProgressEvent(
+                kind=kind,
+                plan_id=self.plan.id,
+                done=self.done,
+                total=len(self.graph.order),
+                node_id=node_id,
+                description=description,
+                state=self.state,
+                **kw,
+            ),
+        )
+
+    async def retrying(self, node: WorkflowNode, attempt: int, delay: float, error: str) -> None:
+        await self.event(
+            EventKind.NODE_RETRYING,
+            node.id,
+            attempt=attempt,
+            delay=delay,
+            error=error,
+            message=f"attempt {attempt} failed; retrying in {delay:.2f}s",
+        )
+
+    def context_for(self, node_id: str) -> NodeContext:
+        results = self.state.node_results
+        node = self.graph.nodes[node_id]
+        return NodeContext(
+            vibe=self.plan.source_vibe,
+            plan=self.plan,
+            dependency_outputs={d: results[d].output for d in self.graph.dependency_ids(node_id)},
+            child_outputs={c.id: results[c.id].output for c in node.children},
+            services=self.executor.services,
+        )
+
+    async def go(self, completed: Mapping[str, NodeResult]) -> ExecutionResult:
+        state = self.state
+        for node_id, previous in completed.items():
+            if node_id in state.node_results and previous.status == ExecutionStatus.COMPLETED:
+                state.node_results[node_id] = previous.model_copy(update={"resumed": True})
+        state.status = ExecutionStatus.RUNNING
+        state.started_at = utc_now()
+        for hook in self.hooks:
+            await hook.on_run_start(state)
+        await self.event(EventKind.WORKFLOW_STARTED, message=f"{len(self.graph.order)} nodes")
+
+        waiting = {
+            n: sum(
+                1 for b in self.graph.before[n]
+                if state.node_results[b].status != ExecutionStatus.COMPLETED
+            )
+            for n in self.graph.order
+        }
+        ready: list[tuple[float, int, str]] = []
+        for n in self.graph.order:
+            if state.node_results[n].status != ExecutionStatus.COMPLETED and waiting[n] == 0:
+                heapq.heappush(ready, (-self.priority[n], self.position[n], n))
+        running: dict[asyncio.Task[NodeResult], str] = {}
+        limit = self.executor.max_concurrency
+        try:
+            while ready or running:
+                while ready and (limit is None or len(running) < limit):
+                    _, _, node_id = heapq.heappop(ready)
+                    state.node_results[node_id].status = ExecutionStatus.RUNNING
+                    await self.event(EventKind.NODE_STARTED, node_id)
+                    task = asyncio.create_task(self.run_one(node_id), name=f"node:{node_id}")
+                    running[task] = node_id
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    node_id = running.pop(task)
+                    result = task.result()  # run_one returns a result; hook errors propagate
+                    if result.status == ExecutionStatus.COMPLETED:
+                        await self.event(EventKind.NODE_COMPLETED, node_id)
+                        for m in self.graph.after[node_id]:
+                            waiting[m] -= 1
+                            if waiting[m] == 0 and state.node_results[m].status == (
+                                ExecutionStatus.PENDING
+                            ):
+                                heapq.heappush(ready, (-self.priority[m], self.position[m], m))
+                    else:
+                        await self.event(EventKind.NODE_FAILED, node_id, error=result.error)
+                        await self.skip_after(node_id)
+        except BaseException:
+            await self.abort(running)
+            raise
+        state.status = (
+            ExecutionStatus.COMPLETED
+            if all(r.status == ExecutionStatus.COMPLETED for r in state.node_results.values())
+            else ExecutionStatus.FAILED
+        )
+        state.completed_at = utc_now()
+        for hook in self.hooks:
+            await hook.on_run_end(state, interrupted=False)
+        await self.event(EventKind.WORKFLOW_COMPLETED, message=state.status.value)
+        return state
+
+    async def run_one(self, node_id: str) -> NodeResult:
+        node = self.graph.nodes[node_id]
+        result = await self.executor._run_node(node, self.context_for(node_id), self)
+        self.state.node_results[node_id] = result
+        for hook in self.hooks:
+            try:
+                await hook.on_node_finished(result, self.state)
+            except NodeExecutionError as exc:  # e.g. an output that cannot be stored
+                result.status = ExecutionStatus.FAILED
+                result.output = None
+                result.error = str(exc)
+                await hook.on_node_finished(result, self.state)
+        return result
+
+    async def skip_after(self, failed_id: str) -> None:
+        results = self.state.node_results
+        waiting_on_failure = self.graph.descendants_after(failed_id)
+        for n in self.graph.order:
+            if n in waiting_on_failure and results[n].status == ExecutionStatus.PENDING:
+                results[n].status = ExecutionStatus.SKIPPED
+                results[n].error = f"skipped: waits on {failed_id!r}, which failed"
+                await self.event(EventKind.NODE_SKIPPED, n, message=results[n].error)
+
+    async def abort(self, running: dict[asyncio.Task[NodeResult], str]) -> None:
+        """Cancel in-flight nodes, mark them pending again, and tell the hooks."""
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for node_id in running.values():
+            current = self.state.node_results[node_id]
+            if current.status == ExecutionStatus.RUNNING:
+                self.state.node_results[node_id] = NodeResult(node_id=node_id)
+        self.state.status = ExecutionStatus.FAILED
+        self.state.completed_at = utc_now()
+        for hook in self.hooks:
+            try:
+                await asyncio.shield(hook.on_run_end(self.state, interrupted=True))
+            except Exception:  # keep the original error; this one is secondary
+                log.exception("hook %r failed while stopping the run", hook)
+
+
+def _remaining_path(graph: PlanGraph) -> dict[str, float]:
+    """Longest path from each node to the end, weighted by estimated duration (default 1)."""
+    weight = {
+        n: float(graph.nodes[n].estimated_duration or 1.0) for n in graph.order
+    }
+    remaining: dict[str, float] = {}
+    for n in reversed(graph.topological_order()):
+        remaining[n] = weight[n] + max((remaining[m] for m in graph.after[n]), default=0.0)
+    return remaining

@@ -1,0 +1,296 @@
+"""Pure data: Vibe, WorkflowNode(Type), WorkflowPlan, and plan validation.
+
+A plan is a forest of nodes. Two relations order the work:
+
+* ``dependencies``: a node starts only after every node it names has completed.
+* ``children``: a node's children are its sub-tasks. They inherit the dependencies of all their
+  ancestors, and a parent completes only after all of its children.
+
+:func:`plan_graph` turns both into one "must finish before" graph, which validation checks for
+cycles and the scheduler runs. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vibe_aigc.errors import PlanProblem, PlanValidationError
+
+SAFE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+SAFE_ID_RULE = "use 1-128 letters, digits, '-', '_' or '.', and not '.' or '..'"
+
+
+def is_safe_id(value: object) -> bool:
+    """True when ``value`` may be used as a node, plan or file-name id."""
+    return (
+        isinstance(value, str)
+        and SAFE_ID_RE.fullmatch(value) is not None
+        and value not in (".", "..")
+    )
+
+
+class WorkflowNodeType(str, Enum):
+    """What kind of work a node does."""
+
+    ANALYZE = "analyze"
+    GENERATE = "generate"
+    TRANSFORM = "transform"
+    VALIDATE = "validate"
+    COMPOSITE = "composite"
+
+
+class Vibe(BaseModel):
+    """A high-level creative intent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str
+    style: str | None = None
+    constraints: list[str] = Field(default_factory=list)
+    domain: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """A stable hash of what the vibe asks for (metadata excluded)."""
+        canonical = json.dumps(
+            {
+                "description": self.description,
+                "style": self.style,
+                "constraints": self.constraints,
+                "domain": self.domain,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def derive_plan_id(vibe: Vibe) -> str:
+    """The deterministic plan id of a vibe: same vibe, same id."""
+    return "plan-" + vibe.fingerprint()[:12]
+
+
+class WorkflowNode(BaseModel):
+    """One task of a plan; ``children`` are its sub-tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    type: WorkflowNodeType
+    description: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    dependencies: list[str] = Field(default_factory=list)
+    children: list[WorkflowNode] = Field(default_factory=list)
+    estimated_duration: float | None = None
+
+
+class WorkflowPlan(BaseModel):
+    """An executable decomposition of a vibe: a forest of :class:`WorkflowNode`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    source_vibe: Vibe
+    root_nodes: list[WorkflowNode]
+    estimated_total_duration: float | None = None
+    created_at: datetime | None = None
+
+    def iter_nodes(self) -> Iterator[WorkflowNode]:
+        """Every node of the forest, depth first, parents before children."""
+        return iter_nodes(self.root_nodes)
+
+    def get_node(self, node_id: str) -> WorkflowNode | None:
+        return next((n for n in self.iter_nodes() if n.id == node_id), None)
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.iter_nodes()]
+
+    @property
+    def total_nodes(self) -> int:
+        return sum(1 for _ in self.iter_nodes())
+
+    def problems(self) -> list[PlanProblem]:
+        """Every fault of the plan (empty when it may run)."""
+        return validation_problems(self)
+
+    def validate_plan(self) -> PlanGraph:
+        """Raise :class:`PlanValidationError` listing every fault, else return the graph."""
+        problems = validation_problems(self)
+        if problems:
+            raise PlanValidationError(problems, plan_id=self.id)
+        return plan_graph(self)
+
+
+def iter_nodes(roots: list[WorkflowNode]) -> Iterator[WorkflowNode]:
+    stack = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))
+
+
+@dataclass
+class PlanGraph:
+    """The plan as one graph. ``before[n]``: ids that must complete before ``n`` completes.
+
+    For a leaf or a parent's own step that is its dependencies, the dependencies of every
+    ancestor, and (for a parent) its children.
+    """
+
+    nodes: dict[str, WorkflowNode]
+    order: list[str]  # depth-first order of the tree (stable, used for display and ties)
+    parent: dict[str, str | None]
+    before: dict[str, set[str]] = field(default_factory=dict)
+    after: dict[str, set[str]] = field(default_factory=dict)
+
+    def dependency_ids(self, node_id: str) -> list[str]:
+        """Dependencies in force for a node: its own, then inherited, without duplicates."""
+        seen: dict[str, None] = {}
+        current: str | None = node_id
+        while current is not None:
+            for dep in self.nodes[current].dependencies:
+                seen.setdefault(dep, None)
+            current = self.parent[current]
+        return list(seen)
+
+    def descendants_after(self, node_id: str) -> set[str]:
+        """Every node that (transitively) waits on ``node_id``."""
+        out: set[str] = set()
+        stack = [node_id]
+        while stack:
+            for nxt in self.after.get(stack.pop(), ()):
+                if nxt not in out:
+                    out.add(nxt)
+                    stack.append(nxt)
+        return out
+
+    def critical_path(self, duration: dict[str, float]) -> float:
+        """Longest path through the graph with the given per-node durations."""
+        finish: dict[str, float] = {}
+        for node_id in self.topological_order():
+            start = max((finish[b] for b in self.before[node_id]), default=0.0)
+            finish[node_id] = start + duration.get(node_id, 0.0)
+        return max(finish.values(), default=0.0)
+
+    def topological_order(self) -> list[str]:
+        indeg = {n: len(self.before[n]) for n in self.order}
+        ready = [n for n in self.order if indeg[n] == 0]
+        out: list[str] = []
+        while ready:
+            n = ready.pop()
+            out.append(n)
+            for m in self.after[n]:
+                indeg[m] -= 1
+                if indeg[m] == 0:
+                    ready.append(m)
+        return out
+
+
+def plan_graph(plan: WorkflowPlan) -> PlanGraph:
+    """Build the "must finish before" graph (first occurrence wins for duplicate ids)."""
+    nodes: dict[str, WorkflowNode] = {}
+    parent: dict[str, str | None] = {}
+    order: list[str] = []
+    stack: list[tuple[WorkflowNode, str | None]] = [(n, None) for n in reversed(plan.root_nodes)]
+    while stack:
+        node, par = stack.pop()
+        if node.id not in nodes:
+            nodes[node.id] = node
+            parent[node.id] = par
+            order.append(node.id)
+        stack.extend((c, node.id) for c in reversed(node.children))
+    graph = PlanGraph(nodes=nodes, order=order, parent=parent)
+    graph.before = {n: set() for n in order}
+    graph.after = {n: set() for n in order}
+    for node_id in order:
+        node = nodes[node_id]
+        for dep in graph.dependency_ids(node_id):
+            if dep in nodes:
+                graph.before[node_id].add(dep)
+        for child in node.children:
+            if child.id in nodes and child.id != node_id:
+                graph.before[node_id].add(child.id)
+    for node_id, befores in graph.before.items():
+        for b in befores:
+            graph.after[b].add(node_id)
+    return graph
+
+
+def validation_problems(plan: WorkflowPlan) -> list[PlanProblem]:
+    """Every problem of a plan, all at once, in a stable order."""
+    problems: list[PlanProblem] = []
+    if not is_safe_id(plan.id):
+        problems.append(PlanProblem("invalid_id", None, f"plan id {plan.id!r}: {SAFE_ID_RULE}"))
+    if not plan.source_vibe.description.strip():
+        problems.append(PlanProblem("empty_description", None, "the vibe's description is empty"))
+    if not plan.root_nodes:
+        problems.append(PlanProblem("empty_plan", None, "the plan has no nodes"))
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for node in plan.iter_nodes():
+        if node.id in seen:
+            if node.id not in duplicates:
+                duplicates.append(node.id)
+        seen.add(node.id)
+        if not is_safe_id(node.id):
+            problems.append(PlanProblem("invalid_id", node.id, f"node id: {SAFE_ID_RULE}"))
+        if not node.description.strip():
+            problems.append(PlanProblem("empty_description", node.id, "description is empty"))
+    for dup in duplicates:
+        problems.append(PlanProblem("duplicate_id", dup, "the id is used by more than one node"))
+    for node in plan.iter_nodes():
+        for dep in node.dependencies:
+            if dep not in seen:
+                problems.append(
+                    PlanProblem("missing_dependency", node.id, f"depends on unknown node {dep!r}")
+                )
+    graph = plan_graph(plan)
+    for cycle in find_cycles(graph):
+        path = " -> ".join([*cycle, cycle[0]])
+        problems.append(PlanProblem("cycle", cycle[0], f"cycle through {path}"))
+    return problems
+
+
+def find_cycles(graph: PlanGraph) -> list[list[str]]:
+    """One representative cycle per strongly tangled region (Kahn leftovers, walked back)."""
+    indeg = {n: len(graph.before[n]) for n in graph.order}
+    ready = [n for n in graph.order if indeg[n] == 0]
+    while ready:
+        n = ready.pop()
+        for m in graph.after[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    left = [n for n in graph.order if indeg[n] > 0]
+    left_set = set(left)
+    covered: set[str] = set()
+    cycles: list[list[str]] = []
+    for start in left:
+        if start in covered:
+            continue
+        path: list[str] = []
+        index: dict[str, int] = {}
+        current = start
+        while current not in index and current not in covered:
+            index[current] = len(path)
+            path.append(current)
+            preds = [b for b in graph.before[current] if b in left_set]
+            fresh = [b for b in preds if b not in covered]
+            current = min(fresh or preds)
+        covered.update(path)
+        if current in index:
+            # walked backwards along "before" edges; reverse to read in execution order
+            cycle = list(reversed(path[index[current] :]))
+            cycles.append(cycle)
+    return cycles

@@ -1,0 +1,350 @@
+"""MetaPlanner: the facade that plans a vibe, runs the plan, and checkpoints it.
+
+Checkpointing is the planner's job, not the executor's: it works the same with any executor,
+including a user's subclass that only overrides ``execute_node``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from vibe_aigc.checkpointing import (
+    CheckpointHook,
+    ResumeState,
+    checkpoint_body,
+    load_resume_state,
+    plan_from_record,
+    state_of,
+)
+from vibe_aigc.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConfigurationError,
+    PlanMismatchError,
+)
+from vibe_aigc.executor import (
+    EventKind,
+    ExecutionResult,
+    ExecutionStatus,
+    NodeResult,
+    ProgressCallback,
+    ProgressEvent,
+    WorkflowExecutor,
+)
+from vibe_aigc.executor.events import emit
+from vibe_aigc.models import Vibe, WorkflowPlan, derive_plan_id
+from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.planner.knowledge import KnowledgePlanner
+
+
+class Planner(Protocol):
+    """Anything that turns a vibe into a plan."""
+
+    async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan: ...
+
+
+class OfflinePlanner:
+    """Async adapter over the deterministic :class:`KnowledgePlanner`."""
+
+    name = "offline knowledge planner"
+
+    def __init__(self) -> None:
+        self._knowledge = KnowledgePlanner()
+
+    async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan:
+        return self._knowledge.plan(vibe, plan_id=plan_id)
+
+
+class MetaPlanner:
+    """Plans vibes into workflows and runs them, durably when asked.
+
+    Checkpoint folder: ``persistence_manager``'s, else ``checkpoint_dir``, else the
+    ``VIBE_CHECKPOINT_DIR`` environment variable, else ``.vibe_checkpoints/`` in the working
+    directory. Nothing is created until the first write.
+    """
+
+    def __init__(
+        self,
+        llm_config: Any = None,
+        progress_callback: ProgressCallback | None = None,
+        executor: WorkflowExecutor | None = None,
+        checkpoint_interval: int | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        persistence_manager: WorkflowPersistenceManager | None = None,
+        *,
+        planner: Planner | None = None,
+        keep_last: int | None = 20,
+        cleanup_on_success: bool = False,
+    ) -> None:
+        if checkpoint_interval is not None and (
+            isinstance(checkpoint_interval, bool)
+            or not isinstance(checkpoint_interval, int)
+            or checkpoint_interval < 1
+        ):
+            raise ConfigurationError(
+                f"checkpoint_interval must be a whole number >= 1, got {checkpoint_interval!r}"
+            )
+        if keep_last is not None and keep_last < 1:
+            raise ConfigurationError("keep_last must be >= 1, or None to keep every checkpoint")
+        self.llm_config = llm_config
+        self.progress_callback = progress_callback
+        self.executor = executor if executor is not None else WorkflowExecutor()
+        self.checkpoint_interval = checkpoint_interval
+        self.cleanup_on_success = cleanup_on_success
+        self.persistence_manager = persistence_manager or WorkflowPersistenceManager(
+            checkpoint_dir, keep_last=keep_last
+        )
+        self.planner: Planner = planner or OfflinePlanner()
+        self._plans: dict[str, WorkflowPlan] = {}
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.persistence_manager.checkpoint_dir)
+
+    # ------------------------------------------------------------------ planning
+
+    async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan:
+        """Plan a vibe (validated; deterministic offline unless a model is configured)."""
+        if plan_id is not None:
+            validate_plan_id(plan_id)
+        plan = await self.planner.plan(vibe, plan_id=plan_id)
+        plan.validate_plan()
+        self._plans[plan.id] = plan
+        return plan
+
+    async def _plan_for(self, vibe_or_plan: Vibe | WorkflowPlan) -> WorkflowPlan:
+        if isinstance(vibe_or_plan, WorkflowPlan):
+            vibe_or_plan.validate_plan()
+            self._plans[vibe_or_plan.id] = vibe_or_plan
+            return vibe_or_plan
+        if isinstance(vibe_or_plan, Vibe):
+            return await self.plan(vibe_or_plan)
+        raise TypeError(f"expected a Vibe or a WorkflowPlan, got {type(vibe_or_plan).__name__}")
+
+    # ------------------------------------------------------------------ executing
+
+    async def execute(self, vibe_or_plan: Vibe | WorkflowPlan) -> ExecutionResult:
+        """Plan (unless given a plan) and run. Checkpoints when ``checkpoint_interval`` is set."""
+        plan = await self._plan_for(vibe_or_plan)
+        if self.checkpoint_interval is None:
+            return await self.executor.execute(plan, progress_callbacks=self._callbacks())
+        return await self._run_durably(plan, None)
+
+    async def plan_and_execute(self, vibe: Vibe) -> tuple[WorkflowPlan, ExecutionResult]:
+        plan = await self.plan(vibe)
+        return plan, await self.execute(plan)
+
+    async def execute_with_resume(
+        self,
+        vibe_or_plan: Vibe | WorkflowPlan | None = None,
+        checkpoint_id: str | None = None,
+        plan_id: str | None = None,
+    ) -> ExecutionResult:
+        """Run durably, resuming from the latest checkpoint (or exactly ``checkpoint_id``).
+
+        Without a checkpoint for the plan, this runs fresh. A resumed run reuses the stored
+        plan; it does not plan again.
+        """
+        if plan_id is not None:
+            validate_plan_id(plan_id)
+        if checkpoint_id is not None:
+            validate_checkpoint_id(checkpoint_id)
+        target = self._target_plan_id(vibe_or_plan, plan_id)
+        resume = await asyncio.to_thread(
+            self._load_resume, target, checkpoint_id
+        )
+        if resume is None:
+            if vibe_or_plan is None:
+                raise CheckpointNotFoundError(
+                    str(target), f"plan {target!r} has no checkpoint to resume; "
+                    "use list_checkpoints() to see the plans that have one"
+                )
+            if isinstance(vibe_or_plan, Vibe):
+                plan = await self.plan(vibe_or_plan, plan_id=plan_id)
+            else:
+                plan = await self._plan_for(vibe_or_plan)
+            return await self._run_durably(plan, None)
+        if isinstance(vibe_or_plan, WorkflowPlan):
+            self._check_same_plan(vibe_or_plan, resume.plan)
+        elif isinstance(vibe_or_plan, Vibe) and checkpoint_id is not None:
+            stored = resume.plan.source_vibe
+            if vibe_or_plan.fingerprint() != stored.fingerprint():
+                raise PlanMismatchError(resume.plan.id, [])
+        self._plans[resume.plan.id] = resume.plan
+        return await self._run_durably(resume.plan, resume)
+
+    def _target_plan_id(
+        self, vibe_or_plan: Vibe | WorkflowPlan | None, plan_id: str | None
+    ) -> str | None:
+        if plan_id is not None:
+            return plan_id
+        if isinstance(vibe_or_plan, WorkflowPlan):
+            return vibe_or_plan.id
+        if isinstance(vibe_or_plan, Vibe):
+            return derive_plan_id(vibe_or_plan)
+        return None
+
+    def _load_resume(self, plan_id: str | None, checkpoint_id: str | None) -> ResumeState | None:
+        if checkpoint_id is not None:
+            record = self.persistence_manager.load_checkpoint(checkpoint_id)
+            stored_plan = str(record["plan_id"])
+            if plan_id is not None and plan_id != stored_plan:
+                raise CheckpointNotFoundError(
+                    checkpoint_id,
+                    f"checkpoint {checkpoint_id!r} belongs to plan {stored_plan!r}, "
+                    f"not {plan_id!r}; use list_checkpoints({plan_id!r}) to see that plan's",
+                )
+            return load_resume_state(self.persistence_manager, stored_plan, checkpoint_id)
+        if plan_id is None:
+            raise ConfigurationError("give a vibe, a plan, a plan_id or a checkpoint_id")
+        return load_resume_state(self.persistence_manager, plan_id)
+
+    @staticmethod
+    def _check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
+        def shape(plan: WorkflowPlan) -> dict[str, Any]:
+            return {
+                n.id: n.model_dump(mode="json", exclude={"children", "estimated_duration"})
+                | {"children": [c.id for c in n.children]}
+                for n in plan.iter_nodes()
+            }
+
+        mine, theirs = shape(given), shape(stored)
+        changed = sorted(
+            n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n)
+        )
+        if changed:
+            raise PlanMismatchError(given.id, changed)
+
+    async def _run_durably(
+        self, plan: WorkflowPlan, resume: ResumeState | None
+    ) -> ExecutionResult:
+        manager = self.persistence_manager
+        callbacks = self._callbacks()
+        loop = asyncio.get_running_loop()
+
+        def announce(checkpoint_id: str, run_state: str) -> None:
+            if not callbacks:
+                return
+            event = ProgressEvent(
+                kind=EventKind.CHECKPOINT_SAVED,
+                plan_id=plan.id,
+                done=0,
+                total=plan.total_nodes,
+                checkpoint_id=checkpoint_id,
+                message=run_state,
+            )
+            loop.create_task(emit(callbacks, event))
+
+        lock = await asyncio.to_thread(manager.lock, plan.id)
+        try:
+            next_seq = resume.next_seq if resume else await asyncio.to_thread(
+                self._next_seq, plan.id
+            )
+            hook = CheckpointHook(
+                manager,
+                plan,
+                interval=self.checkpoint_interval,
+                run_id=uuid.uuid4().hex[:12],
+                next_seq=next_seq,
+                on_checkpoint=announce,
+            )
+            result = await self.executor.execute(
+                plan,
+                completed=resume.completed if resume else None,
+                hooks=[hook],
+                progress_callbacks=callbacks,
+            )
+        finally:
+            await asyncio.to_thread(lock.release)
+        if resume is not None:
+            result.resumed_from = resume.checkpoint_id
+            result.warnings.extend(resume.warnings)
+        if self.cleanup_on_success and result.status == ExecutionStatus.COMPLETED:
+            await asyncio.to_thread(manager.delete_plan, plan.id)
+            result.checkpoint_id = None
+        return result
+
+    def _next_seq(self, plan_id: str) -> int:
+        records, _ = self.persistence_manager.store.read_journal(plan_id, -1)
+        return max((int(r["seq"]) for r in records), default=-1) + 1
+
+    def _callbacks(self) -> list[ProgressCallback]:
+        return [self.progress_callback] if self.progress_callback else []
+
+    # ------------------------------------------------------------------ checkpoint management
+
+    def create_checkpoint(
+        self, plan_id: str, execution_state: ExecutionResult | Mapping[str, Any]
+    ) -> str:
+        """Write a checkpoint of ``execution_state`` for ``plan_id``; returns its ``cp-`` id."""
+        validate_plan_id(plan_id)
+        manager = self.persistence_manager
+        if isinstance(execution_state, ExecutionResult):
+            plan = self._known_plan(plan_id)
+            body = checkpoint_body(
+                plan,
+                execution_state,
+                state_of(execution_state),
+                run_id="manual",
+                journal_seq=self._next_seq(plan_id) - 1,
+            )
+            return manager.save_checkpoint(plan_id, body)
+        if not isinstance(execution_state, Mapping):
+            raise TypeError("execution_state must be an ExecutionResult or a mapping")
+        data = dict(execution_state)
+        if data.get("workflow_plan") is not None:
+            plan = WorkflowPlan.model_validate(data["workflow_plan"])
+        else:
+            plan = self._known_plan(plan_id)
+        results = {
+            node_id: NodeResult.model_validate({"node_id": node_id, **dict(value)})
+            for node_id, value in (data.get("node_results") or {}).items()
+        }
+        for node_id in data.get("completed_nodes") or []:
+            results.setdefault(
+                node_id, NodeResult(node_id=node_id, status=ExecutionStatus.COMPLETED)
+            )
+        state = ExecutionResult(plan_id=plan_id, node_results={
+            n: results.get(n, NodeResult(node_id=n)) for n in plan.node_ids
+        })
+        run_state = str(data.get("state") or (
+            "completed" if len(state.completed_nodes) == plan.total_nodes else "interrupted"
+        ))
+        body = checkpoint_body(
+            plan, state, run_state, run_id="manual", journal_seq=self._next_seq(plan_id) - 1
+        )
+        return manager.save_checkpoint(plan_id, body)
+
+    def _known_plan(self, plan_id: str) -> WorkflowPlan:
+        if plan_id in self._plans:
+            return self._plans[plan_id]
+        ids = self.persistence_manager.store.latest_checkpoint_ids(plan_id)
+        for checkpoint_id in ids:
+            try:
+                record = self.persistence_manager.load_checkpoint(checkpoint_id, plan_id)
+            except CheckpointError:
+                continue
+            return plan_from_record(record, checkpoint_id)
+        raise CheckpointNotFoundError(
+            plan_id,
+            f"plan {plan_id!r} is unknown to this planner and has no checkpoint; plan or run "
+            "it first, or pass a mapping with 'workflow_plan'",
+        )
+
+    def list_checkpoints(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+        """Checkpoints, newest first (a broken file appears with ``corrupt: True``)."""
+        return self.persistence_manager.list_checkpoints(plan_id)
+
+    def get_checkpoint(self, checkpoint_id: str) -> dict[str, Any]:
+        """A checkpoint's full contents (the guide's keys plus ``state``)."""
+        return self.persistence_manager.load_checkpoint(checkpoint_id)
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        """Delete one checkpoint; False when there is no such checkpoint."""
+        return self.persistence_manager.delete_checkpoint(checkpoint_id)

@@ -1,0 +1,100 @@
+"""Execution results: pure data shared by the executor, persistence and the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def utc_now() -> datetime:
+    """The current time in UTC. Tests patch this for hermetic clocks."""
+    return datetime.now(UTC)
+
+
+def iso_z(moment: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z`` suffix."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class ExecutionStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class NodeResult(BaseModel):
+    """What happened to one node."""
+
+    node_id: str
+    status: ExecutionStatus = ExecutionStatus.PENDING
+    output: Any = None
+    error: str | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration: float | None = None
+    usage: dict[str, float] | None = None
+    resumed: bool = False  # True when the output came from a checkpoint, not this run
+
+
+class ExecutionResult(BaseModel):
+    """The outcome of running a plan."""
+
+    plan_id: str
+    status: ExecutionStatus = ExecutionStatus.PENDING
+    node_results: dict[str, NodeResult] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    resumed_from: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    checkpoint_id: str | None = None  # the last checkpoint written for this run, if any
+
+    def count(self, status: ExecutionStatus) -> int:
+        return sum(1 for r in self.node_results.values() if r.status == status)
+
+    @property
+    def completed_nodes(self) -> list[str]:
+        return [k for k, r in self.node_results.items() if r.status == ExecutionStatus.COMPLETED]
+
+    @property
+    def pending_nodes(self) -> list[str]:
+        return [k for k, r in self.node_results.items() if r.status != ExecutionStatus.COMPLETED]
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: r.output for k, r in self.node_results.items() if r.output is not None}
+
+    def total_usage(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for r in self.node_results.values():
+            for key, value in (r.usage or {}).items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    def get_summary(self) -> dict[str, Any]:
+        duration = None
+        if self.started_at is not None and self.completed_at is not None:
+            duration = round((self.completed_at - self.started_at).total_seconds(), 6)
+        summary: dict[str, Any] = {
+            "plan_id": self.plan_id,
+            "status": self.status.value,
+            "total_nodes": len(self.node_results),
+            "completed": self.count(ExecutionStatus.COMPLETED),
+            "failed": self.count(ExecutionStatus.FAILED),
+            "skipped": self.count(ExecutionStatus.SKIPPED),
+            "total_duration": duration,
+            "started_at": iso_z(self.started_at),
+            "completed_at": iso_z(self.completed_at),
+        }
+        if self.resumed_from is not None:
+            summary["resumed_from"] = self.resumed_from
+        usage = self.total_usage()
+        if usage:
+            summary["usage"] = usage
+        return summary
