@@ -150,10 +150,9 @@ class CheckpointHook:
 
     def _after_snapshot(self) -> None:
         """Start a new journal segment; drop segments two snapshots old (kept for fallback)."""
-        store = self.manager.store
-        store.rotate_journal(self.plan.id, self.next_seq)
+        self.manager.rotate_journal(self.plan.id, self.next_seq)
         if len(self.snapshot_seqs) >= 2:
-            store.compact_journal(self.plan.id, self.snapshot_seqs[-2])
+            self.manager.compact_journal(self.plan.id, self.snapshot_seqs[-2])
 
     async def _journal(self, record: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -171,7 +170,7 @@ class CheckpointHook:
                 self.next_seq += 1
                 records.append(record)
             try:
-                await asyncio.to_thread(self.manager.store.append_journal, self.plan.id, records)
+                await asyncio.to_thread(self.manager.append_journal, self.plan.id, records)
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
@@ -218,7 +217,6 @@ def load_resume_state(
     manager: WorkflowPersistenceManager, plan_id: str, checkpoint_id: str | None = None
 ) -> ResumeState | None:
     """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all."""
-    store = manager.store
     if checkpoint_id is not None:
         record = manager.load_checkpoint(checkpoint_id, plan_id)
         plan = plan_from_record(record, checkpoint_id)
@@ -226,12 +224,12 @@ def load_resume_state(
             k: v for k, v in results_from_record(record).items()
             if v.status == ExecutionStatus.COMPLETED
         }
-        journal, _ = store.read_journal(plan.id, int(record.get("journal_seq", -1)))
+        journal, _ = manager.read_journal(plan.id, int(record.get("journal_seq", -1)))
         last = max([int(record.get("journal_seq", -1)), *(int(r["seq"]) for r in journal)])
         return ResumeState(plan, checkpoint_id, completed, last + 1, [], record)
 
     warnings: list[str] = []
-    ids = store.latest_checkpoint_ids(plan_id)
+    ids = manager.latest_checkpoint_ids(plan_id)
     if not ids:
         return None
     for candidate in ids:
@@ -246,7 +244,7 @@ def load_resume_state(
         results = results_from_record(record)
         seq = int(record.get("journal_seq", -1))
         try:
-            journal, journal_warnings = store.read_journal(plan_id, seq)
+            journal, journal_warnings = manager.read_journal(plan_id, seq)
         except CheckpointCorruptError as exc:
             journal, journal_warnings = [], [f"journal ignored: {exc}"]
         warnings.extend(journal_warnings)

@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 DESCRIPTION_LIMIT = 80
+_ID_LIMIT = 128  # the longest valid id; longer (invalid) ids are cut too
 
 STATUS_ICONS: dict[ExecutionStatus, str] = {
     ExecutionStatus.PENDING: "⏳",
@@ -171,12 +172,12 @@ def summary_text(result: ExecutionResult, total_nodes: int | None = None) -> str
         seconds = (result.completed_at - result.started_at).total_seconds()
         lines.append(f"Duration: {seconds:.2f}s")
     if result.resumed_from is not None:
-        lines.append(f"Resumed from: {one_line(result.resumed_from, None)}")
+        lines.append(f"Resumed from: {one_line(result.resumed_from, _ID_LIMIT)}")
     for label, status in (("Failed", ExecutionStatus.FAILED), ("Skipped", ExecutionStatus.SKIPPED)):
         for node_id, node_result in result.node_results.items():
             first = (node_result.error or "").strip().splitlines()[:1]
             if node_result.status == status and first:
-                lines.append(f"{label}: {one_line(node_id, None)} — {one_line(first[0])}")
+                lines.append(f"{label}: {one_line(node_id, _ID_LIMIT)} — {one_line(first[0])}")
     return "\n".join(lines)
 
 
@@ -192,7 +193,7 @@ def render_ascii(
     """The plan as a tree: one line per node, plus one "Depends on" line per node with deps."""
     status = _status_map(plan, execution_result, node_status)
     lines = [
-        f"Workflow Plan: {one_line(plan.id)}",
+        f"Workflow Plan: {one_line(plan.id, _ID_LIMIT)}",
         "=" * 50,
         f"Source Vibe: {one_line(plan.source_vibe.description, 200)}",
         "",
@@ -208,11 +209,11 @@ def render_ascii(
         icon = STATUS_ICONS[status.get(node.id, ExecutionStatus.PENDING)]
         lines.append(
             f"{prefix}{'└── ' if last else '├── '}{icon} [{node.type.value}] "
-            f"{one_line(node.description)} ({one_line(node.id)})"
+            f"{one_line(node.description)} ({one_line(node.id, _ID_LIMIT)})"
         )
         inner = prefix + ("    " if last else "│   ")
         if node.dependencies:
-            deps = ", ".join(one_line(d) for d in dict.fromkeys(node.dependencies))
+            deps = ", ".join(one_line(d, _ID_LIMIT) for d in dict.fromkeys(node.dependencies))
             lines.append(f"{inner}{'├─ ' if node.children else '└─ '}Depends on: {deps}")
         kids = node.children
         stack.extend(

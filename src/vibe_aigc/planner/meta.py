@@ -103,6 +103,10 @@ class MetaPlanner:
         self.planner: Planner = planner or OfflinePlanner()
         self._plans: dict[str, WorkflowPlan] = {}
 
+    def get_plan(self, plan_id: str) -> WorkflowPlan | None:
+        """A plan this planner has planned, run or resumed, if any."""
+        return self._plans.get(plan_id)
+
     @property
     def checkpoint_dir(self) -> Path:
         return Path(self.persistence_manager.checkpoint_dir)
@@ -241,7 +245,8 @@ class MetaPlanner:
             )
             loop.create_task(emit(callbacks, event))
 
-        lock = await asyncio.to_thread(manager.lock, plan.id)
+        lock = manager.lock(plan.id)
+        await asyncio.to_thread(lock.__enter__)
         try:
             next_seq = resume.next_seq if resume else await asyncio.to_thread(
                 self._next_seq, plan.id
@@ -261,7 +266,7 @@ class MetaPlanner:
                 progress_callbacks=callbacks,
             )
         finally:
-            await asyncio.to_thread(lock.release)
+            await asyncio.to_thread(lock.__exit__, None, None, None)
         if resume is not None:
             result.resumed_from = resume.checkpoint_id
             result.warnings.extend(resume.warnings)
@@ -271,7 +276,7 @@ class MetaPlanner:
         return result
 
     def _next_seq(self, plan_id: str) -> int:
-        records, _ = self.persistence_manager.store.read_journal(plan_id, -1)
+        records, _ = self.persistence_manager.read_journal(plan_id, -1)
         return max((int(r["seq"]) for r in records), default=-1) + 1
 
     def _callbacks(self) -> list[ProgressCallback]:
@@ -324,7 +329,7 @@ class MetaPlanner:
     def _known_plan(self, plan_id: str) -> WorkflowPlan:
         if plan_id in self._plans:
             return self._plans[plan_id]
-        ids = self.persistence_manager.store.latest_checkpoint_ids(plan_id)
+        ids = self.persistence_manager.latest_checkpoint_ids(plan_id)
         for checkpoint_id in ids:
             try:
                 record = self.persistence_manager.load_checkpoint(checkpoint_id, plan_id)

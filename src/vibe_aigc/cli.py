@@ -1,0 +1,397 @@
+"""The ``vibe-aigc`` command: a thin layer over the public API.
+
+Exit codes: 0 success, 1 a failed run or an error, 2 usage errors, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vibe_aigc import __version__
+from vibe_aigc.errors import ConfigurationError, VibeError
+from vibe_aigc.executor import EventKind, ExecutionResult, ExecutionStatus, ProgressEvent
+from vibe_aigc.models import Vibe, WorkflowPlan, derive_plan_id
+from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.planner import MetaPlanner
+from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+ICONS = {
+    EventKind.NODE_STARTED: "🚀",
+    EventKind.NODE_COMPLETED: "✅",
+    EventKind.NODE_FAILED: "❌",
+    EventKind.NODE_RETRYING: "🔁",
+    EventKind.NODE_SKIPPED: "⏭️",
+    EventKind.CHECKPOINT_SAVED: "💾",
+}
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the description must not be empty")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vibe-aigc",
+        description="Plan a creative intent (a vibe) into a workflow and run it durably.",
+    )
+    parser.add_argument("--version", action="version", version=f"vibe-aigc {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def vibe_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("description", type=non_empty, help="what you want made")
+        p.add_argument("--style", "-s", help="aesthetic preferences")
+        p.add_argument(
+            "--constraints", "-c", nargs="+", action="extend", default=[], metavar="TEXT",
+            help="boundaries, e.g. -c 'under 500 words' 'beginner-friendly'",
+        )
+        p.add_argument("--domain", "-d", help="content type, e.g. 'blog', 'video'")
+        p.add_argument("--plan-id", help="use this plan id instead of the derived one")
+
+    def dir_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--checkpoint-dir", help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or "
+            ".vibe_checkpoints)"
+        )
+
+    def run_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--visualize", action="store_true", help="draw the plan with statuses")
+        p.add_argument("--json", action="store_true", help="print one JSON result document")
+        p.add_argument("--plain", action="store_true", help="plain lines, no live view")
+        dir_flag(p)
+
+    p_plan = sub.add_parser("plan", help="plan a vibe and show the workflow")
+    vibe_flags(p_plan)
+    p_plan.add_argument(
+        "--format", "-f", choices=[f.value for f in VisualizationFormat], default="ascii"
+    )
+    p_plan.add_argument("--output", "-o", help="write the diagram to this file")
+
+    p_exec = sub.add_parser("execute", help="plan and run a vibe (checkpointed)")
+    vibe_flags(p_exec)
+    p_exec.add_argument(
+        "--checkpoint", action="store_true",
+        help="checkpoint the run (the default; kept for the guide's examples)",
+    )
+    p_exec.add_argument(
+        "--no-checkpoint", action="store_true", help="run without writing any checkpoint"
+    )
+    p_exec.add_argument(
+        "--checkpoint-interval", type=positive_int, default=None, metavar="N",
+        help="write a full checkpoint every N completed nodes (progress is journaled always)",
+    )
+    p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
+    p_exec.add_argument("--adapt", action="store_true", help="replan failed parts")
+    run_flags(p_exec)
+
+    p_cps = sub.add_parser("checkpoints", help="list, show, delete or clear checkpoints")
+    action = p_cps.add_mutually_exclusive_group(required=True)
+    action.add_argument("--list", action="store_true", help="list checkpoints, newest first")
+    action.add_argument("--show", metavar="ID", help="print one checkpoint in full (JSON)")
+    action.add_argument("--delete", metavar="ID", help="delete one checkpoint")
+    action.add_argument("--clear", action="store_true", help="delete all (or --plan's)")
+    p_cps.add_argument("--plan", metavar="PLAN_ID", help="only this plan")
+    p_cps.add_argument("--json", action="store_true", help="machine-readable output")
+    dir_flag(p_cps)
+
+    p_res = sub.add_parser("resume", help="resume from a checkpoint (or a plan's latest)")
+    p_res.add_argument("checkpoint_id", nargs="?", help="the cp-... id to resume from")
+    p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
+    run_flags(p_res)
+    return parser
+
+
+def vibe_from(args: argparse.Namespace) -> Vibe:
+    return Vibe(
+        description=args.description,
+        style=args.style,
+        constraints=list(args.constraints),
+        domain=args.domain,
+    )
+
+
+def manager_from(args: argparse.Namespace) -> WorkflowPersistenceManager:
+    return WorkflowPersistenceManager(getattr(args, "checkpoint_dir", None))
+
+
+class PlainProgress:
+    """One line per event, for pipes, logs and NO_COLOR terminals."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __call__(self, event: ProgressEvent) -> None:
+        icon = ICONS.get(event.kind)
+        if icon is None:
+            return
+        if event.kind == EventKind.CHECKPOINT_SAVED:
+            text = f"{icon} checkpoint {event.checkpoint_id} ({event.message})"
+        else:
+            label = {
+                EventKind.NODE_STARTED: event.description,
+                EventKind.NODE_COMPLETED: "done",
+                EventKind.NODE_FAILED: f"failed: {event.error}",
+                EventKind.NODE_RETRYING: f"{event.message}: {event.error}",
+                EventKind.NODE_SKIPPED: event.message,
+            }[event.kind]
+            text = f"{icon} [{event.node_id}] {label}  ({event.done}/{event.total})"
+        print(text, file=self.stream, flush=True)
+
+
+def result_document(result: ExecutionResult, plan: WorkflowPlan | None) -> dict[str, Any]:
+    return {
+        "plan_id": result.plan_id,
+        "status": result.status.value,
+        "summary": result.get_summary(),
+        "resumed_from": result.resumed_from,
+        "checkpoint_id": result.checkpoint_id,
+        "warnings": result.warnings,
+        "node_results": {
+            k: v.model_dump(mode="json", exclude_none=True) for k, v in result.node_results.items()
+        },
+        "plan": plan.model_dump(mode="json") if plan is not None else None,
+    }
+
+
+def report(
+    result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Namespace
+) -> int:
+    code = EXIT_OK if result.status == ExecutionStatus.COMPLETED else EXIT_FAILED
+    if args.json:
+        print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
+        return code
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.visualize and plan is not None:
+        print()
+        print(WorkflowVisualizer.generate_diagram(plan, execution_result=result))
+    summary = result.get_summary()
+    print()
+    print("=" * 50)
+    print(f"Status: {summary['status']}")
+    print(f"Completed: {summary['completed']}/{summary['total_nodes']} nodes")
+    if summary["failed"] or summary["skipped"]:
+        print(f"Failed: {summary['failed']}  Skipped: {summary['skipped']}")
+        for node_id, node in result.node_results.items():
+            if node.status == ExecutionStatus.FAILED:
+                print(f"  ❌ {node_id}: {node.error}")
+    if result.resumed_from:
+        print(f"Resumed from: {result.resumed_from}")
+    if result.checkpoint_id:
+        print(f"Checkpoint: {result.checkpoint_id}")
+        if code != EXIT_OK:
+            print(f"Fix the cause, then resume with: vibe-aigc resume {result.checkpoint_id}")
+    return code
+
+
+async def run_cancellable(coro: Any) -> Any:
+    """Run ``coro``; SIGINT / SIGTERM cancel it so the run checkpoints before stopping."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def interrupted(planner: MetaPlanner, plan_id: str | None) -> int:
+    print("\nInterrupted.", file=sys.stderr)
+    if plan_id is not None:
+        latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
+        if latest:
+            print(
+                f"Progress is saved. Resume with: vibe-aigc resume {latest[0]['checkpoint_id']}"
+                + _dir_suffix(planner),
+                file=sys.stderr,
+            )
+    return EXIT_INTERRUPTED
+
+
+def _dir_suffix(planner: MetaPlanner) -> str:
+    default = WorkflowPersistenceManager().checkpoint_dir
+    here = planner.persistence_manager.checkpoint_dir
+    return "" if Path(here) == Path(default) else f" --checkpoint-dir {here}"
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    vibe = vibe_from(args)
+    planner = MetaPlanner()
+    plan = asyncio.run(planner.plan(vibe, plan_id=args.plan_id))
+    diagram = WorkflowVisualizer.generate_diagram(plan, format=args.format)
+    if args.output:
+        Path(args.output).write_text(diagram + "\n", encoding="utf-8")
+        print(f"Plan {plan.id} written to {args.output}", file=sys.stderr)
+        return EXIT_OK
+    if args.format == "ascii":
+        print(f"Planning workflow for: {vibe.description}\n")
+    print(diagram)
+    return EXIT_OK
+
+
+def progress_for(args: argparse.Namespace) -> Any:
+    if args.json:
+        return None
+    return PlainProgress(sys.stdout)
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    vibe = vibe_from(args)
+    durable = not args.no_checkpoint
+    planner = MetaPlanner(
+        progress_callback=progress_for(args),
+        checkpoint_interval=args.checkpoint_interval if durable else None,
+        persistence_manager=manager_from(args),
+    )
+    plan_id = args.plan_id or derive_plan_id(vibe)
+    if not args.json:
+        print(f"Executing workflow for: {vibe.description}")
+
+    async def go() -> tuple[ExecutionResult, WorkflowPlan | None]:
+        if not durable:
+            plan = await planner.plan(vibe, plan_id=args.plan_id)
+            return await planner.executor.execute(plan, progress_callbacks=planner_callbacks(
+                planner)), plan
+        latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
+        if args.fresh or not latest or latest[0].get("state") == "completed":
+            plan = await planner.plan(vibe, plan_id=args.plan_id)
+            result = await planner.execute_with_resume(plan)
+        else:
+            if not args.json:
+                print(f"Resuming {plan_id} from {latest[0]['checkpoint_id']} (use --fresh to "
+                      "start over)")
+            result = await planner.execute_with_resume(vibe, plan_id=plan_id)
+        return result, planner.get_plan(plan_id)
+
+    try:
+        result, plan = asyncio.run(run_cancellable(go()))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        return interrupted(planner, plan_id if durable else None)
+    return report(result, plan, args)
+
+
+def planner_callbacks(planner: MetaPlanner) -> list[Any]:
+    return [planner.progress_callback] if planner.progress_callback else []
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    if not args.checkpoint_id and not args.plan:
+        raise ConfigurationError("give a checkpoint id or --plan PLAN_ID")
+    planner = MetaPlanner(
+        progress_callback=progress_for(args), persistence_manager=manager_from(args)
+    )
+    plan_id = args.plan
+    if args.checkpoint_id and plan_id is None:
+        plan_id = str(planner.get_checkpoint(args.checkpoint_id)["plan_id"])
+    if not args.json:
+        print(f"Resuming plan {plan_id} from {args.checkpoint_id or 'its latest checkpoint'}")
+    try:
+        result = asyncio.run(
+            run_cancellable(
+                planner.execute_with_resume(
+                    None, checkpoint_id=args.checkpoint_id, plan_id=plan_id
+                )
+            )
+        )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        return interrupted(planner, plan_id)
+    return report(result, planner.get_plan(result.plan_id), args)
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    manager = manager_from(args)
+    if args.list:
+        entries = manager.list_checkpoints(args.plan)
+        if args.json:
+            print(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
+            return EXIT_OK
+        if not entries:
+            print(f"No checkpoints in {manager.checkpoint_dir}")
+            return EXIT_OK
+        print(f"Found {len(entries)} checkpoint(s):\n")
+        for cp in entries:
+            print(f"  ID: {cp['checkpoint_id']}")
+            if cp.get("corrupt"):
+                print(f"  CORRUPT: {cp.get('error')}")
+            else:
+                print(f"  Plan: {cp['plan_id']}")
+                print(f"  Created: {cp['created_at']}")
+                print(f"  Progress: {cp['completed_nodes']}/{cp['total_nodes']} nodes")
+                print(f"  State: {cp['state']}")
+            print()
+        return EXIT_OK
+    if args.show:
+        record = manager.load_checkpoint(args.show)
+        print(json.dumps(record, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if args.delete:
+        if manager.delete_checkpoint(args.delete):
+            print(f"Deleted checkpoint {args.delete}")
+            return EXIT_OK
+        print(f"error: no checkpoint {args.delete!r}; see `vibe-aigc checkpoints --list`",
+              file=sys.stderr)
+        return EXIT_FAILED
+    plans = [args.plan] if args.plan else manager.plan_ids()
+    removed: list[str] = []
+    for plan_id in plans:
+        removed.extend(manager.delete_plan(plan_id))
+    for item in removed:
+        print(f"Removed {item}")
+    print(f"Cleared {len(plans)} plan(s) from {manager.checkpoint_dir}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "plan": cmd_plan,
+    "execute": cmd_execute,
+    "resume": cmd_resume,
+    "checkpoints": cmd_checkpoints,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VibeError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+

@@ -1,0 +1,322 @@
+"""Checkpoint records <-> bytes: JSON with a schema version, a checksum, and migrations.
+
+A checkpoint file is pretty JSON: the guide's keys first (``checkpoint_id``, ``plan_id``,
+``created_at``, ``vibe``, ``workflow_plan``, ``completed_nodes``, ``node_results``,
+``pending_nodes``), then the rest (``state``, ``total_nodes``, ``run_id``, ``journal_seq``, any
+extra keys), then ``schema_version`` and ``checksum``. The checksum is ``"sha256:<hex>"`` of the
+canonical JSON (sorted keys, ``(",", ":")`` separators, UTF-8, no ASCII escaping) of the record
+without the ``checksum`` key. ``schema_version`` and ``checksum`` belong to the codec: encode
+sets them, decode checks and removes them, so ``decode(encode(r)) == r``.
+
+Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
+it loads through :data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
+:class:`~vibe_aigc.errors.UnsupportedSchemaError`.
+
+A journal line is compact JSON of the record plus ``"v"`` (journal format version) and ``"c"``
+(the checksum, computed the same way over the line without ``"c"``), ending in ``\\n``.
+
+Decoding raises :class:`~vibe_aigc.errors.CheckpointCorruptError` (with a precise reason) for
+every bad input and never any other exception. There is no pickle anywhere: a checkpoint file
+cannot run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError, UnsupportedSchemaError
+
+SCHEMA_VERSION = 2
+JOURNAL_VERSION = 1
+
+GUIDE_KEYS: tuple[str, ...] = (
+    "checkpoint_id",
+    "plan_id",
+    "created_at",
+    "vibe",
+    "workflow_plan",
+    "completed_nodes",
+    "node_results",
+    "pending_nodes",
+)
+V2_KEYS: tuple[str, ...] = ("state", "total_nodes", "run_id", "journal_seq")
+RESERVED_KEYS = ("schema_version", "checksum")
+
+Record = dict[str, Any]
+
+
+class Codec(Protocol):
+    """Turns records into bytes and back. Stores move bytes; they never look inside."""
+
+    def encode(self, record: Record) -> bytes:
+        """A checkpoint file's bytes. Raises CheckpointEncodeError for non-JSON data."""
+        ...
+
+    def decode(self, data: bytes, source: str) -> Record:
+        """The (migrated) record. Raises CheckpointCorruptError naming ``source``."""
+        ...
+
+    def encode_line(self, record: Record) -> bytes:
+        """One journal line (ends with a newline); ``record`` has an int ``seq``."""
+        ...
+
+    def decode_line(self, line: bytes, source: str) -> Record:
+        """The record of one journal line. Raises CheckpointCorruptError."""
+        ...
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def checksum_of(body: Record) -> str:
+    """``"sha256:<hex>"`` of the canonical JSON of ``body``."""
+    return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def check_json_data(value: Any, where: str = "record") -> None:
+    """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if item is None or isinstance(item, bool | int):
+            continue
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise CheckpointEncodeError(path, "string is not valid Unicode") from None
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise CheckpointEncodeError(path, f"{item} is not a finite number")
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+        elif isinstance(item, dict):
+            for key, v in item.items():
+                if not isinstance(key, str):
+                    raise CheckpointEncodeError(path, f"key {key!r} is not a string")
+                stack.append((key, f"{path} key"))
+                stack.append((v, f"{path}.{key}"))
+        else:
+            raise CheckpointEncodeError(path, f"{type(item).__name__} is not JSON data")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
+    """Why ``record`` is not a checkpoint of ``version`` (None when it is)."""
+    missing = [k for k in GUIDE_KEYS if k not in record]
+    if version >= 2:
+        missing += [k for k in V2_KEYS if k not in record]
+    if missing:
+        return "missing required key(s): " + ", ".join(missing)
+    checks: list[tuple[str, bool, str]] = [
+        ("checkpoint_id", isinstance(record["checkpoint_id"], str), "a string"),
+        ("plan_id", isinstance(record["plan_id"], str), "a string"),
+        ("created_at", isinstance(record["created_at"], str), "a string"),
+        ("vibe", isinstance(record["vibe"], dict), "an object"),
+        ("workflow_plan", isinstance(record["workflow_plan"], dict), "an object"),
+        ("completed_nodes", _is_str_list(record["completed_nodes"]), "a list of strings"),
+        (
+            "node_results",
+            isinstance(record["node_results"], dict)
+            and all(isinstance(v, dict) for v in record["node_results"].values()),
+            "an object of objects",
+        ),
+        ("pending_nodes", _is_str_list(record["pending_nodes"]), "a list of strings"),
+    ]
+    if version >= 2:
+        checks += [
+            ("state", isinstance(record["state"], str), "a string"),
+            (
+                "total_nodes",
+                _is_int(record["total_nodes"]) and record["total_nodes"] >= 0,
+                "a non-negative integer",
+            ),
+            ("run_id", isinstance(record["run_id"], str), "a string"),
+            ("journal_seq", _is_int(record["journal_seq"]), "an integer"),
+        ]
+    for key, ok, expected in checks:
+        if not ok:
+            return f"{key!r} must be {expected}, found {type(record[key]).__name__}"
+    return None
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON data")
+
+
+def _parse_object(data: bytes, source: str) -> Record:
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CheckpointCorruptError(source, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        value = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise CheckpointCorruptError(source, "not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge integers
+        raise CheckpointCorruptError(source, f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CheckpointCorruptError(
+            source, f"expected a JSON object, found {type(value).__name__}"
+        )
+    return value
+
+
+def _verify_checksum(obj: Record, key: str, source: str) -> Record:
+    stored = obj.get(key)
+    if stored is None:
+        raise CheckpointCorruptError(source, f"missing checksum {key!r}")
+    if not isinstance(stored, str):
+        raise CheckpointCorruptError(source, f"checksum {key!r} is not a string")
+    body = {k: v for k, v in obj.items() if k != key}
+    try:
+        actual = checksum_of(body)
+    except (ValueError, UnicodeEncodeError, RecursionError) as exc:
+        raise CheckpointCorruptError(source, f"content cannot be checksummed ({exc})") from None
+    if stored != actual:
+        raise CheckpointCorruptError(
+            source,
+            f"checksum mismatch (stored {stored[:80]!r}, content hashes to {actual}); "
+            "the file was changed or damaged after it was written",
+        )
+    return body
+
+
+def _version_of(obj: Record, key: str, latest: int, source: str) -> int:
+    if key not in obj:
+        raise CheckpointCorruptError(source, f"missing {key!r}")
+    version = obj[key]
+    if not _is_int(version):
+        raise CheckpointCorruptError(
+            source, f"{key!r} must be an integer, found {type(version).__name__}"
+        )
+    if version > latest:
+        raise UnsupportedSchemaError(source, version, latest)
+    if version < 1:
+        raise CheckpointCorruptError(source, f"unknown {key} {version}")
+    return int(version)
+
+
+# ---------------------------------------------------------------------- migrations
+
+
+def _v1_to_v2(record: Record) -> Record:
+    out = dict(record)
+    out["state"] = "completed" if not record["pending_nodes"] else "interrupted"
+    out["total_nodes"] = len(record["completed_nodes"]) + len(record["pending_nodes"])
+    out["run_id"] = "legacy"
+    out["journal_seq"] = 0
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: _v1_to_v2}
+"""``MIGRATIONS[n]`` turns a (shape-checked) version ``n`` record into version ``n + 1``."""
+
+
+def migrate(record: Record, version: int, source: str) -> Record:
+    """Bring a record of ``version`` up to :data:`SCHEMA_VERSION`."""
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise CheckpointCorruptError(source, f"no migration from schema_version {version}")
+        problem = shape_problem(record, version)
+        if problem is not None:
+            raise CheckpointCorruptError(source, f"{problem} (schema_version {version})")
+        try:
+            record = step(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointCorruptError(
+                source, f"migration from schema_version {version} failed: {exc!r}"
+            ) from None
+        version += 1
+    return record
+
+
+# ---------------------------------------------------------------------- the codec
+
+
+class JsonCodec:
+    """The JSON codec (see the module docstring for the formats)."""
+
+    def encode(self, record: Record) -> bytes:
+        body = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
+        check_json_data(body)
+        problem = shape_problem(body)
+        if problem is not None:
+            raise CheckpointEncodeError("record", problem)
+        body["schema_version"] = SCHEMA_VERSION
+        try:
+            checksum = checksum_of(body)
+        except (ValueError, RecursionError) as exc:
+            raise CheckpointEncodeError("record", str(exc)) from None
+        ordered: Record = {k: body[k] for k in (*GUIDE_KEYS, *V2_KEYS)}
+        ordered.update((k, body[k]) for k in sorted(body) if k not in ordered)
+        ordered["schema_version"] = ordered.pop("schema_version")
+        ordered["checksum"] = checksum
+        text = json.dumps(ordered, indent=2, ensure_ascii=False, allow_nan=False)
+        return (text + "\n").encode("utf-8")
+
+    def decode(self, data: bytes, source: str) -> Record:
+        obj = _parse_object(data, source)
+        version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
+        body = _verify_checksum(obj, "checksum", source)
+        del body["schema_version"]
+        body = migrate(body, version, source)
+        problem = shape_problem(body)
+        if problem is not None:
+            raise CheckpointCorruptError(source, problem)
+        return body
+
+    def encode_line(self, record: Record) -> bytes:
+        for key in ("v", "c"):
+            if key in record:
+                raise CheckpointEncodeError(f"journal record key {key!r}", "reserved")
+        if not _is_int(record.get("seq")):
+            raise CheckpointEncodeError("journal record", "needs an integer 'seq'")
+        check_json_data(record, "journal record")
+        body = {**record, "v": JOURNAL_VERSION}
+        try:
+            body["c"] = checksum_of(body)
+            return _canonical(body) + b"\n"
+        except (ValueError, RecursionError) as exc:
+            raise CheckpointEncodeError("journal record", str(exc)) from None
+
+    def decode_line(self, line: bytes, source: str) -> Record:
+        data = bytes(line)
+        if data.endswith(b"\n"):
+            data = data[:-1]
+        obj = _parse_object(data, source)
+        _version_of(obj, "v", JOURNAL_VERSION, source)
+        body = _verify_checksum(obj, "c", source)
+        del body["v"]
+        if not _is_int(body.get("seq")):
+            raise CheckpointCorruptError(source, "missing or non-integer 'seq'")
+        return body

@@ -1,0 +1,77 @@
+"""Keep secrets out of checkpoints.
+
+:func:`redact` returns a deep copy of a value in which everything stored under a key that looks
+like a secret (``api_key``, ``token``, ``password``, ``Authorization``, ...) is replaced with
+``"[REDACTED]"``. Keys are matched case-insensitively by substring, ignoring ``-`` and ``_``
+(so ``apiKey`` and ``X-API-KEY`` match); the whole value under such a key is replaced.
+
+Counting keys such as ``max_tokens``, ``prompt_tokens`` or ``token_count`` contain "token" but
+hold no secret; they are kept, because redacting them would break a resumed run's parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+SECRET_MARKERS: tuple[str, ...] = (
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "authorization",
+    "auth_header",
+    "bearer",
+    "private_key",
+    "access_key",
+    "credential",
+    "cookie",
+    "session_key",
+)
+
+# "token" in these keys counts tokens; it is not a credential.
+_COUNTING_KEY = re.compile(
+    r"(?:max|min|num|n|total|prompt|completion|input|output|reasoning|cached|max_new|"
+    r"max_output|max_completion|max_input)_?tokens?"
+    r"|tokens?_?(?:count|counts|used|usage|limit|limits|budget|per_[a-z]+)"
+    r"|tokeni[sz](?:er|ation|e)[a-z_]*"
+)
+_COMPACT_MARKERS = tuple(
+    m.replace("_", "").replace("-", "") for m in SECRET_MARKERS if m != "token"
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """True when values under ``key`` must not be written to disk.
+
+    Separators are ignored, so ``apiKey``, ``API-KEY`` and ``api_key`` all match.
+    """
+    lowered = key.lower()
+    compact = lowered.replace("_", "").replace("-", "")
+    if any(m in compact for m in _COMPACT_MARKERS):
+        return True
+    if "token" not in lowered:
+        return False
+    return _COUNTING_KEY.fullmatch(lowered.replace("-", "_")) is None
+
+
+def redact(value: Any) -> Any:
+    """A deep copy of ``value`` with secret-looking keys' values replaced by ``"[REDACTED]"``."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(redact(v) for v in value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return copy.deepcopy(value)

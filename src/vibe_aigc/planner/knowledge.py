@@ -1,0 +1,314 @@
+"""The offline knowledge planner: a vibe becomes a validated plan from domain templates.
+
+No LLM, no clock, no randomness: the same vibe always gives the same plan (same JSON, same id
+``derive_plan_id(vibe)``, ``created_at=None``). Every node names a built-in offline tool in
+``parameters["tool"]`` and carries the vibe's ``domain``, ``style`` and ``constraints``.
+
+Domain detection (:func:`detect_domain`)
+    1. ``vibe.domain``: keyword match against :data:`DOMAIN_KEYWORDS`; a label with no hit is
+       matched fuzzily (``difflib``, cutoff 0.8) so "vidoe" or "musics" still work.
+    2. Otherwise ``vibe.description`` (exact keyword matches only).
+    3. Otherwise ``"general"``.
+
+    Text is split into lower-case words (hyphenated words stay whole: "how-to"). A keyword hits
+    when its words appear in a row (a trailing "s"/"es" plural is accepted). Each hit scores its
+    number of words, so "blog post" (2) outweighs "post" (1). The best score wins; ties go to
+    the earlier domain in :data:`DOMAINS`.
+
+Templates (all start with brief, research and style analysis in parallel, end with a review)
+    writing    outline → draft (parent joining intro / body / conclusion written in parallel)
+    docs       outline → write (parent joining overview / steps / troubleshooting)
+    video      treatment → script → storyboard (shots → frames), soundtrack in parallel → assemble
+    audio      outline → production (parent joining lyrics or script + arrangement)
+    visual     concepts → assets (parent joining image prompts + design spec)
+    marketing  strategy → assets (parent joining copy + key visuals + teaser shot list)
+    general    outline → draft
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan, derive_plan_id
+
+DOMAINS: tuple[str, ...] = ("docs", "video", "audio", "visual", "marketing", "writing", "general")
+
+DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "docs": (
+        "docs", "documentation", "tutorial", "api reference", "api", "guide", "readme", "how-to",
+        "manual", "reference", "changelog", "sdk", "getting started", "installation",
+        "technical writing", "walkthrough", "faq", "docstring", "cli", "developer guide",
+    ),
+    "video": (
+        "video", "trailer", "film", "movie", "short film", "storyboard", "animation", "clip",
+        "youtube", "tiktok", "reel", "documentary", "commercial", "vlog", "music video",
+        "explainer video", "cinematography",
+    ),
+    "audio": (
+        "song", "music", "podcast", "soundtrack", "jingle", "audio", "track", "album", "beat",
+        "melody", "lyrics", "episode", "sound design", "audiobook", "radio", "playlist",
+        "voiceover", "instrumental",
+    ),
+    "visual": (
+        "logo", "poster", "illustration", "image", "picture", "photo", "icon", "banner",
+        "mockup", "ui", "ux", "app design", "mobile app", "wireframe", "brand identity",
+        "artwork", "painting", "infographic", "graphic", "visual", "thumbnail", "cover art",
+        "album cover", "design", "flyer", "sticker", "character design", "landing page", "screen",
+    ),
+    "marketing": (
+        "campaign", "launch", "ad", "advert", "advertising", "social media", "marketing",
+        "promotion", "promo", "go-to-market", "email campaign", "seo", "funnel", "instagram",
+        "influencer", "product launch", "brand awareness", "growth",
+    ),
+    "writing": (
+        "article", "blog", "blog post", "post", "essay", "newsletter", "story", "short story",
+        "poem", "copy", "op-ed", "column", "ebook", "book", "chapter", "writing", "press release",
+        "speech", "letter", "memoir", "novel",
+    ),
+    "general": ("general", "other", "misc"),
+}  # fmt: skip
+
+_SPOKEN = ("podcast", "episode", "interview", "voiceover", "voice-over", "audiobook", "radio")
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower())
+
+
+def _hits(tokens: list[str], phrase: str) -> bool:
+    want = phrase.split()
+    for i in range(len(tokens) - len(want) + 1):
+        if all(t in (w, w + "s", w + "es") for t, w in zip(tokens[i:], want, strict=False)):
+            return True
+    return False
+
+
+def _best(scores: dict[str, int]) -> str | None:
+    best = max(scores.values(), default=0)
+    return next((d for d in DOMAINS if scores.get(d, 0) == best), None) if best else None
+
+
+def domain_scores(text: str) -> dict[str, int]:
+    """Keyword score of ``text`` per domain (see the module docstring)."""
+    tokens = _tokens(text)
+    return {
+        domain: sum(len(k.split()) for k in keys if _hits(tokens, k))
+        for domain, keys in DOMAIN_KEYWORDS.items()
+    }
+
+
+def detect_domain(vibe: Vibe) -> str:
+    """One of :data:`DOMAINS`: from ``vibe.domain`` first (fuzzy), then the description."""
+    if vibe.domain and vibe.domain.strip():
+        found = _best(domain_scores(vibe.domain))
+        if found is None:
+            singles = {k: d for d, keys in DOMAIN_KEYWORDS.items() for k in keys if " " not in k}
+            fuzzy = {
+                singles[m]: 1
+                for t in _tokens(vibe.domain)
+                for m in difflib.get_close_matches(t, sorted(singles), n=1, cutoff=0.8)
+            }
+            found = _best(fuzzy)
+        if found is not None:
+            return found
+    return _best(domain_scores(vibe.description)) or "general"
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of a template; text fields are ``str.format`` templates (see ``_fields``)."""
+
+    id: str
+    type: WorkflowNodeType
+    tool: str
+    text: str
+    deps: tuple[str, ...] = ()
+    seconds: float = 30.0
+    children: tuple[Step, ...] = ()
+    section: str | None = None
+
+
+A, G, T, V = (WorkflowNodeType.ANALYZE, WorkflowNodeType.GENERATE,
+              WorkflowNodeType.TRANSFORM, WorkflowNodeType.VALIDATE)  # fmt: skip
+
+
+def _trio(research: str, style: str) -> tuple[Step, ...]:
+    return (
+        Step("brief", A, "brief", 'Write the brief for "{d}": goal, audience, key messages, tone'),
+        Step("research", A, "research_notes", research, seconds=60),
+        Step("style", A, "style_analysis", style, seconds=20),
+    )
+
+
+_REVIEW = Step("review", V, "review", 'Review "{d}" against the constraints: {constraints}')
+_TRIO_DEPS = ("brief", "research", "style")
+
+TEMPLATES: dict[str, tuple[Step, ...]] = {
+    "writing": (
+        *_trio('Collect angles, facts and references for "{d}"',
+               "Turn the style ({style}) into concrete writing guidance"),
+        Step("outline", G, "outline", 'Outline "{d}": a title and sections built from the brief '
+             "and research", _TRIO_DEPS, 45),
+        Step("draft", G, "combine", 'Join the sections into one draft of "{d}"', ("outline",), 10,
+             children=(
+                 Step("intro", G, "draft", "Write the introduction: the hook and the promise",
+                      seconds=60, section="intro"),
+                 Step("body", G, "draft", "Write the body, one section per key message",
+                      seconds=120, section="body"),
+                 Step("conclusion", G, "draft", "Write the conclusion and the call to action",
+                      seconds=45, section="conclusion"),
+             )),
+        replace(_REVIEW, deps=("draft",)),
+    ),
+    "docs": (
+        *_trio('List prerequisites, versions and common errors for "{d}"',
+               "Set the documentation voice from the style ({style})"),
+        Step("outline", G, "outline", 'Structure "{d}": overview, prerequisites, numbered steps, '
+             "troubleshooting", _TRIO_DEPS, 45),
+        Step("write", G, "combine", 'Assemble the documentation for "{d}"', ("outline",), 10,
+             children=(
+                 Step("overview", G, "draft", "Write the overview: what it is, who it is for",
+                      seconds=45, section="intro"),
+                 Step("steps", G, "draft", "Write the prerequisites and step-by-step instructions",
+                      seconds=150, section="body"),
+                 Step("troubleshooting", G, "draft", "Write troubleshooting and next steps",
+                      seconds=60, section="conclusion"),
+             )),
+        replace(_REVIEW, deps=("write",)),
+    ),
+    "video": (
+        *_trio('Gather visual references, b-roll and pacing examples for "{d}"',
+               "Define the look and sound of the video from the style ({style})"),
+        Step("treatment", G, "outline", 'Write the treatment for "{d}": hook, beats, payoff',
+             _TRIO_DEPS, 60),
+        Step("script", G, "draft", "Write the voice-over script from the treatment",
+             ("treatment",), 90),
+        Step("soundtrack", G, "audio_plan", "Plan the soundtrack: tempo, key, instrumentation, "
+             "timing", ("brief", "style"), 60),
+        Step("storyboard", G, "combine", 'Join shots and frames into the storyboard for "{d}"',
+             ("treatment", "script"), 10, children=(
+                 Step("shots", G, "shot_list", "Break the script into numbered shots with timing",
+                      seconds=60),
+                 Step("frames", G, "image_prompt", "Write an image prompt for each key frame",
+                      ("shots",), 45),
+             )),
+        Step("assemble", T, "combine", "Assemble storyboard and soundtrack into an edit plan",
+             ("storyboard", "soundtrack"), 15),
+        replace(_REVIEW, deps=("assemble",)),
+    ),
+    "audio": (
+        *_trio('Find reference tracks, sounds and talking points for "{d}"',
+               "Translate the style ({style}) into sound: tempo, texture, delivery"),
+        Step("outline", G, "outline", 'Shape the structure of the {piece} for "{d}"',
+             _TRIO_DEPS, 45),
+        Step("production", G, "combine", 'Join words and arrangement into the {piece} sheet',
+             ("brief", "outline"), 10, children=(
+                 Step("{words}", G, "draft", "Write the {words} section by section",
+                      seconds=120),
+                 Step("arrangement", G, "audio_plan", "Plan arrangement, tempo, key and timing",
+                      seconds=90),
+             )),
+        replace(_REVIEW, deps=("production",)),
+    ),
+    "visual": (
+        *_trio('Build a moodboard and category references for "{d}"',
+               "Turn the style ({style}) into palette, type and composition rules"),
+        Step("concepts", G, "outline", 'Define the concepts (or screens) for "{d}"',
+             _TRIO_DEPS, 45),
+        Step("assets", G, "combine", 'Package prompts and spec for "{d}"', ("brief", "concepts"),
+             10, children=(
+                 Step("prompts", G, "image_prompt", "Write image-model prompts for each concept",
+                      seconds=60),
+                 Step("spec", G, "draft", "Write the design rationale and spec for each concept",
+                      seconds=90),
+             )),
+        replace(_REVIEW, deps=("assets",)),
+    ),
+    "marketing": (
+        *_trio('Research the audience, competitors and channels for "{d}"',
+               "Define the brand voice from the style ({style})"),
+        Step("strategy", G, "outline", 'Plan the strategy for "{d}": positioning, messages, '
+             "channels, timeline", _TRIO_DEPS, 60),
+        Step("assets", T, "combine", 'Bundle the campaign assets for "{d}"',
+             ("brief", "strategy"), 10, children=(
+                 Step("copy", G, "draft", "Write the campaign copy per channel", seconds=90),
+                 Step("visuals", G, "image_prompt", "Write prompts for the key visuals",
+                      seconds=60),
+                 Step("teaser", G, "shot_list", "Plan a short teaser video shot by shot",
+                      seconds=60),
+             )),
+        replace(_REVIEW, deps=("assets",)),
+    ),
+    "general": (
+        *_trio('Collect background and examples for "{d}"',
+               "Turn the style ({style}) into concrete guidance"),
+        Step("outline", G, "outline", 'Outline "{d}" from the brief and research', _TRIO_DEPS, 45),
+        Step("draft", G, "draft", 'Write a first complete draft of "{d}"', ("outline",), 120),
+        replace(_REVIEW, deps=("draft",)),
+    ),
+}  # fmt: skip
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split()).replace('"', "'")
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:") + "..."
+
+
+class KnowledgePlanner:
+    """Plans from built-in domain templates; synchronous, pure and deterministic."""
+
+    name = "knowledge"
+
+    def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan:
+        """The plan for ``vibe``; raises ``PlanValidationError`` if it cannot be valid."""
+        domain = detect_domain(vibe)
+        fields = self._fields(vibe)
+        base: dict[str, Any] = {
+            "domain": domain,
+            "style": vibe.style,
+            "constraints": list(vibe.constraints),
+        }
+        roots = [self._node(step, fields, base) for step in TEMPLATES[domain]]
+        plan = WorkflowPlan(id=plan_id or derive_plan_id(vibe), source_vibe=vibe, root_nodes=roots)
+        graph = plan.validate_plan()
+        durations = {n.id: n.estimated_duration or 0.0 for n in plan.iter_nodes()}
+        plan.estimated_total_duration = graph.critical_path(durations)
+        return plan
+
+    @staticmethod
+    def _fields(vibe: Vibe) -> dict[str, str]:
+        text = f"{vibe.description} {vibe.domain or ''}".lower()
+        spoken = any(re.search(rf"\b{w}", text) for w in _SPOKEN)
+        return {
+            "d": _clip(vibe.description),
+            "style": _clip(vibe.style, 60) if vibe.style else "none given: clear and friendly",
+            "constraints": "; ".join(vibe.constraints) or "none stated (check the brief)",
+            "piece": "episode" if spoken else "song",
+            "words": "script" if spoken else "lyrics",
+        }
+
+    def _node(self, step: Step, fields: dict[str, str], base: dict[str, Any]) -> WorkflowNode:
+        params: dict[str, Any] = {
+            "tool": step.tool,
+            **base,
+            "constraints": list(base["constraints"]),
+        }
+        if step.section:
+            params["section"] = step.section
+        return WorkflowNode(
+            id=step.id.format(**fields),
+            type=step.type,
+            description=step.text.format(**fields),
+            parameters=params,
+            dependencies=list(step.deps),
+            children=[self._node(child, fields, base) for child in step.children],
+            estimated_duration=step.seconds,
+        )
