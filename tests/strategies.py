@@ -9,7 +9,9 @@ from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -39,7 +41,9 @@ def plans(draw: st.DrawFn) -> WorkflowPlan:
                         id=f"{node_id}.c{k}",
                         type=WorkflowNodeType.GENERATE,
                         description=draw(st.text(min_size=1, max_size=30).filter(str.strip)),
-                        parameters=draw(st.dictionaries(st.text(max_size=6), json_values, max_size=2)),
+                        parameters=draw(
+                            st.dictionaries(st.text(max_size=6), json_values, max_size=2)
+                        ),
                     )
                 )
         roots.append(
@@ -60,5 +64,8 @@ def plans(draw: st.DrawFn) -> WorkflowPlan:
         domain=draw(st.none() | st.text(max_size=10)),
         metadata=draw(st.dictionaries(st.text(max_size=6), json_values, max_size=2)),
     )
-    return WorkflowPlan(id=draw(st.from_regex(r"plan-[a-z0-9]{1,12}", fullmatch=True)),
-                        source_vibe=vibe, root_nodes=roots)
+    return WorkflowPlan(
+        id=draw(st.from_regex(r"plan-[a-z0-9]{1,12}", fullmatch=True)),
+        source_vibe=vibe,
+        root_nodes=roots,
+    )

@@ -29,7 +29,10 @@ from vibe_aigc.executor import EventKind, ProgressEvent
 def make_plan(edges: list[tuple[str, list[str]]], **params: Any) -> WorkflowPlan:
     nodes = [
         WorkflowNode(
-            id=n, type=WorkflowNodeType.GENERATE, description=f"do {n}", dependencies=d,
+            id=n,
+            type=WorkflowNodeType.GENERATE,
+            description=f"do {n}",
+            dependencies=d,
             parameters=dict(params),
         )
         for n, d in edges

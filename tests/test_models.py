@@ -84,7 +84,8 @@ def test_all_problems_reported_at_once() -> None:
         "empty_description",
     }
     message = str(info.value)
-    assert "nowhere" in message and "a -> b -> a" in message or "b -> a -> b" in message
+    assert "nowhere" in message
+    assert "a -> b -> a" in message or "b -> a -> b" in message
 
 
 def test_deep_chain_validates_without_recursion() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ class CheckpointHook:
         interval: int | None,
         run_id: str,
         next_seq: int,
-        on_checkpoint: Callable[[str, str], Any] | None = None,
+        on_checkpoint: Callable[[str, str, ExecutionResult], Awaitable[None]] | None = None,
     ) -> None:
         self.manager = manager
         self.plan = plan
@@ -145,7 +145,7 @@ class CheckpointHook:
             self.snapshot_seqs.append(self.last_flushed_seq)
             await asyncio.to_thread(self._after_snapshot)
         if self.on_checkpoint is not None:
-            self.on_checkpoint(checkpoint_id, run_state)
+            await self.on_checkpoint(checkpoint_id, run_state, state)
         return checkpoint_id
 
     def _after_snapshot(self) -> None:
@@ -221,7 +221,8 @@ def load_resume_state(
         record = manager.load_checkpoint(checkpoint_id, plan_id)
         plan = plan_from_record(record, checkpoint_id)
         completed = {
-            k: v for k, v in results_from_record(record).items()
+            k: v
+            for k, v in results_from_record(record).items()
             if v.status == ExecutionStatus.COMPLETED
         }
         journal, _ = manager.read_journal(plan.id, int(record.get("journal_seq", -1)))

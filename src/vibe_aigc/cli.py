@@ -63,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("description", type=non_empty, help="what you want made")
         p.add_argument("--style", "-s", help="aesthetic preferences")
         p.add_argument(
-            "--constraints", "-c", nargs="+", action="extend", default=[], metavar="TEXT",
+            "--constraints",
+            "-c",
+            nargs="+",
+            action="extend",
+            default=[],
+            metavar="TEXT",
             help="boundaries, e.g. -c 'under 500 words' 'beginner-friendly'",
         )
         p.add_argument("--domain", "-d", help="content type, e.g. 'blog', 'video'")
@@ -71,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def dir_flag(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--checkpoint-dir", help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or "
-            ".vibe_checkpoints)"
+            "--checkpoint-dir",
+            help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or .vibe_checkpoints)",
         )
 
     def run_flags(p: argparse.ArgumentParser) -> None:
@@ -91,14 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_exec = sub.add_parser("execute", help="plan and run a vibe (checkpointed)")
     vibe_flags(p_exec)
     p_exec.add_argument(
-        "--checkpoint", action="store_true",
+        "--checkpoint",
+        action="store_true",
         help="checkpoint the run (the default; kept for the guide's examples)",
     )
     p_exec.add_argument(
         "--no-checkpoint", action="store_true", help="run without writing any checkpoint"
     )
     p_exec.add_argument(
-        "--checkpoint-interval", type=positive_int, default=None, metavar="N",
+        "--checkpoint-interval",
+        type=positive_int,
+        default=None,
+        metavar="N",
         help="write a full checkpoint every N completed nodes (progress is journaled always)",
     )
     p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
@@ -174,9 +183,7 @@ def result_document(result: ExecutionResult, plan: WorkflowPlan | None) -> dict[
     }
 
 
-def report(
-    result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Namespace
-) -> int:
+def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Namespace) -> int:
     code = EXIT_OK if result.status == ExecutionStatus.COMPLETED else EXIT_FAILED
     if args.json:
         print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
@@ -273,16 +280,19 @@ def cmd_execute(args: argparse.Namespace) -> int:
     async def go() -> tuple[ExecutionResult, WorkflowPlan | None]:
         if not durable:
             plan = await planner.plan(vibe, plan_id=args.plan_id)
-            return await planner.executor.execute(plan, progress_callbacks=planner_callbacks(
-                planner)), plan
+            return await planner.executor.execute(
+                plan, progress_callbacks=planner_callbacks(planner)
+            ), plan
         latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
         if args.fresh or not latest or latest[0].get("state") == "completed":
             plan = await planner.plan(vibe, plan_id=args.plan_id)
             result = await planner.execute_with_resume(plan)
         else:
             if not args.json:
-                print(f"Resuming {plan_id} from {latest[0]['checkpoint_id']} (use --fresh to "
-                      "start over)")
+                print(
+                    f"Resuming {plan_id} from {latest[0]['checkpoint_id']} (use --fresh to "
+                    "start over)"
+                )
             result = await planner.execute_with_resume(vibe, plan_id=plan_id)
         return result, planner.get_plan(plan_id)
 
@@ -311,9 +321,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(
             run_cancellable(
-                planner.execute_with_resume(
-                    None, checkpoint_id=args.checkpoint_id, plan_id=plan_id
-                )
+                planner.execute_with_resume(None, checkpoint_id=args.checkpoint_id, plan_id=plan_id)
             )
         )
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -351,8 +359,10 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         if manager.delete_checkpoint(args.delete):
             print(f"Deleted checkpoint {args.delete}")
             return EXIT_OK
-        print(f"error: no checkpoint {args.delete!r}; see `vibe-aigc checkpoints --list`",
-              file=sys.stderr)
+        print(
+            f"error: no checkpoint {args.delete!r}; see `vibe-aigc checkpoints --list`",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     plans = [args.plan] if args.plan else manager.plan_ids()
     removed: list[str] = []
@@ -393,5 +403,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-

@@ -239,9 +239,8 @@ def validation_problems(plan: WorkflowPlan) -> list[PlanProblem]:
     seen: set[str] = set()
     duplicates: list[str] = []
     for node in plan.iter_nodes():
-        if node.id in seen:
-            if node.id not in duplicates:
-                duplicates.append(node.id)
+        if node.id in seen and node.id not in duplicates:
+            duplicates.append(node.id)
         seen.add(node.id)
         if not is_safe_id(node.id):
             problems.append(PlanProblem("invalid_id", node.id, f"node id: {SAFE_ID_RULE}"))

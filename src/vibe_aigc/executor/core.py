@@ -150,9 +150,7 @@ class WorkflowExecutor:
             result.status = ExecutionStatus.COMPLETED
             result.output = output
             usage = output.get("usage") if isinstance(output, dict) else None
-            if isinstance(usage, dict) and all(
-                isinstance(v, int | float) for v in usage.values()
-            ):
+            if isinstance(usage, dict) and all(isinstance(v, int | float) for v in usage.values()):
                 result.usage = {str(k): float(v) for k, v in usage.items()}
             break
         result.completed_at = utc_now()
@@ -169,8 +167,9 @@ def _describe(exc: BaseException, timeout: Any) -> str:
 
 
 class _Announcer(Protocol):
-    async def retrying(self, node: WorkflowNode, attempt: int, delay: float, error: str) -> None:
-        ...
+    async def retrying(
+        self, node: WorkflowNode, attempt: int, delay: float, error: str
+    ) -> None: ...
 
 
 class _Run:
@@ -258,7 +257,8 @@ class _Run:
 
         waiting = {
             n: sum(
-                1 for b in self.graph.before[n]
+                1
+                for b in self.graph.before[n]
                 if state.node_results[b].status != ExecutionStatus.COMPLETED
             )
             for n in self.graph.order
@@ -349,9 +349,7 @@ class _Run:
 
 def _remaining_path(graph: PlanGraph) -> dict[str, float]:
     """Longest path from each node to the end, weighted by estimated duration (default 1)."""
-    weight = {
-        n: float(graph.nodes[n].estimated_duration or 1.0) for n in graph.order
-    }
+    weight = {n: float(graph.nodes[n].estimated_duration or 1.0) for n in graph.order}
     remaining: dict[str, float] = {}
     for n in reversed(graph.topological_order()):
         remaining[n] = weight[n] + max((remaining[m] for m in graph.after[n]), default=0.0)

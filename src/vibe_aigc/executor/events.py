@@ -73,5 +73,6 @@ async def emit(callbacks: list[ProgressCallback], event: ProgressEvent) -> None:
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception:  # a display bug must not lose paid-for work
-            log.warning("progress callback %r failed on %s", callback, event.kind.value,
-                        exc_info=True)
+            log.warning(
+                "progress callback %r failed on %s", callback, event.kind.value, exc_info=True
+            )

@@ -311,7 +311,7 @@ class FileCheckpointStore:
         return removed
 
     def lock(self, plan_id: str) -> PlanLock:
-        return PlanLock(self._plan_path(plan_id), plan_id)
+        return PlanLock(self._plan_path(plan_id, write=True), plan_id)
 
     def artifacts_dir(self, plan_id: str) -> Path:
         return self._plan_path(plan_id) / ARTIFACTS_DIR

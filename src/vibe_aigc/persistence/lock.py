@@ -43,8 +43,9 @@ def describe_holder(raw: bytes) -> str:
         info = None
     if not isinstance(info, dict):
         return f"holder info: {text[:200]!r}"
+    here = " (this process)" if info.get("pid") == os.getpid() else ""
     return (
-        f"pid {info.get('pid', '?')} on {info.get('hostname', '?')}, "
+        f"pid {info.get('pid', '?')}{here} on {info.get('hostname', '?')}, "
         f"started {info.get('started_at', '?')}, program {info.get('argv0', '?')}"
     )
 
@@ -68,6 +69,10 @@ class PlanLock:
     def acquire(self) -> PlanLock:
         if self._fd is not None:
             raise CheckpointLockedError(self.plan_id, "this PlanLock is already held")
+        if os.path.islink(self.plan_dir):
+            raise CheckpointWriteError(
+                str(self.plan_dir), OSError("the plan folder is a symbolic link; refused")
+            )
         ensure_dir(self.plan_dir)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
         try:

@@ -160,14 +160,13 @@ class MetaPlanner:
         if checkpoint_id is not None:
             validate_checkpoint_id(checkpoint_id)
         target = self._target_plan_id(vibe_or_plan, plan_id)
-        resume = await asyncio.to_thread(
-            self._load_resume, target, checkpoint_id
-        )
+        resume = await asyncio.to_thread(self._load_resume, target, checkpoint_id)
         if resume is None:
             if vibe_or_plan is None:
                 raise CheckpointNotFoundError(
-                    str(target), f"plan {target!r} has no checkpoint to resume; "
-                    "use list_checkpoints() to see the plans that have one"
+                    str(target),
+                    f"plan {target!r} has no checkpoint to resume; "
+                    "use list_checkpoints() to see the plans that have one",
                 )
             if isinstance(vibe_or_plan, Vibe):
                 plan = await self.plan(vibe_or_plan, plan_id=plan_id)
@@ -219,37 +218,39 @@ class MetaPlanner:
             }
 
         mine, theirs = shape(given), shape(stored)
-        changed = sorted(
-            n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n)
-        )
+        changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
         if changed:
             raise PlanMismatchError(given.id, changed)
 
-    async def _run_durably(
-        self, plan: WorkflowPlan, resume: ResumeState | None
-    ) -> ExecutionResult:
+    async def _run_durably(self, plan: WorkflowPlan, resume: ResumeState | None) -> ExecutionResult:
         manager = self.persistence_manager
         callbacks = self._callbacks()
-        loop = asyncio.get_running_loop()
 
-        def announce(checkpoint_id: str, run_state: str) -> None:
+        async def announce(checkpoint_id: str, run_state: str, state: ExecutionResult) -> None:
             if not callbacks:
                 return
+            finished = sum(
+                1
+                for r in state.node_results.values()
+                if r.status
+                in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
+            )
             event = ProgressEvent(
                 kind=EventKind.CHECKPOINT_SAVED,
                 plan_id=plan.id,
-                done=0,
+                done=finished,
                 total=plan.total_nodes,
                 checkpoint_id=checkpoint_id,
                 message=run_state,
+                state=state,
             )
-            loop.create_task(emit(callbacks, event))
+            await emit(callbacks, event)
 
         lock = manager.lock(plan.id)
         await asyncio.to_thread(lock.__enter__)
         try:
-            next_seq = resume.next_seq if resume else await asyncio.to_thread(
-                self._next_seq, plan.id
+            next_seq = (
+                resume.next_seq if resume else await asyncio.to_thread(self._next_seq, plan.id)
             )
             hook = CheckpointHook(
                 manager,
@@ -315,12 +316,14 @@ class MetaPlanner:
             results.setdefault(
                 node_id, NodeResult(node_id=node_id, status=ExecutionStatus.COMPLETED)
             )
-        state = ExecutionResult(plan_id=plan_id, node_results={
-            n: results.get(n, NodeResult(node_id=n)) for n in plan.node_ids
-        })
-        run_state = str(data.get("state") or (
-            "completed" if len(state.completed_nodes) == plan.total_nodes else "interrupted"
-        ))
+        state = ExecutionResult(
+            plan_id=plan_id,
+            node_results={n: results.get(n, NodeResult(node_id=n)) for n in plan.node_ids},
+        )
+        run_state = str(
+            data.get("state")
+            or ("completed" if len(state.completed_nodes) == plan.total_nodes else "interrupted")
+        )
         body = checkpoint_body(
             plan, state, run_state, run_id="manual", journal_seq=self._next_seq(plan_id) - 1
         )
