@@ -3,7 +3,8 @@
 Public names only; ``tests/test_public_api.py`` checks this list.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import (
@@ -38,8 +39,8 @@ from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.planner import MetaPlanner
 
 try:
-    __version__ = version("vibe-aigc")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = _version("vibe-aigc")
+except _PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
