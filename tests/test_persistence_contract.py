@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from strategies import json_values, plans
 from vibe_aigc.errors import (
@@ -47,7 +46,9 @@ def store(store_factory: StoreFactory, tmp_path: Path) -> CheckpointStore:
     return store_factory(tmp_path)
 
 
-def record(plan_id: str = "plan-a", checkpoint_id: str | None = None, **extra: Any) -> dict[str, Any]:
+def record(
+    plan_id: str = "plan-a", checkpoint_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "checkpoint_id": checkpoint_id or new_checkpoint_id(),
         "plan_id": plan_id,
@@ -182,7 +183,10 @@ def test_prune(store: CheckpointStore) -> None:
     assert store.prune("plan-a", None) == []
     deleted = store.prune("plan-a", 2)
     assert sorted(deleted) == sorted(r["checkpoint_id"] for r in recs[:3])
-    assert store.latest_checkpoint_ids("plan-a") == [recs[4]["checkpoint_id"], recs[3]["checkpoint_id"]]
+    assert store.latest_checkpoint_ids("plan-a") == [
+        recs[4]["checkpoint_id"],
+        recs[3]["checkpoint_id"],
+    ]
     assert store.latest_checkpoint_ids("plan-b") == [other["checkpoint_id"]]
     assert store.prune("plan-a", 2) == []
 

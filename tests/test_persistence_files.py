@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,7 +43,9 @@ GUIDE_KEYS = [
 ]
 
 
-def record(plan_id: str = "plan-a", checkpoint_id: str | None = None, **extra: Any) -> dict[str, Any]:
+def record(
+    plan_id: str = "plan-a", checkpoint_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "checkpoint_id": checkpoint_id or new_checkpoint_id(),
         "plan_id": plan_id,
@@ -205,7 +208,7 @@ def test_spliced_from_another_plan(store: FileCheckpointStore, root: Path) -> No
 
 
 def test_renamed_file_is_spliced(store: FileCheckpointStore, root: Path) -> None:
-    rec, path = written(store, root)
+    _rec, path = written(store, root)
     other = path.with_name("cp-renamed.json")
     path.rename(other)
     with pytest.raises(CheckpointCorruptError, match="spliced"):
@@ -302,10 +305,8 @@ _DATA = _CODEC.encode(_REC)
 @settings(max_examples=300)
 @given(st.integers(0, len(_DATA)))
 def test_fuzz_truncation(cut: int) -> None:
-    try:
+    with contextlib.suppress(CheckpointCorruptError):
         assert _CODEC.decode(_DATA[:cut], "f") == _REC
-    except CheckpointCorruptError:
-        pass
 
 
 @settings(max_examples=500)
@@ -313,10 +314,8 @@ def test_fuzz_truncation(cut: int) -> None:
 def test_fuzz_bit_flip(bit: int) -> None:
     data = bytearray(_DATA)
     data[bit // 8] ^= 1 << (bit % 8)
-    try:
+    with contextlib.suppress(CheckpointCorruptError):
         assert _CODEC.decode(bytes(data), "f") == _REC
-    except CheckpointCorruptError:
-        pass
 
 
 @settings(max_examples=300)
@@ -571,7 +570,9 @@ def test_invalid_id_is_a_value_error() -> None:
 # ---------------------------------------------------------------------- symlinks
 
 
-def test_symlinked_plan_folder_refused(store: FileCheckpointStore, root: Path, tmp_path: Path) -> None:
+def test_symlinked_plan_folder_refused(
+    store: FileCheckpointStore, root: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     rec = record("plan-x", "cp-abc123")

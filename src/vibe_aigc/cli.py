@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,9 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from vibe_aigc import __version__
+from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import ConfigurationError, VibeError
-from vibe_aigc.executor import EventKind, ExecutionResult, ExecutionStatus, ProgressEvent
-from vibe_aigc.models import Vibe, WorkflowPlan, derive_plan_id
+from vibe_aigc.executor import (
+    EventKind,
+    ExecutionResult,
+    ExecutionStatus,
+    ProgressEvent,
+    WorkflowExecutor,
+)
+from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.planner import MetaPlanner
 from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer
@@ -84,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--visualize", action="store_true", help="draw the plan with statuses")
         p.add_argument("--json", action="store_true", help="print one JSON result document")
         p.add_argument("--plain", action="store_true", help="plain lines, no live view")
+        p.add_argument("--quiet", "-q", action="store_true", help="print no deliverable text")
+        p.add_argument(
+            "--output-dir", metavar="DIR", help="write every node's output (and result.json) here"
+        )
         dir_flag(p)
 
     p_plan = sub.add_parser("plan", help="plan a vibe and show the workflow")
@@ -140,6 +152,29 @@ def vibe_from(args: argparse.Namespace) -> Vibe:
     )
 
 
+class SimulatedLatencyExecutor(WorkflowExecutor):
+    """Adds ``VIBE_SIMULATE_LATENCY`` seconds to every node: demos of progress and resume."""
+
+    def __init__(self, delay: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delay = delay
+
+    async def execute_node(self, node: WorkflowNode, context: NodeContext) -> Any:
+        await asyncio.sleep(self.delay)
+        return await super().execute_node(node, context)
+
+
+def executor_from_env() -> WorkflowExecutor | None:
+    raw = os.environ.get("VIBE_SIMULATE_LATENCY")
+    if not raw:
+        return None
+    try:
+        delay = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"VIBE_SIMULATE_LATENCY must be seconds, got {raw!r}") from None
+    return SimulatedLatencyExecutor(delay)
+
+
 def manager_from(args: argparse.Namespace) -> WorkflowPersistenceManager:
     return WorkflowPersistenceManager(getattr(args, "checkpoint_dir", None))
 
@@ -183,11 +218,65 @@ def result_document(result: ExecutionResult, plan: WorkflowPlan | None) -> dict[
     }
 
 
+def deliverables(plan: WorkflowPlan, result: ExecutionResult) -> list[str]:
+    """The nodes whose outputs are the run's product: sinks, looking through final reviews."""
+    graph = plan.validate_plan()
+    chosen: list[str] = []
+    for sink in (n for n in graph.order if not graph.after[n]):
+        if graph.nodes[sink].type.value == "validate":
+            chosen.extend(d for d in graph.dependency_ids(sink) if d not in chosen)
+        if sink not in chosen:
+            chosen.append(sink)
+    return [n for n in chosen if result.node_results[n].status == ExecutionStatus.COMPLETED]
+
+
+def text_of(output: Any) -> str:
+    if isinstance(output, dict) and isinstance(output.get("text"), str):
+        return str(output["text"])
+    if isinstance(output, str):
+        return output
+    return json.dumps(output, ensure_ascii=False, indent=2)
+
+
+def write_outputs(folder: Path, plan: WorkflowPlan, result: ExecutionResult) -> list[Path]:
+    """Each completed node's output as ``<node>.md``, plus ``result.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for node_id, node in result.node_results.items():
+        if node.status == ExecutionStatus.COMPLETED and node.output is not None:
+            path = folder / f"{node_id}.md"
+            path.write_text(text_of(node.output) + "\n", encoding="utf-8")
+            written.append(path)
+    doc = folder / "result.json"
+    doc.write_text(
+        json.dumps(result_document(result, plan), ensure_ascii=False, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    return [*written, doc]
+
+
 def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Namespace) -> int:
     code = EXIT_OK if result.status == ExecutionStatus.COMPLETED else EXIT_FAILED
+    if args.output_dir and plan is not None:
+        written = write_outputs(Path(args.output_dir), plan, result)
+        if not args.json:
+            print(f"Wrote {len(written)} file(s) to {args.output_dir}")
     if args.json:
         print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
         return code
+    if plan is not None and not args.quiet:
+        for node_id in deliverables(plan, result):
+            print()
+            print(f"── {node_id} " + "─" * max(0, 46 - len(node_id)))
+            print(text_of(result.node_results[node_id].output))
+    if any(
+        isinstance(r.output, dict) and r.output.get("offline_draft")
+        for r in result.node_results.values()
+    ):
+        print(
+            "\nNote: offline drafts from the built-in tools (no model configured). "
+            "Set OPENAI_API_KEY / OPENAI_BASE_URL or OLLAMA_HOST for real generation."
+        )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.visualize and plan is not None:
@@ -270,6 +359,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
     durable = not args.no_checkpoint
     planner = MetaPlanner(
         progress_callback=progress_for(args),
+        executor=executor_from_env(),
         checkpoint_interval=args.checkpoint_interval if durable else None,
         persistence_manager=manager_from(args),
     )
@@ -286,7 +376,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
         latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
         if args.fresh or not latest or latest[0].get("state") == "completed":
             plan = await planner.plan(vibe, plan_id=args.plan_id)
-            result = await planner.execute_with_resume(plan)
+            result = await planner.execute_with_resume(plan, fresh=True)
         else:
             if not args.json:
                 print(
@@ -311,7 +401,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if not args.checkpoint_id and not args.plan:
         raise ConfigurationError("give a checkpoint id or --plan PLAN_ID")
     planner = MetaPlanner(
-        progress_callback=progress_for(args), persistence_manager=manager_from(args)
+        progress_callback=progress_for(args),
+        executor=executor_from_env(),
+        persistence_manager=manager_from(args),
     )
     plan_id = args.plan
     if args.checkpoint_id and plan_id is None:

@@ -196,14 +196,7 @@ class _Run:
         self.priority = _remaining_path(graph)
         self.position = {n: i for i, n in enumerate(graph.order)}
 
-    @property
-    def done(self) -> int:
-        return sum(
-            1
-            for r in self.state.node_results.values()
-            if r.status
-            in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
-        )
+        self.done = 0  # nodes finished: completed, failed or skipped
 
     async def event(self, kind: EventKind, node_id: str | None = None, **kw: Any) -> None:
         if not self.callbacks:
@@ -249,6 +242,7 @@ class _Run:
         for node_id, previous in completed.items():
             if node_id in state.node_results and previous.status == ExecutionStatus.COMPLETED:
                 state.node_results[node_id] = previous.model_copy(update={"resumed": True})
+                self.done += 1
         state.status = ExecutionStatus.RUNNING
         state.started_at = utc_now()
         for hook in self.hooks:
@@ -281,6 +275,7 @@ class _Run:
                 for task in finished:
                     node_id = running.pop(task)
                     result = task.result()  # run_one returns a result; hook errors propagate
+                    self.done += 1
                     if result.status == ExecutionStatus.COMPLETED:
                         await self.event(EventKind.NODE_COMPLETED, node_id)
                         for m in self.graph.after[node_id]:
@@ -327,6 +322,7 @@ class _Run:
             if n in waiting_on_failure and results[n].status == ExecutionStatus.PENDING:
                 results[n].status = ExecutionStatus.SKIPPED
                 results[n].error = f"skipped: waits on {failed_id!r}, which failed"
+                self.done += 1
                 await self.event(EventKind.NODE_SKIPPED, n, message=results[n].error)
 
     async def abort(self, running: dict[asyncio.Task[NodeResult], str]) -> None:

@@ -149,18 +149,24 @@ class MetaPlanner:
         vibe_or_plan: Vibe | WorkflowPlan | None = None,
         checkpoint_id: str | None = None,
         plan_id: str | None = None,
+        *,
+        fresh: bool = False,
     ) -> ExecutionResult:
         """Run durably, resuming from the latest checkpoint (or exactly ``checkpoint_id``).
 
         Without a checkpoint for the plan, this runs fresh. A resumed run reuses the stored
-        plan; it does not plan again.
+        plan; it does not plan again. ``fresh=True`` starts over (earlier checkpoints are kept).
         """
         if plan_id is not None:
             validate_plan_id(plan_id)
         if checkpoint_id is not None:
             validate_checkpoint_id(checkpoint_id)
+        if fresh and checkpoint_id is not None:
+            raise ConfigurationError("fresh=True starts over; it cannot take a checkpoint_id")
         target = self._target_plan_id(vibe_or_plan, plan_id)
-        resume = await asyncio.to_thread(self._load_resume, target, checkpoint_id)
+        resume = (
+            None if fresh else await asyncio.to_thread(self._load_resume, target, checkpoint_id)
+        )
         if resume is None:
             if vibe_or_plan is None:
                 raise CheckpointNotFoundError(

@@ -33,27 +33,20 @@ def wordlist(text: str) -> list[str]:
     return text.split()
 
 
-def wordset(text: str) -> frozenset[str]:
-    return frozenset(wordlist(text))
-
-
-_STOP = wordset(
-    "a an the and or of for to in on with about into from by at is are be as that this it its "
-    "our your their my we you they i me us how what why who when where which new all any some "
-    "create write make design produce build draft plan compose record shoot generate develop "
-    "prepare craft put together please short long using use via more most very just"
-)
-_NUMBER_WORDS = dict(
-    zip(
-        wordlist("zero one two three four five six seven eight nine ten eleven twelve"),
-        map(str, range(13)),
-        strict=True,
+_STOP = frozenset(
+    wordlist(
+        "a an the and or of for to in on with about into from by at is are be as that this it "
+        "its our your their my we you they i me us how what why who when where which new all any "
+        "some create write make design produce build draft plan compose record shoot generate "
+        "develop prepare craft put together please short long using use via more most very just"
     )
 )
-_PEOPLE = wordset(
-    "beginner developer engineer kid child children teen student parent customer user marketer "
+_NUMBER_WORDS = dict(zip(wordlist("zero one two three four five six seven eight nine ten eleven "
+                                  "twelve"), map(str, range(13)), strict=True))  # fmt: skip
+_PEOPLE = wordlist(
+    "beginner developer engineer kid children teen student parent customer user marketer "
     "designer manager founder reader fan listener viewer team owner professional adult gamer "
-    "traveler traveller investor buyer shopper executive nurse teacher startup"
+    "traveler investor buyer shopper executive nurse teacher startup"
 )
 
 
@@ -77,9 +70,8 @@ def word_count(text: str) -> int:
 
 def sentences(text: str) -> list[str]:
     """Sentences of the prose in ``text`` (markdown headings and table rows skipped)."""
-    prose = " ".join(
-        ln.strip(" -*>") for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] not in "#|"
-    )
+    lines = (ln.strip() for ln in text.splitlines())
+    prose = " ".join(ln.strip(" -*>") for ln in lines if ln and ln[0] not in "#|")
     return [s for s in re.split(r"(?<=[.!?])\s+", prose) if word_count(s) > 0]
 
 
@@ -105,10 +97,17 @@ def sentence(text: str) -> str:
 
 
 def split_style(style: str | None) -> list[str]:
-    if not style:
-        return []
-    parts = re.split(r"\s*(?:,|;|/|&|\band\b|\bbut\b| - )\s*", style.lower())
+    parts = re.split(r"\s*(?:,|;|/|&|\band\b|\bbut\b| - )\s*", (style or "").lower())
     return [p.strip(" .") for p in parts if p.strip(" .")]
+
+
+def _lower(text: str) -> str:
+    """Lower-case the first letter unless the first word is an acronym ("API", "UI")."""
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
+def _bullets(items: Sequence[str]) -> str:
+    return "\n".join(f"- {i}" for i in items)
 
 
 # --------------------------------------------------------------------------- the vibe, read once
@@ -136,64 +135,44 @@ class Facts:
 
 _LEAD_RE = re.compile(
     r"^\s*(?:please\s+)?(?:create|write|make|design|produce|build|draft|compose|record|plan|"
-    r"launch|shoot|film|generate|develop|prepare|craft|document)\s+"
-    r"(?:(?:a|an|the|some|our|my)\s+)?",
+    r"launch|shoot|film|generate|develop|prepare|craft|document)\s+",
     re.IGNORECASE,
 )
-_SUBJECT_PREPS = (
-    "about",
-    "on",
-    "covering",
-    "explaining",
-    "introducing",
-    "showcasing",
-    "promoting",
-    "featuring",
-    "celebrating",
-    "for",
-    "of",
-)
-_DEFAULT_AUDIENCE = {
-    "docs": "developers new to {s}",
-    "marketing": "prospective customers",
-    "video": "viewers scrolling past",
-    "audio": "listeners",
-    "visual": "people who meet the design for the first time",
-}
+_DET_RE = re.compile(r"^(?:a|an|the|some|our|my|your|their)\s+", re.IGNORECASE)
+_PREPS = ("about", "on", "covering", "explaining", "introducing", "showcasing", "promoting",
+          "featuring", "celebrating", "for", "of")  # fmt: skip
+_AUDIENCE = {"docs": "developers new to {s}", "marketing": "prospective customers",
+             "video": "viewers scrolling past", "audio": "listeners",
+             "visual": "people who meet the design for the first time"}  # fmt: skip
+
+
+def _is_people(text: str) -> bool:
+    return any(re.search(rf"\b{p}", text.lower()) for p in _PEOPLE)
 
 
 def read_facts(node: WorkflowNode, context: NodeContext) -> Facts:
+    """Read the vibe once: subject, audience and deliverable are guessed from the description."""
     vibe, params = context.vibe, node.parameters
     style = params.get("style", vibe.style)
     constraints = [str(c) for c in params.get("constraints", vibe.constraints) or []]
     domain = str(params.get("domain") or vibe.domain or "general").lower()
     description = " ".join(vibe.description.split())
-    rest = _LEAD_RE.sub("", description).rstrip(" .!")
+    rest = _DET_RE.sub("", _LEAD_RE.sub("", description)).rstrip(" .!")
     subject, deliverable = rest, ""
-    for prep in _SUBJECT_PREPS:
+    for prep in _PREPS:
         m = re.search(rf"\b{prep}\s+(.+)", rest, re.IGNORECASE)
-        if m and not (prep == "for" and any(p in m.group(1).lower() for p in _PEOPLE)):
+        if m and not (prep == "for" and _is_people(m.group(1))):
             subject, deliverable = m.group(1), rest[: m.start()].strip()
             break
     subject = re.split(r"\s+(?:for|with|that|who)\s+(?=\w)", subject)[0].strip(" ,.;")
-    subject = " ".join(subject.split()[:10]) or rest or description
-    audience = ""
+    subject = " ".join(_DET_RE.sub("", subject).split()[:10]) or rest or description
     m = re.search(r"\bfor\s+([\w\s'-]+?)(?:\s+(?:about|on|who|that|with|in)\b|[,.;:]|$)", rest)
-    if m and any(p in m.group(1).lower() for p in _PEOPLE):
-        audience = m.group(1).strip()
-    elif any("beginner" in c.lower() for c in constraints):
+    audience = m.group(1).strip() if m and _is_people(m.group(1)) else ""
+    if not audience and any("beginner" in c.lower() for c in constraints):
         audience = "beginners"
-    if not audience:
-        audience = _DEFAULT_AUDIENCE.get(domain, "readers curious about {s}").format(s=subject)
-    return Facts(
-        description,
-        style if isinstance(style, str) else None,
-        constraints,
-        domain,
-        subject,
-        audience,
-        deliverable or domain,
-    )
+    audience = audience or _AUDIENCE.get(domain, "readers curious about {s}").format(s=subject)
+    style = style if isinstance(style, str) else None
+    return Facts(description, style, constraints, domain, subject, audience, deliverable or domain)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -218,24 +197,26 @@ def ordered(context: NodeContext, source: dict[str, Any]) -> list[tuple[str, Any
     return sorted(source.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
 
 
-def all_inputs(context: NodeContext) -> list[Output]:
+def find(context: NodeContext, tool: str) -> Output:
+    """The first input made by ``tool`` (dependencies, then children, in plan order), or {}."""
     items = ordered(context, context.dependency_outputs) + ordered(context, context.child_outputs)
-    return [out for _, value in items for out in tool_outputs(value)]
+    found = (out for _, value in items for out in tool_outputs(value) if out.get("tool") == tool)
+    return next(found, {})
 
 
-def find(context: NodeContext, *tools: str) -> Output | None:
-    return next((o for o in all_inputs(context) if o.get("tool") in tools), None)
+def sum_counts(outputs: Sequence[Output]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for out in outputs:
+        for key, value in (out.get("counts") or {}).items():
+            counts[key] = counts.get(key, 0) + int(value)
+    return counts
 
 
 def make_output(tool: str, node: WorkflowNode, text: str, **fields: Any) -> Output:
     return {"offline_draft": True, "tool": tool, "node_id": node.id, "text": text, **fields}
 
 
-def _bullets(items: Sequence[str]) -> str:
-    return "\n".join(f"- {i}" for i in items)
-
-
-# --------------------------------------------------------------------------- constraint parsing
+# --------------------------------------------------------------------------- constraints
 
 
 @dataclass(frozen=True)
@@ -255,57 +236,37 @@ class Limit:
         return True
 
     def target(self) -> float | None:
+        """The largest value allowed (or the minimum when there is no maximum)."""
         if self.high is None:
             return self.low
         return self.high - 1 if self.strict else self.high
 
     def describe(self) -> str:
-        lo, hi = self.low, self.high
-        if lo is not None and hi is not None and lo != hi:
-            return f"between {lo:g} and {hi:g} {self.unit}s"
+        lo, hi, unit = self.low, self.high, self.unit + "s"
         if lo is not None and hi is not None:
-            return f"exactly {hi:g} {self.unit}s"
+            return f"exactly {hi:g} {unit}" if lo == hi else f"between {lo:g} and {hi:g} {unit}"
         if hi is not None:
-            return f"{'under' if self.strict else 'at most'} {hi:g} {self.unit}s"
-        return f"at least {lo:g} {self.unit}s"
+            return f"{'under' if self.strict else 'at most'} {hi:g} {unit}"
+        return f"at least {lo:g} {unit}"
 
 
-_OPS_MAX_STRICT = ("under", "below", "less than", "fewer than", "shorter than")
-_OPS_MAX = (
-    "max",
-    "maximum",
-    "at most",
-    "no more than",
-    "up to",
-    "within",
-    "not exceed",
-    "limit of",
-    "limited to",
-    "no longer than",
-)
+_OPS_STRICT = ("under", "below", "less than", "fewer than", "shorter than")
+_OPS_MAX = ("max", "maximum", "at most", "no more than", "up to", "within", "not exceed",
+            "limit of", "limited to", "no longer than")  # fmt: skip
 _OPS_MIN = ("at least", "min", "minimum", "more than", "over", "no less than", "no fewer than")
-_OP_RE = "|".join(
-    re.escape(o) for o in sorted(_OPS_MAX_STRICT + _OPS_MAX + _OPS_MIN, key=len)[::-1]
-)
+_OP_RE = "|".join(re.escape(o) for o in sorted(_OPS_STRICT + _OPS_MAX + _OPS_MIN, key=len)[::-1])
 _LIMIT_RE = re.compile(
-    rf"(?:\b(?P<op>{_OP_RE})\s+)?(?:between\s+)?(?P<a>\d[\d,.]*)(?:\s*(?:-|–|to|and)\s*"
-    rf"(?P<b>\d[\d,.]*))?\s*-?\s*(?P<unit>[a-z]+)(?P<tail>\s+(?:or\s+(?:less|fewer)|max(?:imum)?"
-    rf"|limit|or\s+more|min(?:imum)?))?",
+    rf"(?:\b(?P<op>{_OP_RE})\s+)?(?:between\s+)?(?P<a>\d[\d,]*(?:\.\d+)?)(?:\s*(?:-|–|to|and)\s*"
+    r"(?P<b>\d[\d,]*(?:\.\d+)?))?\s*-?\s*(?P<unit>[a-z]+)(?P<tail>\s+(?:or\s+(?:less|fewer|more)|"
+    r"max(?:imum)?|min(?:imum)?|limit))?"
 )
-_COUNTABLE = wordset(
-    "screen shot scene slide section variation image page step color colour song track episode "
-    "post tweet hashtag frame concept option bullet paragraph chapter verse idea tip"
+_COUNTABLE = frozenset(
+    wordlist(
+        "screen shot scene slide section variation image page step color colour song track "
+        "episode post tweet hashtag frame concept option bullet paragraph chapter verse idea tip"
+    )
 )
-_UNITS = {
-    "word": "word",
-    "character": "character",
-    "char": "character",
-    "second": "second",
-    "sec": "second",
-    "s": "second",
-    "minute": "minute",
-    "min": "minute",
-}
+_UNITS = {"char": "character", "sec": "second", "s": "second", "min": "minute"}
 
 
 def _singular(noun: str) -> str:
@@ -313,7 +274,7 @@ def _singular(noun: str) -> str:
         return noun[:-3] + "y"
     if noun.endswith(("ches", "shes", "sses", "xes")):
         return noun[:-2]
-    return noun[:-1] if noun.endswith("s") and not noun.endswith("ss") else noun
+    return noun[:-1] if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 2 else noun
 
 
 def parse_limit(constraint: str) -> Limit | None:
@@ -322,30 +283,30 @@ def parse_limit(constraint: str) -> Limit | None:
     m = _LIMIT_RE.search(text)
     if m is None:
         return None
-    a = float(m.group("a").replace(",", "").rstrip("."))
-    b = float(m.group("b").replace(",", "").rstrip(".")) if m.group("b") else None
+    a = float(m.group("a").replace(",", ""))
+    b = float(m.group("b").replace(",", "")) if m.group("b") else None
     raw = _singular(m.group("unit"))
+    after = re.match(r"\s+([a-z]+)", text[m.end() :])  # "3 logo variations": skip one word
+    if raw not in _COUNTABLE and after and _singular(after.group(1)) in _COUNTABLE:
+        raw = _singular(after.group(1))
     unit = _UNITS.get(raw, raw)
     factor = 60.0 if unit == "minute" else 1.0
     unit = "second" if unit == "minute" else unit
-    op, tail = m.group("op") or "", (m.group("tail") or "").strip()
+    op, tail = m.group("op") or "", " ".join((m.group("tail") or "").split())
     if b is not None:
         return Limit(unit, a * factor, b * factor)
     if op in _OPS_MIN or tail in ("or more", "min", "minimum"):
         return Limit(unit, a * factor + (1 if op in ("more than", "over") else 0), None)
     if op or tail:
-        return Limit(unit, None, a * factor, strict=op in _OPS_MAX_STRICT)
+        return Limit(unit, None, a * factor, strict=op in _OPS_STRICT)
     if unit in ("second", "word", "character"):  # "a 30-second spot", "a 500-word essay"
         return Limit(unit, None, a * factor)
     return Limit(unit, a, a) if unit in _COUNTABLE else None  # "3 logo variations": exactly
 
 
-def limits(constraints: Sequence[str]) -> list[Limit]:
-    return [lim for c in constraints if (lim := parse_limit(c)) is not None]
-
-
-def limit_for(constraints: Sequence[str], unit: str) -> Limit | None:
-    return next((lim for lim in limits(constraints) if lim.unit == unit), None)
+def limit_for(constraints: Sequence[str], *units: str) -> Limit | None:
+    found = (parse_limit(c) for c in constraints)
+    return next((lim for lim in found if lim is not None and lim.unit in units), None)
 
 
 _MENTION_RE = re.compile(
@@ -363,9 +324,11 @@ _PLAIN_RE = re.compile(
     r"(?:read|follow|understand)|readable|kid-friendly|for kids|non-technical",
     re.IGNORECASE,
 )
+_RATIO_RE = re.compile(r"\b\d{1,2}:\d{1,2}(?:\.\d)?\b")
 
 
 def mention_target(constraint: str) -> str | None:
+    """ "must mention X" / "include X" → X (articles dropped)."""
     m = _MENTION_RE.match(constraint.strip())
     if m is None:
         return None
@@ -377,9 +340,66 @@ def avoid_target(constraint: str) -> str | None:
     return m.group(1).strip(" .\"'“”") if m else None
 
 
-# --------------------------------------------------------------------------- style knowledge
+def _contains(text: str, target: str) -> tuple[bool, str]:
+    if target.lower() in text.lower():
+        return True, f"found '{target}' in the text"
+    have = set(words(text.lower()))
+    kws = keywords(target, 6) or [target.lower()]
+    missing = [k for k in kws if k not in have and k.rstrip("s") not in have]
+    if not missing:
+        return True, f"found every keyword of '{target}' ({', '.join(kws)})"
+    return False, f"'{target}' not found (missing: {', '.join(missing)})"
 
-_STYLE_GUIDE: dict[str, str] = {
+
+def _readability(text: str) -> tuple[bool, str]:
+    sents, ws = sentences(text), words(text)
+    if not sents or not ws:
+        return False, "no prose to assess"
+    avg = sum(map(word_count, sents)) / len(sents)
+    long_share = sum(1 for w in ws if len(w) >= 13) / len(ws)
+    verdict = avg <= 20 and long_share <= 0.05
+    return verdict, (
+        f"average sentence length {avg:.1f} words (limit 20); "
+        f"{long_share:.1%} very long words (limit 5%)"
+    )
+
+
+def check_constraint(
+    constraint: str, text: str, counts: dict[str, int], duration: float | None
+) -> dict[str, Any]:
+    """One checklist entry; ``passed`` is True / False, or None when a person must check."""
+    passed: bool | None = None
+    kind, evidence = "manual", "manual check: not testable offline"
+    lim = parse_limit(constraint)
+    if (ratio := _RATIO_RE.search(constraint)) is not None:
+        kind, passed = "aspect_ratio", ratio.group(0) in text
+        evidence = f"aspect ratio {ratio.group(0)} {'found' if passed else 'not found'} in output"
+    elif lim is not None:
+        kind = f"limit:{lim.unit}"
+        measures = {"word": word_count(text), "character": len(text), "second": duration}
+        value = measures.get(lim.unit, counts.get(lim.unit))
+        if value is None:
+            evidence = f"manual check: could not measure {lim.unit}s offline"
+        else:
+            passed = lim.allows(value)
+            evidence = f"measured {value:g} {lim.unit}s; rule: {lim.describe()}"
+    elif (target := mention_target(constraint)) is not None:
+        kind = "mention"
+        passed, evidence = _contains(text, target)
+    elif (target := avoid_target(constraint)) is not None:
+        kind = "avoid"
+        found, evidence = _contains(text, target)
+        passed = not found
+    elif _PLAIN_RE.search(constraint):
+        kind = "readability"
+        passed, evidence = _readability(text)
+    return {"constraint": constraint, "kind": kind, "passed": passed, "evidence": evidence}
+
+
+# --------------------------------------------------------------------------- knowledge tables
+# fmt: off
+
+_STYLE_GUIDE = {
     "minimal": "Few elements, generous whitespace; cut every word or shape that does not earn it.",
     "professional": "Confident, precise wording; no slang; back claims with specifics.",
     "playful": "Light touch: short punchy lines, a wink of humour, bright accents.",
@@ -408,8 +428,76 @@ _STYLE_GUIDE: dict[str, str] = {
 }
 _TONE_DEFAULT = ["clear", "friendly"]
 
+# domain -> (key messages, research angles, references to find); {s} subject, {a} audience
+_KNOW: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "writing": (("Why {s} matters right now", "What most people get wrong about {s}",
+                 "Practical steps {a} can take today"),
+                ("a surprising fact or number about {s}", "a real story that shows {s}",
+                 "the strongest counter-argument, and the answer to it"),
+                ("2-3 recent statistics about {s}", "One expert quote", "One case study")),
+    "docs": (("Set up {s} from scratch", "Learn the core concepts of {s}",
+              "Build a first working example with {s}", "Fix the errors newcomers hit"),
+             ("what users try first with {s}", "prerequisites, versions and platforms",
+              "the errors newcomers hit most often"),
+             ("Official reference for {s}", "A minimal runnable example", "Known issues / FAQ")),
+    "video": (("Open on one striking image of {s}", "Show {s} in action, not in words",
+               "Land the payoff and a clear call to action"),
+              ("how comparable videos pace their first 5 seconds",
+               "locations, props and b-roll for {s}", "music and sound that fit the mood"),
+              ("3 reference films or ads", "Stock / b-roll sources", "Licensed music options")),
+    "audio": (("The feeling {s} should leave behind", "A hook line people can hum or quote",
+               "A clear arc from opening to ending"),
+              ("reference tracks or shows with a similar feel", "sounds and motifs tied to {s}",
+               "imagery and talking points worth using"),
+              ("3 reference tracks or episodes", "Sample / sound libraries", "Guest options")),
+    "visual": (("Readable at a glance", "Expresses {s} with one strong idea",
+                "Works at small and large sizes"),
+               ("category conventions for {s}, and where to break them",
+                "symbols and metaphors linked to {s}", "colour and type references"),
+               ("Moodboard of 6-9 images", "Competitor examples", "Font and palette candidates")),
+    "marketing": (("The problem {a} feel today", "How {s} solves it, in one line",
+                   "Proof: a number, a quote or a demo", "A clear call to action"),
+                  ("audience pain points, in their own words", "competitor positioning and gaps",
+                   "channels where {a} already spend time"),
+                  ("Customer quotes or reviews", "Competitor ads", "Channel benchmarks")),
+    "general": (("The core idea of {s}", "Why it matters to {a}", "What to do next"),
+                ("background on {s}", "examples and precedents", "risks and open questions"),
+                ("Two background sources", "One worked example", "One expert opinion")),
+}
+_SPOKEN = ("podcast", "episode", "interview", "voiceover", "voice-over", "audiobook", "radio")
+_UI = ("app", "ui", "ux", "screen", "interface", "website", "dashboard", "landing page")
+_SCREENS = ("Onboarding", "Home", "Detail", "Create", "Profile", "Settings", "Search")
+_CONNECT = ("", "Also, ", "In practice, ", "Just as important, ", "On top of that, ")
+_CLOSE = ("Keep that in mind as we go on.", "That is the heart of it.",
+          "Small changes here add up.", "This is where most of the value sits.")
+_FRAMES = ("Medium shot", "Close-up", "Over-the-shoulder", "Tracking shot", "Insert detail",
+           "Low-angle hero shot", "Aerial / drone", "Handheld POV")
+_ASPECTS = (("logo", "1:1"), ("icon", "1:1"), ("avatar", "1:1"), ("album", "1:1"),
+            ("poster", "2:3"), ("flyer", "2:3"), ("book cover", "2:3"), ("story", "9:16"),
+            ("instagram", "4:5"), ("app", "9:19.5"), ("mobile", "9:19.5"), ("banner", "16:9"),
+            ("thumbnail", "16:9"), ("header", "16:9"), ("website", "16:10"))
+_KINDS = ("logo", "poster", "illustration", "icon", "banner", "album cover", "thumbnail",
+          "infographic", "mockup", "photo")
+_TEMPO = (("lo-fi", 80), ("chill", 82), ("calm", 72), ("ambient", 70), ("sad", 68),
+          ("melanch", 66), ("upbeat", 120), ("energetic", 128), ("dance", 124), ("edm", 126),
+          ("rock", 132), ("jazz", 110), ("epic", 100), ("cinematic", 96), ("hip hop", 90))
+_INSTRUMENTS: tuple[tuple[tuple[str, ...], list[str]], ...] = (
+    (("lo-fi",), ["dusty drum loop", "Rhodes piano", "muted bass", "vinyl crackle"]),
+    (("jazz",), ["upright bass", "brushed drums", "piano", "muted trumpet"]),
+    (("cinematic", "epic", "orchestral"), ["strings", "brass", "taikos", "choir pads"]),
+    (("rock",), ["electric guitars", "bass guitar", "live drums"]),
+    (("electronic", "synth", "edm", "dance"), ["analog synth bass", "drum machine", "arp lead"]),
+    (("acoustic", "folk"), ["acoustic guitar", "upright piano", "light percussion"]),
+    (("hip hop",), ["808 bass", "sampled drums", "vocal chops"]),
+    (("ambient", "calm"), ["warm pads", "felt piano", "field recordings"]),
+)
+_SONG = (("Intro", 4), ("Verse 1", 16), ("Chorus", 8), ("Verse 2", 16), ("Chorus", 8),
+         ("Bridge", 8), ("Final chorus", 8), ("Outro", 4))
+# fmt: on
+
 
 def style_guidance(style_words: Sequence[str]) -> dict[str, str]:
+    """Each style word mapped to concrete guidance (a generic rule when it is not known)."""
     out: dict[str, str] = {}
     for word in style_words:
         hit = next((g for k, g in _STYLE_GUIDE.items() if k in word), None)
@@ -417,207 +505,78 @@ def style_guidance(style_words: Sequence[str]) -> dict[str, str]:
     return out
 
 
-# --------------------------------------------------------------------------- domain knowledge
-
-# domain -> (key messages, research angles, references to find); {s} subject, {a} audience
-_KNOW: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "writing": (
-        (
-            "Why {s} matters right now",
-            "What most people get wrong about {s}",
-            "Practical steps {a} can take today",
-        ),
-        (
-            "A surprising fact or number about {s}",
-            "A real story or example of {s}",
-            "The strongest counter-argument, and the answer to it",
-        ),
-        ("2-3 recent statistics about {s}", "One expert quote", "One concrete case study"),
-    ),
-    "docs": (
-        (
-            "Set up {s} from scratch",
-            "The core concepts of {s} in plain words",
-            "A first working example with {s}",
-            "Fixing the errors newcomers hit",
-        ),
-        (
-            "What users try first with {s}",
-            "Prerequisites, versions and platforms",
-            "The errors newcomers hit most often",
-        ),
-        ("Official reference for {s}", "A minimal runnable example", "Known issues / FAQ"),
-    ),
-    "video": (
-        (
-            "Hook: one striking image of {s}",
-            "Show {s} in action, not in words",
-            "Payoff and a clear call to action",
-        ),
-        (
-            "How comparable videos pace their first 5 seconds",
-            "Locations, props and b-roll for {s}",
-            "Music and sound that fit the mood",
-        ),
-        ("3 reference films or ads", "Stock / b-roll sources", "Licensed music options"),
-    ),
-    "audio": (
-        (
-            "The feeling {s} should leave behind",
-            "A hook line people can hum or quote",
-            "A clear arc from opening to ending",
-        ),
-        (
-            "Reference tracks or shows with a similar feel",
-            "Sounds and motifs tied to {s}",
-            "Imagery and talking points worth using",
-        ),
-        ("3 reference tracks or episodes", "Sample / sound libraries", "Guest or voice options"),
-    ),
-    "visual": (
-        (
-            "Readable at a glance",
-            "Expresses {s} with one strong idea",
-            "Works at small and large sizes",
-        ),
-        (
-            "Category conventions for {s} (and where to break them)",
-            "Symbols and metaphors linked to {s}",
-            "Colour and type references",
-        ),
-        ("Moodboard of 6-9 images", "Competitor examples", "Font and palette candidates"),
-    ),
-    "marketing": (
-        (
-            "The problem {a} feel today",
-            "How {s} solves it, in one line",
-            "Proof: a number, a quote or a demo",
-            "A clear call to action",
-        ),
-        (
-            "Audience pain points, in their own words",
-            "Competitor positioning and gaps",
-            "Channels where {a} already spend time",
-        ),
-        ("Customer quotes or reviews", "Competitor ads", "Channel benchmarks (CTR, CPM)"),
-    ),
-    "general": (
-        ("The core idea of {s}", "Why it matters to {a}", "What to do next"),
-        ("Background on {s}", "Examples and precedents", "Risks and open questions"),
-        ("Two background sources", "One worked example", "One expert opinion"),
-    ),
-}
-_SPOKEN = ("podcast", "episode", "interview", "voiceover", "voice-over", "audiobook", "radio")
-_UI = ("app", "ui", "ux", "screen", "interface", "website", "dashboard", "landing page")
-
-
-def _know(domain: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    return _KNOW.get(domain, _KNOW["general"])
-
-
-def _fill(templates: Sequence[str], f: Facts) -> list[str]:
+def _know(domain: str, part: int, f: Facts) -> list[str]:
+    templates = _KNOW.get(domain, _KNOW["general"])[part]
     return [t.format(s=f.subject, a=f.audience) for t in templates]
 
 
-def _section(role: str, heading: str, bullets: Sequence[str]) -> dict[str, Any]:
+def _sec(role: str, heading: str, *bullets: str) -> dict[str, Any]:
     return {"id": slug(heading), "role": role, "heading": heading, "bullets": list(bullets)}
 
 
-def _outline_sections(
-    f: Facts, messages: list[str], angles: list[str], must: list[str]
-) -> list[dict[str, Any]]:
+def outline_sections(f: Facts, messages: list[str], angles: list[str]) -> list[dict[str, Any]]:
+    """Domain-shaped sections; body sections come from the key messages and research angles."""
     s, a, d = f.subject, f.audience, f.domain
-    body_msgs = messages or _fill(_know(d)[0], f)
+    msgs = messages or _know(d, 0, f)
+    angles = angles or _know(d, 1, f)
+    must = [f"Mention {t}" for c in f.constraints if (t := mention_target(c))]
     body = [
-        _section(
-            "body",
-            msg,
-            [
-                angles[i % len(angles)] if angles else f"Evidence for: {msg}",
-                f"One concrete example for {a}",
-            ],
-        )
-        for i, msg in enumerate(body_msgs[:4])
+        _sec("body", m, f"Evidence: {angles[i % len(angles)]}", f"Example: one real case for {a}")
+        for i, m in enumerate(msgs[:4])
     ]
-    if must and body:
-        body[0]["bullets"].extend(f"Mention {m}" for m in must)
+    body[0]["bullets"] += must
     if d == "docs":
+        steps = [{**b, "id": f"step-{i}", "heading": f"Step {i}: {b['heading']}"}
+                 for i, b in enumerate(body, 1)]  # fmt: skip
         return [
-            _section(
-                "intro",
-                "Overview",
-                [f"What {s} is and what you will achieve", f"Who this is for: {a}"],
-            ),
-            _section("body", "Prerequisites", ["Tools, versions and accounts you need"]),
-            *[
-                {**b, "heading": f"Step {i}: {b['heading']}", "id": f"step-{i}"}
-                for i, b in enumerate(body, 1)
-            ],
-            _section(
-                "conclusion",
-                "Troubleshooting and next steps",
-                ["The most common error and its fix", "Where to go next"],
-            ),
-        ]
+            _sec("intro", "Overview", f"This guide walks you through {s}, step by step",
+                 f"It is written for {a}"),
+            _sec("body", "Prerequisites", "Before you start, check the tools and versions below"),
+            *steps,
+            _sec("conclusion", "Troubleshooting and next steps",
+                 "If something fails, check the most common error first",
+                 "When it works, explore the official reference next"),
+        ]  # fmt: skip
+    if d == "visual" and f.mentions(*_UI):
+        wanted = limit_for(f.constraints, "screen")
+        n = max(1, min(int(wanted.target() or 4) if wanted else 4, len(_SCREENS)))
+        return [
+            _sec("intro" if i == 0 else "body", f"Screen: {name}",
+                 f"Purpose: help {a} {pick(['start', 'browse', 'act', 'decide'], i)} with {s}",
+                 f"Key element: {msgs[i % len(msgs)]}", *(must if i == 0 else []))
+            for i, name in enumerate(_SCREENS[:n])
+        ]  # fmt: skip
     if d == "visual":
-        if f.mentions(*_UI):
-            count = limit_for(f.constraints, "screen")
-            n = int(count.target() or 4) if count else 4
-            names = ["Onboarding", "Home", "Detail", "Create", "Profile", "Settings", "Search"]
-            return [
-                _section(
-                    "intro" if i == 0 else "body",
-                    f"Screen: {name}",
-                    [
-                        f"Purpose: help {a} {pick(['start', 'browse', 'act', 'decide'], i)} "
-                        f"with {s}",
-                        f"Key element: {body_msgs[i % len(body_msgs)]}",
-                    ],
-                )
-                for i, name in enumerate(names[: max(1, min(n, len(names)))])
-            ]
-        return [
-            _section(
-                "body", f"Direction {i}: {m}", [angles[(i - 1) % len(angles)]] if angles else [m]
-            )
-            for i, m in enumerate(body_msgs[:3], 1)
-        ]
+        return [_sec("body", f"Direction {i}: {m}", f"Reference: {angles[(i - 1) % len(angles)]}")
+                for i, m in enumerate(msgs[:3], 1)]  # fmt: skip
     if d == "audio" and not f.mentions(*_SPOKEN):
         hook = f"{cap(s)}, {pick(['all night', 'right now', 'one more time'], s)}"
         return [
-            _section("intro", "Verse 1", [body_msgs[0], f"Set the scene around {s}"]),
-            _section("body", "Chorus", [f"Hook: '{hook}'", body_msgs[1 % len(body_msgs)]]),
-            _section("body", "Verse 2", [body_msgs[-1], "Raise the stakes"]),
-            _section(
-                "conclusion", "Bridge and final chorus", ["Turn the feeling", f"Hook: '{hook}'"]
-            ),
+            _sec("intro", "Verse 1", msgs[0], f"Set the scene around {s}", *must),
+            _sec("body", "Chorus", f"Hook: '{hook}'", msgs[1 % len(msgs)]),
+            _sec("body", "Verse 2", msgs[-1], "Raise the stakes"),
+            _sec("conclusion", "Bridge and final chorus", "Turn the feeling", f"Hook: '{hook}'"),
         ]
     if d == "marketing":
         return [
-            _section("intro", "Positioning", [f"{cap(s)} for {a}", body_msgs[0]]),
-            _section("body", "Audience and insight", [angles[0] if angles else a]),
-            _section("body", "Key messages", body_msgs + [f"Mention {m}" for m in must]),
-            _section("body", "Channels and assets", ["Social posts", "Short video", "Email"]),
-            _section(
-                "conclusion",
-                "Timeline and success metrics",
-                ["Teaser, launch day, follow-up week", "Reach, click-through, sign-ups"],
-            ),
-        ]
-    opener = "Cold open and intro" if d in ("audio", "video") else "Introduction"
-    closer = "Call to action" if d in ("video", "audio") else "Conclusion"
+            _sec("intro", "Positioning", f"{cap(s)} is the simplest answer for {a}", msgs[0]),
+            _sec("body", "Audience and insight", f"Evidence: {angles[0]}"),
+            _sec("body", "Key messages", *msgs, *must),
+            _sec("body", "Channels and assets", "Social posts carry the story day to day",
+                 "A short video shows it in action", "Email turns interest into action"),
+            _sec("conclusion", "Timeline and success metrics",
+                 "Teaser week, launch day, follow-up week", "Track reach, clicks and sign-ups"),
+        ]  # fmt: skip
+    spoken = d in ("audio", "video")
     return [
-        _section("intro", opener, [f"Why {s} matters to {a}", f"What {a} will get from this"]),
+        _sec("intro", "Cold open and intro" if spoken else "Introduction",
+             f"{cap(s)} matters to {a} more than it first seems",
+             f"By the end, {a} will have a clear picture and one thing to try"),
         *body,
-        _section(
-            "conclusion",
-            closer,
-            [
-                f"Recap: {'; '.join(m.lower() for m in body_msgs[:3])}",
-                f"One clear next step for {a}",
-            ],
-        ),
-    ]
+        _sec("conclusion", "Call to action" if spoken else "Conclusion",
+             f"To recap: {'; '.join(_lower(m) for m in msgs[:3])}",
+             "Pick one idea above and try it this week"),
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- tools
@@ -641,9 +600,8 @@ class BriefTool(OfflineTool):
     description = "Creative brief: goal, audience, key messages, tone, constraints, open questions."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        messages = _fill(_know(f.domain)[0], f)
-        must = [t for c in f.constraints if (t := mention_target(c))]
-        messages += [f"Make sure to mention {m}" for m in must]
+        messages = _know(f.domain, 0, f)
+        messages += [f"Make sure to mention {t}" for c in f.constraints if (t := mention_target(c))]
         tone = split_style(f.style) or _TONE_DEFAULT
         questions = ["Which sources, assets or examples already exist?"]
         if not f.style:
@@ -658,21 +616,11 @@ class BriefTool(OfflineTool):
             f"## Constraints\n{_bullets(f.constraints or ['(none given)'])}\n\n"
             f"## Open questions\n{_bullets(questions)}"
         )
-        return make_output(
-            self.name,
-            node,
-            text,
-            goal=f.description,
-            deliverable=f.deliverable,
-            subject=f.subject,
-            audience=f.audience,
-            key_messages=messages,
-            tone=tone,
-            constraints=f.constraints,
-            open_questions=questions,
-            domain=f.domain,
-            keywords=keywords(f.description),
-        )
+        out = make_output(self.name, node, text, goal=f.description, domain=f.domain)
+        out.update(deliverable=f.deliverable, subject=f.subject, audience=f.audience)
+        out.update(key_messages=messages, tone=tone, constraints=f.constraints)
+        out.update(open_questions=questions, keywords=keywords(f.description))
+        return out
 
 
 class ResearchNotesTool(OfflineTool):
@@ -680,29 +628,18 @@ class ResearchNotesTool(OfflineTool):
     description = "Research plan: topic angles, references to find, facts to verify."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        _, angle_t, ref_t = _know(f.domain)
-        angles = _fill(angle_t, f)
         kws = keywords(f"{f.subject} {f.description}", 5)
-        angles += [f"How '{k}' shapes the piece" for k in kws[:2]]
-        refs = _fill(ref_t, f)
-        verify = [
-            f"Every number or claim about {f.subject} has a source",
-            "Names, dates and product details are current",
-        ]
+        angles = _know(f.domain, 1, f) + [f"how '{k}' shapes the piece" for k in kws[:2]]
+        refs = _know(f.domain, 2, f)
+        verify = [f"Every number or claim about {f.subject} has a source",
+                  "Names, dates and product details are current"]  # fmt: skip
         text = (
             f"# Research notes: {f.subject}\n\n## Angles\n{_bullets(angles)}\n\n"
             f"## References to find\n{_bullets(refs)}\n\n## Verify\n{_bullets(verify)}"
         )
-        return make_output(
-            self.name,
-            node,
-            text,
-            subject=f.subject,
-            angles=angles,
-            references_to_find=refs,
-            facts_to_verify=verify,
-            keywords=kws,
-        )
+        out = make_output(self.name, node, text, subject=f.subject, angles=angles, keywords=kws)
+        out.update(references_to_find=refs, facts_to_verify=verify)
+        return out
 
 
 class StyleAnalysisTool(OfflineTool):
@@ -712,7 +649,6 @@ class StyleAnalysisTool(OfflineTool):
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
         style_words = split_style(f.style) or _TONE_DEFAULT
         guidance = style_guidance(style_words)
-        do = list(guidance.values())
         dont = ["Mixing tones between sections", "Generic stock phrasing or imagery"]
         if any("minimal" in w or "concise" in w for w in style_words):
             dont.append("Decoration that carries no meaning")
@@ -721,16 +657,9 @@ class StyleAnalysisTool(OfflineTool):
             + "\n".join(f"- **{k}**: {g}" for k, g in guidance.items())
             + f"\n\n## Avoid\n{_bullets(dont)}"
         )
-        return make_output(
-            self.name,
-            node,
-            text,
-            style=f.style,
-            style_keywords=style_words,
-            guidance=guidance,
-            do=do,
-            dont=dont,
-        )
+        out = make_output(self.name, node, text, style=f.style, style_keywords=style_words)
+        out.update(guidance=guidance, do=list(guidance.values()), dont=dont)
+        return out
 
 
 class OutlineTool(OfflineTool):
@@ -740,66 +669,53 @@ class OutlineTool(OfflineTool):
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
         brief, research = find(context, "brief"), find(context, "research_notes")
         style = find(context, "style_analysis")
-        messages = [m for m in (brief or {}).get("key_messages", []) if not m.startswith("Make")]
-        angles = list((research or {}).get("angles", []))
-        must = [t for c in f.constraints if (t := mention_target(c))]
-        sections = _outline_sections(f, messages, angles, must)
-        if style:
-            first = next(iter(style.get("guidance", {}).values()), None)
-            if first:
-                sections[0]["bullets"].append(f"Style: {first}")
+        messages = [m for m in brief.get("key_messages", []) if not m.startswith("Make sure")]
+        sections = outline_sections(f, messages, list(research.get("angles", [])))
+        first_rule = next(iter(style.get("guidance", {}).values()), None)
+        if first_rule:
+            sections[0]["bullets"].append(f"Style: {first_rule}")
         title = cap(f.subject)
-        text = f"# {title}\n\n" + "\n\n".join(
-            f"## {s['heading']}\n{_bullets(s['bullets'])}" for s in sections
-        )
+        parts = (f"## {s['heading']}\n{_bullets(s['bullets'])}" for s in sections)
         counts = {"section": len(sections)}
         if f.domain == "visual" and f.mentions(*_UI):
             counts["screen"] = len(sections)
-        return make_output(
-            self.name,
-            node,
-            text,
-            title=title,
-            sections=sections,
-            counts=counts,
-            used_inputs=sorted(o["node_id"] for o in (brief, research, style) if o),
-        )
-
-
-def _sections_for_draft(context: NodeContext, f: Facts) -> list[dict[str, Any]]:
-    outline = find(context, "outline")
-    if outline and outline.get("sections"):
-        return list(outline["sections"])
-    audio = find(context, "audio_plan")
-    if audio and audio.get("structure"):
-        return [_section("body", s["section"], [s["notes"]]) for s in audio["structure"]]
-    brief = find(context, "brief") or {}
-    must = [t for c in f.constraints if (t := mention_target(c))]
-    return _outline_sections(f, list(brief.get("key_messages", [])), [], must)
-
-
-_CONNECT = ("", "Also, ", "In practice, ", "Just as important, ", "On top of that, ")
-_CLOSE = (
-    "Keep that in mind as we go on.",
-    "That is the heart of it.",
-    "Small changes here add up.",
-    "This is where most of the value sits.",
-)
+        used = [o["node_id"] for o in (brief, research, style) if o]
+        text = f"# {title}\n\n" + "\n\n".join(parts)
+        return make_output(self.name, node, text, title=title, sections=sections,
+                           counts=counts, used_inputs=used)  # fmt: skip
 
 
 def _prose(sec: dict[str, Any], f: Facts, seed: str) -> list[str]:
-    out = [f"This {f.deliverable} is about {f.subject}, for {f.audience}."]
-    out = out if sec.get("role") == "intro" else []
-    for j, bullet in enumerate(b for b in sec.get("bullets", []) if not b.startswith("Style:")):
+    """Sentences for one outline section (bullets → template sentences, gaps as [brackets])."""
+    role, heading = sec.get("role"), str(sec.get("heading", ""))
+    out = (
+        [f"This {f.deliverable} is about {f.subject}, for {f.audience}."] if role == "intro" else []
+    )
+    if role == "body":
+        h = re.sub(r"^(Step \d+|Screen|Direction \d+): ", "", heading)
+        wh = re.match(r"(why|what|how|where|when|who)\b", h, re.IGNORECASE)
+        out.append(f"Consider {_lower(h)}." if wh else sentence(h))
+    bullets = [b for b in sec.get("bullets", []) if not b.startswith("Style:")]
+    for j, bullet in enumerate(bullets):
+        if bullet.startswith(("Evidence: ", "Reference: ")):
+            out.append(f"[Add evidence: {bullet.split(': ', 1)[1]}]")
+            continue
+        bullet = re.sub(r"^Example: (.+)$", r"for example, [\1]", bullet)
         bullet = re.sub(r"^Mention (.+)$", r"it is worth naming \1 here", bullet)
         lead = _CONNECT[j % len(_CONNECT)]
-        body = bullet if not lead or bullet[1:2].isupper() else bullet[:1].lower() + bullet[1:]
-        out.append(sentence(lead + body))
-    if sec.get("role") == "conclusion":
-        out.append("Start with one step today and build from there.")
-    else:
+        out.append(sentence(lead + (_lower(bullet) if lead else bullet)))
+    if role != "conclusion":
         out.append(pick(_CLOSE, seed, sec.get("id")))
     return out
+
+
+def _draft_sections(context: NodeContext, f: Facts) -> list[dict[str, Any]]:
+    if sections := find(context, "outline").get("sections"):
+        return list(sections)
+    if structure := find(context, "audio_plan").get("structure"):
+        return [_sec("body", s["section"], s["notes"]) for s in structure]
+    messages = find(context, "brief").get("key_messages", [])
+    return outline_sections(f, [m for m in messages if not m.startswith("Make sure")], [])
 
 
 class DraftTool(OfflineTool):
@@ -807,60 +723,33 @@ class DraftTool(OfflineTool):
     description = "Section-by-section prose draft from the outline (template text, no LLM)."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        every = _sections_for_draft(context, f)
+        every = _draft_sections(context, f)
         part = node.parameters.get("section")
         chosen = [s for s in every if s.get("role") == part] if part else every
         lyrics = f.domain == "audio" and not f.mentions(*_SPOKEN)
         lim = limit_for(f.constraints, "word")
-        cap_words = lim.target() if lim else None
-        budget = int(cap_words * 0.9 * len(chosen) / len(every)) if cap_words and every else None
-        per = budget // len(chosen) if budget and chosen else None
-        out_sections = []
+        limit = lim.target() if lim and lim.high is not None else None
+        # leave 10% for headings and titles; a section child gets its share of the limit
+        per = int(limit * 0.9 / len(every)) if limit and every else None
+        drafted = []
         for sec in chosen:
             lines = _prose(sec, f, node.id)
             if lyrics:
-                lines = [cap(b.split(": ", 1)[-1].strip("'")) for b in sec.get("bullets", [])]
-            if per is not None:
-                kept = lines[:1]
-                for line in lines[1:]:
-                    if sum(map(word_count, kept)) + word_count(line) + 3 > per:
-                        break
-                    kept.append(line)
-                lines = kept
+                bullets = [b for b in sec.get("bullets", []) if not b.startswith("Style:")]
+                lines = [cap(b.split(": ", 1)[-1].strip("'")) for b in bullets]
+            budget = None if per is None else max(3, per - word_count(sec["heading"]))
+            while budget is not None and len(lines) > 1 and sum(map(word_count, lines)) > budget:
+                lines.pop()
+            if budget is not None and lines and word_count(lines[0]) > budget:
+                lines = [" ".join(lines[0].split()[:budget]).rstrip(",.;:") + "..."]
             body = ("\n" if lyrics else " ").join(lines)
-            out_sections.append(
-                {
-                    "id": sec.get("id"),
-                    "heading": sec["heading"],
-                    "text": body,
-                    "words": word_count(body),
-                }
-            )
-        text = "\n\n".join(f"## {s['heading']}\n\n{s['text']}" for s in out_sections)
-        if part and not out_sections:
-            text = f"(the outline has no '{part}' section)"
-        return make_output(
-            self.name,
-            node,
-            text,
-            section=part,
-            sections=out_sections,
-            word_count=word_count(text),
-            format="lyrics" if lyrics else "prose",
-            counts={"section": len(out_sections)},
-        )
-
-
-_FRAMES = (
-    "Medium shot",
-    "Close-up",
-    "Over-the-shoulder",
-    "Tracking shot",
-    "Insert detail",
-    "Low-angle hero shot",
-    "Aerial / drone",
-    "Handheld POV",
-)
+            drafted.append({"id": sec.get("id"), "heading": sec["heading"], "text": body})
+        text = "\n\n".join(f"## {s['heading']}\n\n{s['text']}" for s in drafted)
+        text = text or f"(the outline has no '{part}' section)"
+        out = make_output(self.name, node, text, section=part, sections=drafted)
+        out.update(word_count=word_count(text), format="lyrics" if lyrics else "prose")
+        out.update(counts={"section": len(drafted)})
+        return out
 
 
 class ShotListTool(OfflineTool):
@@ -868,98 +757,40 @@ class ShotListTool(OfflineTool):
     description = "Numbered shots with duration, framing, description and audio."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        sections = (find(context, "outline") or {}).get("sections") or []
-        beats = [(s["heading"], (s.get("bullets") or [s["heading"]])[0]) for s in sections]
-        if not beats:
-            msgs = (find(context, "brief") or {}).get("key_messages") or _fill(_know("video")[0], f)
-            beats = [(m, m) for m in msgs]
+        sections = find(context, "outline").get("sections") or []
+        beats = [s["heading"] for s in sections if s.get("role") == "body"]
+        beats = beats or find(context, "brief").get("key_messages") or _know("video", 0, f)
+        beats = [re.sub(r"^[\w ]+: ", "", b) for b in beats[:8]]
         lim = limit_for(f.constraints, "second")
         vertical = f.mentions("tiktok", "reel", "shorts", "vertical", "9:16", "story")
-        default = 90 if f.mentions("trailer") else 30 if vertical else 60
-        total = int(lim.target() or default) if lim else default
-        plan = [("Opening", f"Establish {f.subject}"), *beats[:8], ("End card", "Title and CTA")]
-        n = len(plan)
+        total = 90 if f.mentions("trailer") else 30 if vertical else 60
+        total = int(lim.target() or total) if lim else total
+        plan = [f"Establish {f.subject}", *beats, f"End card: {cap(f.subject)} and the CTA"]
+        n, look = len(plan), ", ".join(split_style(f.style)) or "natural light"
         base, extra = divmod(total, n)
-        look = ", ".join(split_style(f.style)) or "natural light"
         start = stable_int(node.id, f.subject)
         shots = []
-        for i, (beat, line) in enumerate(plan):
-            framing = (
-                "Wide establishing shot"
-                if i == 0
-                else "Static graphic / end card"
-                if i == n - 1
-                else _FRAMES[(start + i) % len(_FRAMES)]
-            )
-            audio = (
-                "Music fades in"
-                if i == 0
-                else "Music sting; logo sound"
-                if i == n - 1
-                else f'VO: "{sentence(line)}"'
-            )
-            shots.append(
-                {
-                    "number": i + 1,
-                    "duration_seconds": base + (1 if i < extra else 0),
-                    "framing": framing,
-                    "beat": beat,
-                    "description": f"{sentence(line)} Look: {look}.",
-                    "audio": audio,
-                }
-            )
-        rows = [
-            f"| {s['number']} | {s['duration_seconds']}s | {s['framing']} | "
-            f"{s['description']} | {s['audio']} |"
-            for s in shots
-        ]
+        for i, beat in enumerate(plan):
+            framing = _FRAMES[(start + i) % len(_FRAMES)]
+            framing = "Wide establishing shot" if i == 0 else framing
+            framing = "Static graphic / end card" if i == n - 1 else framing
+            audio = f'VO: "{sentence(beat)}"' if 0 < i < n - 1 else "Music fades in"
+            audio = "Music sting; logo sound" if i == n - 1 else audio
+            shots.append({"number": i + 1, "duration_seconds": base + (1 if i < extra else 0),
+                          "framing": framing, "description": f"{sentence(beat)} Look: {look}.",
+                          "audio": audio})  # fmt: skip
+        ratio = "9:16" if vertical else "16:9"
+        rows = "\n".join(
+            f"| {s['number']} | {s['duration_seconds']}s | {s['framing']} | {s['description']} "
+            f"| {s['audio']} |" for s in shots
+        )  # fmt: skip
         text = (
-            f"# Shot list: {f.subject} ({total}s, {'9:16' if vertical else '16:9'})\n\n"
-            "| # | Time | Framing | Description | Audio |\n|---|---|---|---|---|\n"
-            + "\n".join(rows)
+            f"# Shot list: {f.subject} ({total}s, {ratio})\n\n"
+            f"| # | Time | Framing | Description | Audio |\n|---|---|---|---|---|\n{rows}"
         )
-        return make_output(
-            self.name,
-            node,
-            text,
-            shots=shots,
-            duration_seconds=total,
-            aspect_ratio="9:16" if vertical else "16:9",
-            counts={"shot": n, "scene": len(beats[:8])},
-        )
-
-
-_ASPECTS = (
-    ("logo", "1:1"),
-    ("icon", "1:1"),
-    ("avatar", "1:1"),
-    ("album", "1:1"),
-    ("poster", "2:3"),
-    ("flyer", "2:3"),
-    ("book cover", "2:3"),
-    ("story", "9:16"),
-    ("instagram", "4:5"),
-    ("app", "9:19.5"),
-    ("mobile", "9:19.5"),
-    ("banner", "16:9"),
-    ("thumbnail", "16:9"),
-    ("header", "16:9"),
-    ("website", "16:10"),
-    ("landscape", "3:2"),
-)
-_KINDS = (
-    "logo",
-    "poster",
-    "illustration",
-    "icon",
-    "banner",
-    "album cover",
-    "thumbnail",
-    "infographic",
-    "mockup",
-    "storyboard frame",
-    "photo",
-)
+        out = make_output(self.name, node, text, shots=shots, duration_seconds=total)
+        out.update(aspect_ratio=ratio, counts={"shot": n, "scene": len(beats)})
+        return out
 
 
 class ImagePromptTool(OfflineTool):
@@ -967,103 +798,39 @@ class ImagePromptTool(OfflineTool):
     description = "Prompt specs for an image model: prompt, negative prompt, aspect, tags, seed."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        ui = f.mentions(*_UI)
-        shots = (find(context, "shot_list") or {}).get("shots") or []
-        sections = (find(context, "outline") or {}).get("sections") or []
+        ui, shots = f.mentions(*_UI), find(context, "shot_list").get("shots") or []
+        sections = find(context, "outline").get("sections") or []
         items = [s["description"] for s in shots] or [s["heading"] for s in sections]
-        if not items:
-            items = (find(context, "brief") or {}).get("key_messages") or _fill(
-                _know("visual")[0], f
-            )
-        wanted = next(
-            (
-                lim
-                for lim in limits(f.constraints)
-                if lim.unit in ("variation", "concept", "option", "image")
-            ),
-            None,
-        )
+        items = items or find(context, "brief").get("key_messages") or _know("visual", 0, f)
+        items = [re.sub(r"^(Screen|Direction \d+): ", "", i) for i in items]
+        wanted = limit_for(f.constraints, "variation", "concept", "option", "image")
         n = int(wanted.target() or 3) if wanted else min(len(items), 6 if ui else 4)
-        explicit = re.search(r"\b(\d{1,2}:\d{1,2}(?:\.\d)?)\b", f.text)
-        aspect = (
-            explicit.group(1)
-            if explicit
-            else next((r for k, r in _ASPECTS if f.mentions(k)), "16:9" if shots else "1:1")
-        )
-        kind = (
-            "mobile app UI screen"
-            if ui
-            else "storyboard frame"
-            if shots
-            else next((k for k in _KINDS if f.mentions(k)), "illustration")
-        )
+        explicit = _RATIO_RE.search(f.text)
+        aspect = next((r for k, r in _ASPECTS if f.mentions(k)), "16:9" if shots else "1:1")
+        aspect = explicit.group(0) if explicit else aspect
+        kind = next((k for k in _KINDS if f.mentions(k)), "illustration")
+        kind = "mobile app UI screen" if ui else "storyboard frame" if shots else kind
         tags = split_style(f.style) + (["vector", "flat", "centered"] if kind == "logo" else [])
         negative = "blurry, low resolution, watermark, jpeg artifacts, distorted text"
         negative += ", photo, complex background" if kind == "logo" else ""
         negative += ", lorem ipsum, skewed perspective" if ui else ""
         prompts = []
         for i in range(n):
-            item = re.sub(r"^(Screen|Direction \d+): ", "", items[i % len(items)])
-            variant = "" if i < len(items) else f", variation {i // len(items) + 1}"
-            prompt = f"{kind} for {f.subject}, {item}{variant}, {', '.join(tags) or 'clean'}"
-            prompts.append(
-                {
-                    "id": f"{node.id}-{i + 1}",
-                    "prompt": prompt + ", high detail",
-                    "negative_prompt": negative,
-                    "aspect_ratio": aspect,
-                    "style_tags": tags,
-                    "seed": stable_int(node.id, i) % 2**31,
-                }
-            )
-        text = f"# Image prompts: {f.subject}\n\n" + "\n\n".join(
-            f"**{p['id']}** ({aspect}, seed {p['seed']})\n- prompt: {p['prompt']}\n"
-            f"- negative: {negative}"
+            variant = f", variation {i // len(items) + 1}" if i >= len(items) else ""
+            prompt = f"{kind} for {f.subject}, {items[i % len(items)]}{variant}"
+            prompt += f", {', '.join(tags) or 'clean composition'}, high detail"
+            seed = stable_int(node.id, i) % 2**31
+            prompts.append({"id": f"{node.id}-{i + 1}", "prompt": prompt, "seed": seed,
+                            "negative_prompt": negative, "aspect_ratio": aspect,
+                            "style_tags": tags})  # fmt: skip
+        text = f"# Image prompts: {f.subject} ({aspect})\n\n" + "\n\n".join(
+            f"**{p['id']}** (seed {p['seed']})\n- prompt: {p['prompt']}\n- negative: {negative}"
             for p in prompts
         )
         counts = {"image": n, ("screen" if ui else "variation"): n}
-        return make_output(
-            self.name, node, text, prompts=prompts, aspect_ratio=aspect, kind=kind, counts=counts
-        )
-
-
-_TEMPO = (
-    ("lo-fi", 80),
-    ("chill", 82),
-    ("calm", 72),
-    ("ambient", 70),
-    ("sad", 68),
-    ("melanch", 66),
-    ("upbeat", 120),
-    ("energetic", 128),
-    ("dance", 124),
-    ("edm", 126),
-    ("rock", 132),
-    ("jazz", 110),
-    ("epic", 100),
-    ("cinematic", 96),
-    ("hip hop", 90),
-)
-_INSTRUMENTS = (
-    ("lo-fi", ["dusty drum loop", "Rhodes piano", "muted bass", "vinyl crackle"]),
-    ("jazz", ["upright bass", "brushed drums", "piano", "muted trumpet"]),
-    (("cinematic", "epic", "orchestral"), ["strings", "brass", "taikos", "choir pads"]),
-    ("rock", ["electric guitars", "bass guitar", "live drums"]),
-    (("electronic", "synth", "edm", "dance"), ["analog synth bass", "drum machine", "arp lead"]),
-    (("acoustic", "folk"), ["acoustic guitar", "upright piano", "light percussion"]),
-    ("hip hop", ["808 bass", "sampled drums", "vocal chops"]),
-    (("ambient", "calm"), ["warm pads", "felt piano", "field recordings"]),
-)
-_SONG = (
-    ("Intro", 4),
-    ("Verse 1", 16),
-    ("Chorus", 8),
-    ("Verse 2", 16),
-    ("Chorus", 8),
-    ("Bridge", 8),
-    ("Final chorus", 8),
-    ("Outro", 4),
-)
+        out = make_output(self.name, node, text, prompts=prompts, aspect_ratio=aspect)
+        out.update(kind=kind, counts=counts)
+        return out
 
 
 class AudioPlanTool(OfflineTool):
@@ -1071,74 +838,55 @@ class AudioPlanTool(OfflineTool):
     description = "Music or spoken-audio plan: structure, tempo, key, instrumentation, timing."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        messages = (find(context, "brief") or {}).get("key_messages") or _fill(_know("audio")[0], f)
+        msgs = find(context, "brief").get("key_messages") or _know("audio", 0, f)
         lim = limit_for(f.constraints, "second")
+        target = lim.target() if lim and lim.high is not None else None
         bpm = next((t for k, t in _TEMPO if f.mentions(k)), 96 + stable_int(f.subject) % 24)
         minor = f.mentions("dark", "sad", "melanch", "moody", "cinematic", "epic", "tense")
-        key = pick(["C", "D", "E", "F", "G", "A", "Bb"], f.subject) + (
-            " minor" if minor else " major"
-        )
-        instruments = next(
-            (inst for k, inst in _INSTRUMENTS if f.mentions(*((k,) if isinstance(k, str) else k))),
-            ["piano", "bass", "drums", "acoustic guitar"],
-        )
+        key = pick(["C", "D", "E", "F", "G", "A", "Bb"], f.subject)
+        key += " minor" if minor else " major"
+        default = ["piano", "bass", "drums", "acoustic guitar"]
+        instruments = next((i for ks, i in _INSTRUMENTS if f.mentions(*ks)), default)
         beats = 3 if f.mentions("waltz") else 4
         structure: list[dict[str, Any]] = []
         if f.mentions(*_SPOKEN) and f.domain != "video":
-            kind, total = "spoken", int(lim.target() or 1500) if lim else 1500
-            segs = ["Cold open", "Intro and welcome", *messages[:4], "Outro and call to action"]
+            kind, total = "spoken", int(target or 1500)
+            segs = ["Cold open", "Intro and welcome", *msgs[:4], "Outro and call to action"]
             weights = [1, 2, *[6] * (len(segs) - 3), 1]
             for seg, w in zip(segs, weights, strict=True):
-                secs = total * w // sum(weights)
-                structure.append(
-                    {
-                        "section": seg,
-                        "bars": None,
-                        "seconds": secs,
-                        "notes": f"Talking points: {seg.lower()}",
-                    }
-                )
+                structure.append({"section": seg, "bars": None, "notes": f"Talking points: {seg}",
+                                  "seconds": total * w // sum(weights)})  # fmt: skip
         else:
-            jingle = f.mentions("jingle", "sting", "ident", "ad ")
-            kind = "jingle" if jingle else "song"
-            shape = [("Intro", 2), ("Hook", 8), ("Tagline", 4)] if jingle else list(_SONG)
+            kind = "jingle" if f.mentions("jingle", "sting", "ident", "ad ") else "song"
+            shape = [("Intro", 2), ("Hook", 8), ("Tagline", 4)] if kind == "jingle" else _SONG
             bar = beats * 60 / bpm
-            target = lim.target() if lim else None
-            if target:
-                scale = target / (sum(b for _, b in shape) * bar)
-                shape = (
-                    [(s, max(2, int(b * scale) // 2 * 2)) for s, b in shape] if scale < 1 else shape
-                )
+            scale = min(1.0, target / (sum(b for _, b in shape) * bar)) if target else 1.0
             for i, (sec, bars) in enumerate(shape):
-                focus = messages[i % len(messages)]
-                structure.append(
-                    {
-                        "section": sec,
-                        "bars": bars,
-                        "seconds": round(bars * bar, 1),
-                        "notes": f"{instruments[i % len(instruments)]}; {focus}",
-                    }
-                )
+                bars = max(2, int(bars * scale) // 2 * 2) if scale < 1 else bars
+                notes = f"{instruments[i % len(instruments)]}; {msgs[i % len(msgs)]}"
+                structure.append({"section": sec, "bars": bars, "notes": notes,
+                                  "seconds": round(bars * bar, 1)})  # fmt: skip
         duration = round(sum(s["seconds"] for s in structure), 1)
+        lines = [f"{s['section']} ({s['seconds']:g}s): {s['notes']}" for s in structure]
         text = (
             f"# Audio plan ({kind}): {f.subject}\n\n**Tempo:** {bpm} BPM, {beats}/4 · **Key:** "
             f"{key} · **Length:** {duration:g}s\n\n**Instrumentation:** {', '.join(instruments)}"
-            "\n\n"
-            + _bullets([f"{s['section']} ({s['seconds']:g}s): {s['notes']}" for s in structure])
+            f"\n\n{_bullets(lines)}"
         )
-        return make_output(
-            self.name,
-            node,
-            text,
-            kind=kind,
-            structure=structure,
-            tempo_bpm=bpm,
-            key=key,
-            time_signature=f"{beats}/4",
-            instrumentation=instruments,
-            duration_seconds=duration,
-            counts={"section": len(structure)},
-        )
+        out = make_output(self.name, node, text, kind=kind, structure=structure, key=key)
+        out.update(tempo_bpm=bpm, time_signature=f"{beats}/4", instrumentation=instruments)
+        out.update(duration_seconds=duration, counts={"section": len(structure)})
+        return out
+
+
+def _subject_outputs(context: NodeContext, source: dict[str, Any]) -> list[Output]:
+    parts: list[Output] = []
+    for nid, value in ordered(context, source):
+        found = list(tool_outputs(value))
+        if not found and isinstance(value, str):
+            found = [{"node_id": nid, "tool": None, "text": value}]
+        parts += found
+    return parts
 
 
 class CombineTool(OfflineTool):
@@ -1146,94 +894,17 @@ class CombineTool(OfflineTool):
     description = "Merge inputs (a parent's children, else its dependencies) into one document."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        source = context.child_outputs or context.dependency_outputs
-        parts: list[Output] = []
-        for nid, value in ordered(context, source):
-            found = list(tool_outputs(value))
-            parts += found or (
-                [{"node_id": nid, "tool": None, "text": value}] if isinstance(value, str) else []
-            )
-        outline = find(context, "outline")
-        title = str(outline["title"]) if outline else cap(f.subject)
+        parts = _subject_outputs(context, context.child_outputs or context.dependency_outputs)
+        title = str(find(context, "outline").get("title") or cap(f.subject))
         bodies = [re.sub(r"(?m)^(#+) ", r"#\1 ", str(p["text"])) for p in parts]
         text = f"# {title}\n\n" + "\n\n".join(bodies)
-        counts: dict[str, int] = {}
-        for p in parts:
-            for k, v in (p.get("counts") or {}).items():
-                counts[k] = counts.get(k, 0) + int(v)
-        durations = [p["duration_seconds"] for p in parts if p.get("duration_seconds") is not None]
-        return make_output(
-            self.name,
-            node,
-            text,
-            title=title,
-            word_count=word_count(text),
-            counts=counts,
-            duration_seconds=max(durations) if durations else None,
-            parts=[
-                {"node_id": p["node_id"], "tool": p["tool"], "words": word_count(p["text"])}
-                for p in parts
-            ],
-        )
-
-
-def _contains(text: str, target: str) -> tuple[bool, str]:
-    low = text.lower()
-    if target.lower() in low:
-        return True, f"found '{target}' in the text"
-    kws = keywords(target, 6) or [target.lower()]
-    have = set(words(low))
-    missing = [k for k in kws if k not in have and k.rstrip("s") not in have]
-    if not missing:
-        return True, f"found every keyword of '{target}' ({', '.join(kws)})"
-    return False, f"'{target}' not found (missing: {', '.join(missing)})"
-
-
-def _readability(text: str) -> tuple[bool, str]:
-    sents = sentences(text)
-    ws = words(text)
-    if not sents or not ws:
-        return False, "no prose to assess"
-    avg = sum(map(word_count, sents)) / len(sents)
-    long_share = sum(1 for w in ws if len(w) >= 13) / len(ws)
-    ok = avg <= 20 and long_share <= 0.05
-    return ok, (
-        f"average sentence length {avg:.1f} words (limit 20); "
-        f"{long_share:.1%} very long words (limit 5%)"
-    )
-
-
-def check_constraint(
-    constraint: str, text: str, counts: dict[str, int], duration: float | None
-) -> dict[str, Any]:
-    """One checklist entry: ``passed`` is True / False, or None when it needs a human."""
-    passed: bool | None = None
-    evidence = "manual check: not testable offline"
-    kind = "manual"
-    lim = parse_limit(constraint)
-    if lim is not None:
-        kind = f"limit:{lim.unit}"
-        value: float | None = {
-            "word": float(word_count(text)),
-            "character": float(len(text)),
-            "second": duration,
-        }.get(lim.unit, counts.get(lim.unit))
-        if value is None:
-            evidence = f"manual check: could not measure {lim.unit}s offline"
-        else:
-            passed = lim.allows(value)
-            evidence = f"measured {value:g} {lim.unit}s; rule: {lim.describe()}"
-    elif (target := mention_target(constraint)) is not None:
-        kind = "mention"
-        passed, evidence = _contains(text, target)
-    elif (target := avoid_target(constraint)) is not None:
-        kind = "avoid"
-        found, evidence = _contains(text, target)
-        passed = not found
-    elif _PLAIN_RE.search(constraint):
-        kind = "readability"
-        passed, evidence = _readability(text)
-    return {"constraint": constraint, "kind": kind, "passed": passed, "evidence": evidence}
+        durations = [p["duration_seconds"] for p in parts if p.get("duration_seconds")]
+        summary = [{"node_id": p["node_id"], "tool": p["tool"], "words": word_count(p["text"])}
+                   for p in parts]  # fmt: skip
+        out = make_output(self.name, node, text, title=title, word_count=word_count(text))
+        out.update(counts=sum_counts(parts), duration_seconds=max(durations, default=None))
+        out.update(parts=summary)
+        return out
 
 
 class ReviewTool(OfflineTool):
@@ -1241,75 +912,46 @@ class ReviewTool(OfflineTool):
     description = "Checklist of every constraint (tested where possible) and an overall verdict."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        own = {k: v for k, v in context.dependency_outputs.items() if k in node.dependencies}
-        items = ordered(context, own or context.dependency_outputs)
-        items += ordered(context, context.child_outputs)
-        subject = [o for _, v in items for o in tool_outputs(v)]
-        text = "\n\n".join(str(o["text"]) for o in subject)
-        counts: dict[str, int] = {}
-        for o in subject:
-            for k, v in (o.get("counts") or {}).items():
-                counts[k] = counts.get(k, 0) + int(v)
-        durations = [o["duration_seconds"] for o in subject if o.get("duration_seconds")]
+        deps = context.dependency_outputs
+        own = {k: v for k, v in deps.items() if k in node.dependencies} or deps
+        reviewed = _subject_outputs(context, own) + _subject_outputs(context, context.child_outputs)
+        text = "\n\n".join(str(o["text"]) for o in reviewed)
+        durations = [o["duration_seconds"] for o in reviewed if o.get("duration_seconds")]
         duration = float(max(durations)) if durations else None
+        counts = sum_counts(reviewed)
         checks = [check_constraint(c, text, counts, duration) for c in f.constraints]
         goal = keywords(f.subject, 6)
         covered = [k for k in goal if k in text.lower()]
-        checks += [
+        checks.append(
             {
                 "constraint": None,
                 "kind": "non_empty",
                 "passed": word_count(text) > 0,
-                "evidence": f"{word_count(text)} words reviewed from {len(subject)} output(s)",
-            },
-            {
-                "constraint": None,
-                "kind": "goal_coverage",
-                "passed": len(covered) * 2 >= len(goal),
-                "evidence": f"{len(covered)}/{len(goal)} goal keywords present: "
-                f"{', '.join(covered) or '-'}",
-            },
-        ]
-        failed = [c for c in checks if c["passed"] is False]
-        manual = [c for c in checks if c["passed"] is None]
-        mark = {True: "[x]", False: "[ ] FAIL", None: "[?] manual"}
-        lines = [
-            f"- {mark[c['passed']]} {c['constraint'] or c['kind']}: {c['evidence']}" for c in checks
-        ]
-        verdict = "PASSED" if not failed else f"FAILED ({len(failed)} check(s))"
-        text_out = f"# Review: {verdict}\n\n" + "\n".join(lines)
-        return make_output(
-            self.name,
-            node,
-            text_out,
-            passed=not failed,
-            checks=checks,
-            failed=[c["constraint"] or c["kind"] for c in failed],
-            needs_manual_review=bool(manual),
-            reviewed=[o["node_id"] for o in subject],
-            word_count=word_count(text),
+                "evidence": f"{word_count(text)} words from {len(reviewed)} output(s)",
+            }
         )
+        checks.append({"constraint": None, "kind": "goal_coverage",
+                       "passed": len(covered) * 2 >= len(goal),
+                       "evidence": f"{len(covered)}/{len(goal)} goal keywords present: "
+                                   f"{', '.join(covered) or '-'}"})  # fmt: skip
+        failed = [c["constraint"] or c["kind"] for c in checks if c["passed"] is False]
+        marks = {True: "[x]", False: "[ ] FAIL", None: "[?] manual"}
+        lines = [f"- {marks[c['passed']]} {c['constraint'] or c['kind']}: {c['evidence']}"
+                 for c in checks]  # fmt: skip
+        verdict = f"FAILED ({len(failed)} check(s))" if failed else "PASSED"
+        out = make_output(self.name, node, f"# Review: {verdict}\n\n" + "\n".join(lines))
+        out.update(passed=not failed, checks=checks, failed=failed, word_count=word_count(text))
+        out.update(needs_manual_review=any(c["passed"] is None for c in checks))
+        out.update(reviewed=[o["node_id"] for o in reviewed])
+        return out
 
 
 OFFLINE_TOOLS: tuple[type[OfflineTool], ...] = (
-    BriefTool,
-    ResearchNotesTool,
-    StyleAnalysisTool,
-    OutlineTool,
-    DraftTool,
-    ShotListTool,
-    ImagePromptTool,
-    AudioPlanTool,
-    CombineTool,
-    ReviewTool,
-)
-DEFAULT_TOOLS: dict[str, str] = {
-    "analyze": "brief",
-    "generate": "draft",
-    "transform": "combine",
-    "validate": "review",
-    "composite": "combine",
-}
+    BriefTool, ResearchNotesTool, StyleAnalysisTool, OutlineTool, DraftTool, ShotListTool,
+    ImagePromptTool, AudioPlanTool, CombineTool, ReviewTool,
+)  # fmt: skip
+DEFAULT_TOOLS: dict[str, str] = {"analyze": "brief", "generate": "draft", "transform": "combine",
+                                 "validate": "review", "composite": "combine"}  # fmt: skip
 
 
 def offline_tools() -> list[OfflineTool]:
