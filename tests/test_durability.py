@@ -268,3 +268,38 @@ async def test_non_json_output_fails_the_node_clearly(tmp_path: Path) -> None:
     result = await planner.execute_with_resume(plan)
     assert result.node_results["a"].status == ExecutionStatus.FAILED
     assert "not JSON data" in (result.node_results["a"].error or "")
+
+
+async def test_create_checkpoint_from_inside_a_progress_callback(tmp_path: Path) -> None:
+    from vibe_aigc import EventKind, ProgressEvent
+
+    made: list[str] = []
+
+    def on_event(event: ProgressEvent) -> None:
+        if event.kind == EventKind.NODE_COMPLETED and event.state is not None and not made:
+            made.append(
+                planner.create_checkpoint(plan_id=event.plan_id, execution_state=event.state)
+            )
+
+    planner = MetaPlanner(checkpoint_dir=tmp_path, progress_callback=on_event)
+    result = await planner.execute_with_resume(Vibe(description="Write a podcast intro"))
+    assert result.status == ExecutionStatus.COMPLETED
+    manual = planner.get_checkpoint(made[0])
+    assert manual["state"] == "running"
+    assert 1 <= len(manual["completed_nodes"]) < manual["total_nodes"]
+    assert made[0] in [cp["checkpoint_id"] for cp in planner.list_checkpoints()]
+
+
+async def test_journal_stays_bounded_over_many_runs(tmp_path: Path) -> None:
+    planner = MetaPlanner(checkpoint_dir=tmp_path, checkpoint_interval=2, keep_last=5)
+    vibe = Vibe(description="Write a newsletter about compaction")
+    for _ in range(6):
+        await planner.execute_with_resume(vibe, fresh=True)
+    plan_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    segments = list(plan_dir.glob("journal-*.jsonl"))
+    assert len(segments) <= 3, segments
+    assert len(list(plan_dir.glob("cp-*.json"))) == 5
+    # and the state still rebuilds exactly
+    again = await planner.execute_with_resume(vibe)
+    assert again.status == ExecutionStatus.COMPLETED
+    assert all(r.resumed for r in again.node_results.values())

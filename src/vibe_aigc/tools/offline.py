@@ -526,15 +526,19 @@ def outline_sections(f: Facts, messages: list[str], angles: list[str]) -> list[d
     ]
     body[0]["bullets"] += must
     if d == "docs":
-        steps = [{**b, "id": f"step-{i}", "heading": f"Step {i}: {b['heading']}"}
-                 for i, b in enumerate(body, 1)]  # fmt: skip
+        steps = [_sec("body", f"Step {i}: {m}", f"Code: a runnable snippet that shows how to "
+                      f"{_lower(m)}", f"Check: what {a} should see when it works")
+                 for i, m in enumerate(msgs[:4], 1)]  # fmt: skip
+        steps[0]["bullets"] += must
         return [
             _sec("intro", "Overview", f"This guide walks you through {s}, step by step",
                  f"It is written for {a}"),
-            _sec("body", "Prerequisites", "Before you start, check the tools and versions below"),
+            _sec("body", "Prerequisites", "Before you start, check the tools and versions below",
+                 f"Reference: {angles[1 % len(angles)]}"),
             *steps,
             _sec("conclusion", "Troubleshooting and next steps",
                  "If something fails, check the most common error first",
+                 f"Reference: {angles[-1]}",
                  "When it works, explore the official reference next"),
         ]  # fmt: skip
     if d == "visual" and f.mentions(*_UI):
@@ -694,11 +698,12 @@ def _prose(sec: dict[str, Any], f: Facts, seed: str) -> list[str]:
     if role == "body":
         h = re.sub(r"^(Step \d+|Screen|Direction \d+): ", "", heading)
         wh = re.match(r"(why|what|how|where|when|who)\b", h, re.IGNORECASE)
-        out.append(f"Consider {_lower(h)}." if wh else sentence(h))
+        if wh or len(h.split()) > 2:
+            out.append(f"Consider {_lower(h)}." if wh else sentence(h))
     bullets = [b for b in sec.get("bullets", []) if not b.startswith("Style:")]
     for j, bullet in enumerate(bullets):
-        if bullet.startswith(("Evidence: ", "Reference: ")):
-            out.append(f"[Add evidence: {bullet.split(': ', 1)[1]}]")
+        if gap := re.match(r"(Evidence|Reference|Code): (.+)", bullet):
+            out.append(f"[Add {gap.group(1).lower()}: {gap.group(2)}]")
             continue
         bullet = re.sub(r"^Example: (.+)$", r"for example, [\1]", bullet)
         bullet = re.sub(r"^Mention (.+)$", r"it is worth naming \1 here", bullet)
