@@ -215,6 +215,8 @@ async def test_image_prompts_have_specs_and_stable_seeds() -> None:
     assert len({p["seed"] for p in out["prompts"]}) == 3
     other = await run("image_prompt", vibe, node_id="logo-2")
     assert [p["seed"] for p in other["prompts"]] != [p["seed"] for p in out["prompts"]]
+    poster = await run("image_prompt", Vibe(description="A poster for an apple festival"))
+    assert (poster["kind"], poster["aspect_ratio"]) == ("poster", "2:3")  # "apple" is not "app"
 
 
 async def test_audio_plan_for_songs_and_podcasts() -> None:

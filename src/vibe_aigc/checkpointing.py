@@ -213,10 +213,33 @@ def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
         raise CheckpointCorruptError(source, f"workflow_plan is not a valid plan ({exc})") from None
 
 
+def journal_after(
+    manager: WorkflowPersistenceManager, plan_id: str, seq: int, warnings: list[str]
+) -> list[dict[str, Any]]:
+    """Journal records after ``seq``; a damaged journal is quarantined, with a warning."""
+    try:
+        records, read_warnings = manager.read_journal(plan_id, seq)
+    except CheckpointCorruptError as exc:
+        moved = manager.quarantine_journal(plan_id)
+        message = (
+            f"journal of plan {plan_id!r} is damaged ({exc.reason}); moved aside: "
+            f"{', '.join(moved) or '(nothing)'}; progress after the checkpoint is not replayed"
+        )
+        log.warning(message)
+        warnings.append(message)
+        return []
+    warnings.extend(read_warnings)
+    return records
+
+
 def load_resume_state(
     manager: WorkflowPersistenceManager, plan_id: str, checkpoint_id: str | None = None
 ) -> ResumeState | None:
-    """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all."""
+    """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all.
+
+    Call it while holding the plan's lock: a damaged journal is moved aside.
+    """
+    warnings: list[str] = []
     if checkpoint_id is not None:
         record = manager.load_checkpoint(checkpoint_id, plan_id)
         plan = plan_from_record(record, checkpoint_id)
@@ -225,11 +248,11 @@ def load_resume_state(
             for k, v in results_from_record(record).items()
             if v.status == ExecutionStatus.COMPLETED
         }
-        journal, _ = manager.read_journal(plan.id, int(record.get("journal_seq", -1)))
-        last = max([int(record.get("journal_seq", -1)), *(int(r["seq"]) for r in journal)])
-        return ResumeState(plan, checkpoint_id, completed, last + 1, [], record)
+        seq = int(record.get("journal_seq", -1))
+        later = journal_after(manager, plan.id, seq, warnings)  # only to number new records
+        last = max([seq, *(int(r["seq"]) for r in later)])
+        return ResumeState(plan, checkpoint_id, completed, last + 1, warnings, record)
 
-    warnings: list[str] = []
     ids = manager.latest_checkpoint_ids(plan_id)
     if not ids:
         return None
@@ -244,14 +267,9 @@ def load_resume_state(
             continue
         results = results_from_record(record)
         seq = int(record.get("journal_seq", -1))
-        try:
-            journal, journal_warnings = manager.read_journal(plan_id, seq)
-        except CheckpointCorruptError as exc:
-            journal, journal_warnings = [], [f"journal ignored: {exc}"]
-        warnings.extend(journal_warnings)
         known = set(plan.node_ids)
         last = seq
-        for entry in journal:
+        for entry in journal_after(manager, plan_id, seq, warnings):
             last = max(last, int(entry["seq"]))
             node_id = entry.get("node_id")
             if node_id in known:

@@ -44,6 +44,7 @@ from vibe_aigc.persistence.lock import LOCK_NAME, PlanLock, held_here
 Record = dict[str, Any]
 
 SEGMENT_RE = re.compile(r"journal-(\d{12,})\.jsonl")
+QUARANTINE_RE = re.compile(r"quarantined-journal-(\d{12,})\.jsonl(\.\d+)?")
 ARTIFACTS_DIR = "artifacts"
 _READ_FLAGS = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
@@ -282,6 +283,7 @@ class FileCheckpointStore:
                 ours = (
                     (name.endswith(".json") and is_checkpoint_id(name[:-5]))
                     or SEGMENT_RE.fullmatch(name) is not None
+                    or QUARANTINE_RE.fullmatch(name) is not None
                     or name.startswith(atomic.TEMP_PREFIX)
                 )
                 if ours and not entry.is_dir(follow_symlinks=False):
@@ -427,3 +429,22 @@ class FileCheckpointStore:
         if removed:
             self._fsync_quietly(plan_dir)
         return removed
+
+    def quarantine_journal(self, plan_id: str) -> list[str]:
+        """Move every journal segment aside (kept for inspection, ignored by reads)."""
+        plan_dir = self._plan_path(plan_id)
+        moved: list[str] = []
+        for start, path in self._segments(plan_dir):
+            target = plan_dir / f"quarantined-{segment_name(start)}"
+            suffix = 0
+            while target.exists():
+                suffix += 1
+                target = plan_dir / f"quarantined-{segment_name(start)}.{suffix}"
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                raise CheckpointWriteError(str(plan_dir), exc) from exc
+            moved.append(str(target))
+        if moved:
+            self._fsync_quietly(plan_dir)
+        return moved

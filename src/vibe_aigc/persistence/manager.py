@@ -169,6 +169,9 @@ class WorkflowPersistenceManager:
     def compact_journal(self, plan_id: str, covered_seq: int) -> list[str]:
         return self.store.compact_journal(plan_id, covered_seq)
 
+    def quarantine_journal(self, plan_id: str) -> list[str]:
+        return self.store.quarantine_journal(plan_id)
+
     def lock(self, plan_id: str) -> AbstractContextManager[Any]:
         """The plan's runner lock: ``with manager.lock(plan_id): ...``."""
         return self.store.lock(plan_id)

@@ -106,6 +106,10 @@ class CheckpointStore(Protocol):
         """Send the following appends (seq >= ``next_seq``) to a new segment."""
         ...
 
+    def quarantine_journal(self, plan_id: str) -> list[str]:
+        """Move a damaged journal aside so a resumed run can journal afresh; returns paths."""
+        ...
+
     def compact_journal(self, plan_id: str, covered_seq: int) -> list[str]:
         """Delete segments whose every record has ``seq <= covered_seq``; returns them."""
         ...

@@ -134,34 +134,34 @@ class Step:
     section: str | None = None
 
 
-A, G, T, V = (WorkflowNodeType.ANALYZE, WorkflowNodeType.GENERATE,
+_A, _G, _T, _V = (WorkflowNodeType.ANALYZE, WorkflowNodeType.GENERATE,
               WorkflowNodeType.TRANSFORM, WorkflowNodeType.VALIDATE)  # fmt: skip
 
 
 def _trio(research: str, style: str) -> tuple[Step, ...]:
     return (
-        Step("brief", A, "brief", 'Write the brief for "{d}": goal, audience, key messages, tone'),
-        Step("research", A, "research_notes", research, seconds=60),
-        Step("style", A, "style_analysis", style, seconds=20),
+        Step("brief", _A, "brief", 'Write the brief for "{d}": goal, audience, key messages, tone'),
+        Step("research", _A, "research_notes", research, seconds=60),
+        Step("style", _A, "style_analysis", style, seconds=20),
     )
 
 
-_REVIEW = Step("review", V, "review", 'Review "{d}" against the constraints: {constraints}')
+_REVIEW = Step("review", _V, "review", 'Review "{d}" against the constraints: {constraints}')
 _TRIO_DEPS = ("brief", "research", "style")
 
 TEMPLATES: dict[str, tuple[Step, ...]] = {
     "writing": (
         *_trio('Collect angles, facts and references for "{d}"',
                "Turn the style ({style}) into concrete writing guidance"),
-        Step("outline", G, "outline", 'Outline "{d}": a title and sections built from the brief '
+        Step("outline", _G, "outline", 'Outline "{d}": a title and sections built from the brief '
              "and research", _TRIO_DEPS, 45),
-        Step("draft", G, "combine", 'Join the sections into one draft of "{d}"', ("outline",), 10,
+        Step("draft", _G, "combine", 'Join the sections into one draft of "{d}"', ("outline",), 10,
              children=(
-                 Step("intro", G, "draft", "Write the introduction: the hook and the promise",
+                 Step("intro", _G, "draft", "Write the introduction: the hook and the promise",
                       seconds=60, section="intro"),
-                 Step("body", G, "draft", "Write the body, one section per key message",
+                 Step("body", _G, "draft", "Write the body, one section per key message",
                       seconds=120, section="body"),
-                 Step("conclusion", G, "draft", "Write the conclusion and the call to action",
+                 Step("conclusion", _G, "draft", "Write the conclusion and the call to action",
                       seconds=45, section="conclusion"),
              )),
         replace(_REVIEW, deps=("draft",)),
@@ -169,15 +169,15 @@ TEMPLATES: dict[str, tuple[Step, ...]] = {
     "docs": (
         *_trio('List prerequisites, versions and common errors for "{d}"',
                "Set the documentation voice from the style ({style})"),
-        Step("outline", G, "outline", 'Structure "{d}": overview, prerequisites, numbered steps, '
+        Step("outline", _G, "outline", 'Structure "{d}": overview, prerequisites, numbered steps, '
              "troubleshooting", _TRIO_DEPS, 45),
-        Step("write", G, "combine", 'Assemble the documentation for "{d}"', ("outline",), 10,
+        Step("write", _G, "combine", 'Assemble the documentation for "{d}"', ("outline",), 10,
              children=(
-                 Step("overview", G, "draft", "Write the overview: what it is, who it is for",
+                 Step("overview", _G, "draft", "Write the overview: what it is, who it is for",
                       seconds=45, section="intro"),
-                 Step("steps", G, "draft", "Write the prerequisites and step-by-step instructions",
+                 Step("steps", _G, "draft", "Write the prerequisites and step-by-step instructions",
                       seconds=150, section="body"),
-                 Step("troubleshooting", G, "draft", "Write troubleshooting and next steps",
+                 Step("troubleshooting", _G, "draft", "Write troubleshooting and next steps",
                       seconds=60, section="conclusion"),
              )),
         replace(_REVIEW, deps=("write",)),
@@ -185,33 +185,33 @@ TEMPLATES: dict[str, tuple[Step, ...]] = {
     "video": (
         *_trio('Gather visual references, b-roll and pacing examples for "{d}"',
                "Define the look and sound of the video from the style ({style})"),
-        Step("treatment", G, "outline", 'Write the treatment for "{d}": hook, beats, payoff',
+        Step("treatment", _G, "outline", 'Write the treatment for "{d}": hook, beats, payoff',
              _TRIO_DEPS, 60),
-        Step("script", G, "draft", "Write the voice-over script from the treatment",
+        Step("script", _G, "draft", "Write the voice-over script from the treatment",
              ("treatment",), 90),
-        Step("soundtrack", G, "audio_plan", "Plan the soundtrack: tempo, key, instrumentation, "
+        Step("soundtrack", _G, "audio_plan", "Plan the soundtrack: tempo, key, instrumentation, "
              "timing", ("brief", "style"), 60),
-        Step("storyboard", G, "combine", 'Join shots and frames into the storyboard for "{d}"',
+        Step("storyboard", _G, "combine", 'Join shots and frames into the storyboard for "{d}"',
              ("treatment", "script"), 10, children=(
-                 Step("shots", G, "shot_list", "Break the script into numbered shots with timing",
+                 Step("shots", _G, "shot_list", "Break the script into numbered shots with timing",
                       seconds=60),
-                 Step("frames", G, "image_prompt", "Write an image prompt for each key frame",
+                 Step("frames", _G, "image_prompt", "Write an image prompt for each key frame",
                       ("shots",), 45),
              )),
-        Step("assemble", T, "combine", "Assemble storyboard and soundtrack into an edit plan",
-             ("storyboard", "soundtrack"), 15),
+        Step("assemble", _T, "combine", "Assemble script, storyboard and music into an edit plan",
+             ("script", "storyboard", "soundtrack"), 15),
         replace(_REVIEW, deps=("assemble",)),
     ),
     "audio": (
         *_trio('Find reference tracks, sounds and talking points for "{d}"',
                "Translate the style ({style}) into sound: tempo, texture, delivery"),
-        Step("outline", G, "outline", 'Shape the structure of the {piece} for "{d}"',
+        Step("outline", _G, "outline", 'Shape the structure of the {piece} for "{d}"',
              _TRIO_DEPS, 45),
-        Step("production", G, "combine", 'Join words and arrangement into the {piece} sheet',
+        Step("production", _G, "combine", 'Join words and arrangement into the {piece} sheet',
              ("brief", "outline"), 10, children=(
-                 Step("{words}", G, "draft", "Write the {words} section by section",
+                 Step("{words}", _G, "draft", "Write the {words} section by section",
                       seconds=120),
-                 Step("arrangement", G, "audio_plan", "Plan arrangement, tempo, key and timing",
+                 Step("arrangement", _G, "audio_plan", "Plan arrangement, tempo, key and timing",
                       seconds=90),
              )),
         replace(_REVIEW, deps=("production",)),
@@ -219,13 +219,13 @@ TEMPLATES: dict[str, tuple[Step, ...]] = {
     "visual": (
         *_trio('Build a moodboard and category references for "{d}"',
                "Turn the style ({style}) into palette, type and composition rules"),
-        Step("concepts", G, "outline", 'Define the concepts (or screens) for "{d}"',
+        Step("concepts", _G, "outline", 'Define the concepts (or screens) for "{d}"',
              _TRIO_DEPS, 45),
-        Step("assets", G, "combine", 'Package prompts and spec for "{d}"', ("brief", "concepts"),
+        Step("assets", _G, "combine", 'Package prompts and spec for "{d}"', ("brief", "concepts"),
              10, children=(
-                 Step("prompts", G, "image_prompt", "Write image-model prompts for each concept",
+                 Step("prompts", _G, "image_prompt", "Write image-model prompts for each concept",
                       seconds=60),
-                 Step("spec", G, "draft", "Write the design rationale and spec for each concept",
+                 Step("spec", _G, "draft", "Write the design rationale and spec for each concept",
                       seconds=90),
              )),
         replace(_REVIEW, deps=("assets",)),
@@ -233,14 +233,14 @@ TEMPLATES: dict[str, tuple[Step, ...]] = {
     "marketing": (
         *_trio('Research the audience, competitors and channels for "{d}"',
                "Define the brand voice from the style ({style})"),
-        Step("strategy", G, "outline", 'Plan the strategy for "{d}": positioning, messages, '
+        Step("strategy", _G, "outline", 'Plan the strategy for "{d}": positioning, messages, '
              "channels, timeline", _TRIO_DEPS, 60),
-        Step("assets", T, "combine", 'Bundle the campaign assets for "{d}"',
+        Step("assets", _T, "combine", 'Bundle the campaign assets for "{d}"',
              ("brief", "strategy"), 10, children=(
-                 Step("copy", G, "draft", "Write the campaign copy per channel", seconds=90),
-                 Step("visuals", G, "image_prompt", "Write prompts for the key visuals",
+                 Step("copy", _G, "draft", "Write the campaign copy per channel", seconds=90),
+                 Step("visuals", _G, "image_prompt", "Write prompts for the key visuals",
                       seconds=60),
-                 Step("teaser", G, "shot_list", "Plan a short teaser video shot by shot",
+                 Step("teaser", _G, "shot_list", "Plan a short teaser video shot by shot",
                       seconds=60),
              )),
         replace(_REVIEW, deps=("assets",)),
@@ -248,8 +248,8 @@ TEMPLATES: dict[str, tuple[Step, ...]] = {
     "general": (
         *_trio('Collect background and examples for "{d}"',
                "Turn the style ({style}) into concrete guidance"),
-        Step("outline", G, "outline", 'Outline "{d}" from the brief and research', _TRIO_DEPS, 45),
-        Step("draft", G, "draft", 'Write a first complete draft of "{d}"', ("outline",), 120),
+        Step("outline", _G, "outline", 'Outline "{d}" from the brief and research', _TRIO_DEPS, 45),
+        Step("draft", _G, "draft", 'Write a first complete draft of "{d}"', ("outline",), 120),
         replace(_REVIEW, deps=("draft",)),
     ),
 }  # fmt: skip

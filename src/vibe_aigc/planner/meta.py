@@ -7,9 +7,10 @@ including a user's subclass that only overrides ``execute_node``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from vibe_aigc.checkpointing import (
     CheckpointHook,
     ResumeState,
     checkpoint_body,
+    journal_after,
     load_resume_state,
     plan_from_record,
     state_of,
@@ -138,7 +140,8 @@ class MetaPlanner:
         plan = await self._plan_for(vibe_or_plan)
         if self.checkpoint_interval is None:
             return await self.executor.execute(plan, progress_callbacks=self._callbacks())
-        return await self._run_durably(plan, None)
+        async with self._plan_lock(plan.id):
+            return await self._run_durably(plan, None)
 
     async def plan_and_execute(self, vibe: Vibe) -> tuple[WorkflowPlan, ExecutionResult]:
         plan = await self.plan(vibe)
@@ -164,29 +167,48 @@ class MetaPlanner:
         if fresh and checkpoint_id is not None:
             raise ConfigurationError("fresh=True starts over; it cannot take a checkpoint_id")
         target = self._target_plan_id(vibe_or_plan, plan_id)
-        resume = (
-            None if fresh else await asyncio.to_thread(self._load_resume, target, checkpoint_id)
-        )
-        if resume is None:
-            if vibe_or_plan is None:
-                raise CheckpointNotFoundError(
-                    str(target),
-                    f"plan {target!r} has no checkpoint to resume; "
-                    "use list_checkpoints() to see the plans that have one",
+        if checkpoint_id is not None:
+            target = await asyncio.to_thread(self._plan_of_checkpoint, checkpoint_id, target)
+        if target is None:
+            raise ConfigurationError("give a vibe, a plan, a plan_id or a checkpoint_id")
+        async with self._plan_lock(target):
+            resume = (
+                None
+                if fresh
+                else await asyncio.to_thread(
+                    load_resume_state, self.persistence_manager, target, checkpoint_id
                 )
-            if isinstance(vibe_or_plan, Vibe):
-                plan = await self.plan(vibe_or_plan, plan_id=plan_id)
-            else:
-                plan = await self._plan_for(vibe_or_plan)
-            return await self._run_durably(plan, None)
-        if isinstance(vibe_or_plan, WorkflowPlan):
-            self._check_same_plan(vibe_or_plan, resume.plan)
-        elif isinstance(vibe_or_plan, Vibe) and checkpoint_id is not None:
-            stored = resume.plan.source_vibe
-            if vibe_or_plan.fingerprint() != stored.fingerprint():
-                raise PlanMismatchError(resume.plan.id, [])
-        self._plans[resume.plan.id] = resume.plan
-        return await self._run_durably(resume.plan, resume)
+            )
+            if resume is None:
+                if vibe_or_plan is None:
+                    raise CheckpointNotFoundError(
+                        target,
+                        f"plan {target!r} has no checkpoint to resume; "
+                        "use list_checkpoints() to see the plans that have one",
+                    )
+                if isinstance(vibe_or_plan, Vibe):
+                    plan = await self.plan(vibe_or_plan, plan_id=target)
+                else:
+                    plan = await self._plan_for(vibe_or_plan)
+                return await self._run_durably(plan, None)
+            if isinstance(vibe_or_plan, WorkflowPlan):
+                self._check_same_plan(vibe_or_plan, resume.plan)
+            elif isinstance(vibe_or_plan, Vibe) and checkpoint_id is not None:
+                stored = resume.plan.source_vibe
+                if vibe_or_plan.fingerprint() != stored.fingerprint():
+                    raise PlanMismatchError(resume.plan.id, [])
+            self._plans[resume.plan.id] = resume.plan
+            return await self._run_durably(resume.plan, resume)
+
+    @contextlib.asynccontextmanager
+    async def _plan_lock(self, plan_id: str) -> AsyncIterator[None]:
+        """Hold the plan's one-writer lock (released by the OS if the process dies)."""
+        lock = self.persistence_manager.lock(plan_id)
+        await asyncio.to_thread(lock.__enter__)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(lock.__exit__, None, None, None)
 
     def _target_plan_id(
         self, vibe_or_plan: Vibe | WorkflowPlan | None, plan_id: str | None
@@ -199,20 +221,9 @@ class MetaPlanner:
             return derive_plan_id(vibe_or_plan)
         return None
 
-    def _load_resume(self, plan_id: str | None, checkpoint_id: str | None) -> ResumeState | None:
-        if checkpoint_id is not None:
-            record = self.persistence_manager.load_checkpoint(checkpoint_id)
-            stored_plan = str(record["plan_id"])
-            if plan_id is not None and plan_id != stored_plan:
-                raise CheckpointNotFoundError(
-                    checkpoint_id,
-                    f"checkpoint {checkpoint_id!r} belongs to plan {stored_plan!r}, "
-                    f"not {plan_id!r}; use list_checkpoints({plan_id!r}) to see that plan's",
-                )
-            return load_resume_state(self.persistence_manager, stored_plan, checkpoint_id)
-        if plan_id is None:
-            raise ConfigurationError("give a vibe, a plan, a plan_id or a checkpoint_id")
-        return load_resume_state(self.persistence_manager, plan_id)
+    def _plan_of_checkpoint(self, checkpoint_id: str, plan_id: str | None) -> str:
+        record = self.persistence_manager.load_checkpoint(checkpoint_id, plan_id)
+        return str(record["plan_id"])
 
     @staticmethod
     def _check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
@@ -252,28 +263,27 @@ class MetaPlanner:
             )
             await emit(callbacks, event)
 
-        lock = manager.lock(plan.id)
-        await asyncio.to_thread(lock.__enter__)
-        try:
-            next_seq = (
-                resume.next_seq if resume else await asyncio.to_thread(self._next_seq, plan.id)
-            )
-            hook = CheckpointHook(
-                manager,
-                plan,
-                interval=self.checkpoint_interval,
-                run_id=uuid.uuid4().hex[:12],
-                next_seq=next_seq,
-                on_checkpoint=announce,
-            )
-            result = await self.executor.execute(
-                plan,
-                completed=resume.completed if resume else None,
-                hooks=[hook],
-                progress_callbacks=callbacks,
-            )
-        finally:
-            await asyncio.to_thread(lock.__exit__, None, None, None)
+        warnings: list[str] = []
+        next_seq = (
+            resume.next_seq
+            if resume
+            else await asyncio.to_thread(self._next_seq, plan.id, warnings)
+        )
+        hook = CheckpointHook(
+            manager,
+            plan,
+            interval=self.checkpoint_interval,
+            run_id=uuid.uuid4().hex[:12],
+            next_seq=next_seq,
+            on_checkpoint=announce,
+        )
+        result = await self.executor.execute(
+            plan,
+            completed=resume.completed if resume else None,
+            hooks=[hook],
+            progress_callbacks=callbacks,
+        )
+        result.warnings.extend(warnings)
         if resume is not None:
             result.resumed_from = resume.checkpoint_id
             result.warnings.extend(resume.warnings)
@@ -282,8 +292,8 @@ class MetaPlanner:
             result.checkpoint_id = None
         return result
 
-    def _next_seq(self, plan_id: str) -> int:
-        records, _ = self.persistence_manager.read_journal(plan_id, -1)
+    def _next_seq(self, plan_id: str, warnings: list[str]) -> int:
+        records = journal_after(self.persistence_manager, plan_id, -1, warnings)
         return max((int(r["seq"]) for r in records), default=-1) + 1
 
     def _callbacks(self) -> list[ProgressCallback]:
@@ -304,7 +314,7 @@ class MetaPlanner:
                 execution_state,
                 state_of(execution_state),
                 run_id="manual",
-                journal_seq=self._next_seq(plan_id) - 1,
+                journal_seq=self._next_seq(plan_id, []) - 1,
             )
             return manager.save_checkpoint(plan_id, body)
         if not isinstance(execution_state, Mapping):
@@ -331,7 +341,7 @@ class MetaPlanner:
             or ("completed" if len(state.completed_nodes) == plan.total_nodes else "interrupted")
         )
         body = checkpoint_body(
-            plan, state, run_state, run_id="manual", journal_seq=self._next_seq(plan_id) - 1
+            plan, state, run_state, run_id="manual", journal_seq=self._next_seq(plan_id, []) - 1
         )
         return manager.save_checkpoint(plan_id, body)
 

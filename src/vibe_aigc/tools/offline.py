@@ -130,7 +130,8 @@ class Facts:
         return " ".join([self.description, self.style or "", *self.constraints]).lower()
 
     def mentions(self, *terms: str) -> bool:
-        return any(re.search(rf"\b{re.escape(t)}", self.text) for t in terms)
+        """True when a term occurs as a whole word or phrase (a plural "s"/"es" is allowed)."""
+        return any(re.search(rf"\b{re.escape(t)}(?:s|es)?\b", self.text) for t in terms)
 
 
 _LEAD_RE = re.compile(
@@ -170,6 +171,8 @@ def read_facts(node: WorkflowNode, context: NodeContext) -> Facts:
     audience = m.group(1).strip() if m and _is_people(m.group(1)) else ""
     if not audience and any("beginner" in c.lower() for c in constraints):
         audience = "beginners"
+    if not audience and domain == "visual" and re.search(r"\b(app|website|dashboard)\b", rest):
+        audience = "first-time users"
     audience = audience or _AUDIENCE.get(domain, "readers curious about {s}").format(s=subject)
     style = style if isinstance(style, str) else None
     return Facts(description, style, constraints, domain, subject, audience, deliverable or domain)
@@ -202,6 +205,12 @@ def find(context: NodeContext, tool: str) -> Output:
     items = ordered(context, context.dependency_outputs) + ordered(context, context.child_outputs)
     found = (out for _, value in items for out in tool_outputs(value) if out.get("tool") == tool)
     return next(found, {})
+
+
+def key_messages(context: NodeContext) -> list[str]:
+    """The brief's key messages, without its "make sure to mention" reminders."""
+    found = find(context, "brief").get("key_messages") or []
+    return [str(m) for m in found if not str(m).startswith("Make sure")]
 
 
 def sum_counts(outputs: Sequence[Output]) -> dict[str, int]:
@@ -475,11 +484,12 @@ _FRAMES = ("Medium shot", "Close-up", "Over-the-shoulder", "Tracking shot", "Ins
 _ASPECTS = (("logo", "1:1"), ("icon", "1:1"), ("avatar", "1:1"), ("album", "1:1"),
             ("poster", "2:3"), ("flyer", "2:3"), ("book cover", "2:3"), ("story", "9:16"),
             ("instagram", "4:5"), ("app", "9:19.5"), ("mobile", "9:19.5"), ("banner", "16:9"),
-            ("thumbnail", "16:9"), ("header", "16:9"), ("website", "16:10"))
+            ("thumbnail", "16:9"), ("social media", "4:5"), ("header", "16:9"),
+            ("website", "16:10"))
 _KINDS = ("logo", "poster", "illustration", "icon", "banner", "album cover", "thumbnail",
           "infographic", "mockup", "photo")
 _TEMPO = (("lo-fi", 80), ("chill", 82), ("calm", 72), ("ambient", 70), ("sad", 68),
-          ("melanch", 66), ("upbeat", 120), ("energetic", 128), ("dance", 124), ("edm", 126),
+          ("melancholic", 66), ("upbeat", 120), ("energetic", 128), ("dance", 124), ("edm", 126),
           ("rock", 132), ("jazz", 110), ("epic", 100), ("cinematic", 96), ("hip hop", 90))
 _INSTRUMENTS: tuple[tuple[tuple[str, ...], list[str]], ...] = (
     (("lo-fi",), ["dusty drum loop", "Rhodes piano", "muted bass", "vinyl crackle"]),
@@ -673,8 +683,7 @@ class OutlineTool(OfflineTool):
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
         brief, research = find(context, "brief"), find(context, "research_notes")
         style = find(context, "style_analysis")
-        messages = [m for m in brief.get("key_messages", []) if not m.startswith("Make sure")]
-        sections = outline_sections(f, messages, list(research.get("angles", [])))
+        sections = outline_sections(f, key_messages(context), list(research.get("angles", [])))
         first_rule = next(iter(style.get("guidance", {}).values()), None)
         if first_rule:
             sections[0]["bullets"].append(f"Style: {first_rule}")
@@ -698,7 +707,7 @@ def _prose(sec: dict[str, Any], f: Facts, seed: str) -> list[str]:
     if role == "body":
         h = re.sub(r"^(Step \d+|Screen|Direction \d+): ", "", heading)
         wh = re.match(r"(why|what|how|where|when|who)\b", h, re.IGNORECASE)
-        if wh or len(h.split()) > 2:
+        if wh or len(h.split()) > 3:
             out.append(f"Consider {_lower(h)}." if wh else sentence(h))
     bullets = [b for b in sec.get("bullets", []) if not b.startswith("Style:")]
     for j, bullet in enumerate(bullets):
@@ -719,8 +728,7 @@ def _draft_sections(context: NodeContext, f: Facts) -> list[dict[str, Any]]:
         return list(sections)
     if structure := find(context, "audio_plan").get("structure"):
         return [_sec("body", s["section"], s["notes"]) for s in structure]
-    messages = find(context, "brief").get("key_messages", [])
-    return outline_sections(f, [m for m in messages if not m.startswith("Make sure")], [])
+    return outline_sections(f, key_messages(context), [])
 
 
 class DraftTool(OfflineTool):
@@ -762,12 +770,13 @@ class ShotListTool(OfflineTool):
     description = "Numbered shots with duration, framing, description and audio."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        sections = find(context, "outline").get("sections") or []
-        beats = [s["heading"] for s in sections if s.get("role") == "body"]
-        beats = beats or find(context, "brief").get("key_messages") or _know("video", 0, f)
+        # a campaign strategy's sections are not story beats: use the brief's messages there
+        sections = [] if f.domain == "marketing" else find(context, "outline").get("sections")
+        beats = [s["heading"] for s in sections or [] if s.get("role") == "body"]
+        beats = beats or key_messages(context) or _know("video", 0, f)
         beats = [re.sub(r"^[\w ]+: ", "", b) for b in beats[:8]]
         lim = limit_for(f.constraints, "second")
-        vertical = f.mentions("tiktok", "reel", "shorts", "vertical", "9:16", "story")
+        vertical = f.mentions("tiktok", "reel", "shorts", "vertical", "9:16", "story", "social")
         total = 90 if f.mentions("trailer") else 30 if vertical else 60
         total = int(lim.target() or total) if lim else total
         plan = [f"Establish {f.subject}", *beats, f"End card: {cap(f.subject)} and the CTA"]
@@ -782,7 +791,8 @@ class ShotListTool(OfflineTool):
             audio = f'VO: "{sentence(beat)}"' if 0 < i < n - 1 else "Music fades in"
             audio = "Music sting; logo sound" if i == n - 1 else audio
             shots.append({"number": i + 1, "duration_seconds": base + (1 if i < extra else 0),
-                          "framing": framing, "description": f"{sentence(beat)} Look: {look}.",
+                          "framing": framing, "beat": beat,
+                          "description": f"{sentence(beat)} Look: {look}.",
                           "audio": audio})  # fmt: skip
         ratio = "9:16" if vertical else "16:9"
         rows = "\n".join(
@@ -803,17 +813,23 @@ class ImagePromptTool(OfflineTool):
     description = "Prompt specs for an image model: prompt, negative prompt, aspect, tags, seed."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        ui, shots = f.mentions(*_UI), find(context, "shot_list").get("shots") or []
-        sections = find(context, "outline").get("sections") or []
-        items = [s["description"] for s in shots] or [s["heading"] for s in sections]
-        items = items or find(context, "brief").get("key_messages") or _know("visual", 0, f)
+        ui = f.domain == "visual" and f.mentions(*_UI)
+        shots = find(context, "shot_list").get("shots") or []
+        sections = [] if f.domain == "marketing" else find(context, "outline").get("sections")
+        items = [f"{s['framing'].lower()}, {s['beat']}" for s in shots]
+        for sec in [] if items else sections or []:
+            key = [b.split(": ", 1)[1] for b in sec.get("bullets", []) if b.startswith("Key")]
+            items.append(", ".join([sec["heading"], *map(_lower, key[:1])]))
+        items = items or key_messages(context) or _know("visual", 0, f)
         items = [re.sub(r"^(Screen|Direction \d+): ", "", i) for i in items]
         wanted = limit_for(f.constraints, "variation", "concept", "option", "image")
-        n = int(wanted.target() or 3) if wanted else min(len(items), 6 if ui else 4)
+        n = min(len(items), 12 if shots else 6 if ui else 4)
+        n = int(wanted.target() or 3) if wanted else n
         explicit = _RATIO_RE.search(f.text)
         aspect = next((r for k, r in _ASPECTS if f.mentions(k)), "16:9" if shots else "1:1")
         aspect = explicit.group(0) if explicit else aspect
-        kind = next((k for k in _KINDS if f.mentions(k)), "illustration")
+        default = "social media ad visual" if f.domain == "marketing" else "illustration"
+        kind = next((k for k in _KINDS if f.mentions(k)), default)
         kind = "mobile app UI screen" if ui else "storyboard frame" if shots else kind
         tags = split_style(f.style) + (["vector", "flat", "centered"] if kind == "logo" else [])
         negative = "blurry, low resolution, watermark, jpeg artifacts, distorted text"
@@ -843,11 +859,11 @@ class AudioPlanTool(OfflineTool):
     description = "Music or spoken-audio plan: structure, tempo, key, instrumentation, timing."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        msgs = find(context, "brief").get("key_messages") or _know("audio", 0, f)
+        msgs = key_messages(context) or _know("audio", 0, f)
         lim = limit_for(f.constraints, "second")
         target = lim.target() if lim and lim.high is not None else None
         bpm = next((t for k, t in _TEMPO if f.mentions(k)), 96 + stable_int(f.subject) % 24)
-        minor = f.mentions("dark", "sad", "melanch", "moody", "cinematic", "epic", "tense")
+        minor = f.mentions("dark", "sad", "melancholic", "moody", "cinematic", "epic", "tense")
         key = pick(["C", "D", "E", "F", "G", "A", "Bb"], f.subject)
         key += " minor" if minor else " major"
         default = ["piano", "bass", "drums", "acoustic guitar"]
@@ -862,7 +878,7 @@ class AudioPlanTool(OfflineTool):
                 structure.append({"section": seg, "bars": None, "notes": f"Talking points: {seg}",
                                   "seconds": total * w // sum(weights)})  # fmt: skip
         else:
-            kind = "jingle" if f.mentions("jingle", "sting", "ident", "ad ") else "song"
+            kind = "jingle" if f.mentions("jingle", "sting", "ident", "ad") else "song"
             shape = [("Intro", 2), ("Hook", 8), ("Tagline", 4)] if kind == "jingle" else _SONG
             bar = beats * 60 / bpm
             scale = min(1.0, target / (sum(b for _, b in shape) * bar)) if target else 1.0
