@@ -303,3 +303,44 @@ async def test_journal_stays_bounded_over_many_runs(tmp_path: Path) -> None:
     again = await planner.execute_with_resume(vibe)
     assert again.status == ExecutionStatus.COMPLETED
     assert all(r.resumed for r in again.node_results.values())
+
+
+def test_memo_survives_kill_9(tmp_path: Path) -> None:
+    """A node notes a provider job id durably; after kill -9 the resumed node recalls it."""
+    script = tmp_path / "memo_runner.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan\n"
+        "class Jobs(WorkflowExecutor):\n"
+        "    async def execute_node(self, node, context):\n"
+        "        job = context.recall('job_id')\n"
+        "        if job is None:\n"
+        "            job = 'job-' + node.id\n"
+        "            await context.remember('job_id', job)\n"
+        "            open(sys.argv[2], 'a').write('submitted ' + job + '\\n')\n"
+        "            if sys.argv[3] == 'die':\n"
+        "                import os; os.kill(os.getpid(), 9)\n"
+        "        return {'job': job, 'reattached': context.attempt >= 1}\n"
+        "plan = WorkflowPlan(id='plan-memo', source_vibe=Vibe(description='x'), root_nodes=[\n"
+        "    WorkflowNode(id='render', type='generate', description='render')])\n"
+        "r = asyncio.run(MetaPlanner(executor=Jobs(), checkpoint_dir=sys.argv[1])"
+        ".execute_with_resume(plan))\n"
+        "print(r.node_results['render'].output['job'])\n"
+    )
+    cps, ledger = tmp_path / "cps", tmp_path / "submissions.txt"
+    first = subprocess.run(
+        [sys.executable, str(script), str(cps), str(ledger), "die"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert first.returncode == -signal.SIGKILL
+    second = subprocess.run(
+        [sys.executable, str(script), str(cps), str(ledger), "live"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "job-render"
+    assert ledger.read_text().splitlines() == ["submitted job-render"]  # submitted once

@@ -46,8 +46,12 @@ def checkpoint_body(
     *,
     run_id: str,
     journal_seq: int,
+    memos: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The record of a checkpoint, in the guide's shape (ids and time are added on save)."""
+    """The record of a checkpoint, in the guide's shape (ids and time are added on save).
+
+    ``memos`` are per-node notes (e.g. provider job ids) of nodes not yet completed.
+    """
     node_results = {
         node_id: r.model_dump(mode="json", exclude_none=True)
         for node_id, r in result.node_results.items()
@@ -66,6 +70,11 @@ def checkpoint_body(
         "run_id": run_id,
         "journal_seq": journal_seq,
         "summary": result.get_summary(),
+        "memos": {
+            node_id: notes
+            for node_id, notes in (memos or {}).items()
+            if notes and node_id not in set(completed)
+        },
     }
 
 
@@ -81,6 +90,7 @@ class CheckpointHook:
         run_id: str,
         next_seq: int,
         on_checkpoint: Callable[[str, str, ExecutionResult], Awaitable[None]] | None = None,
+        memos: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.manager = manager
         self.plan = plan
@@ -95,6 +105,30 @@ class CheckpointHook:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._snapshot_lock = asyncio.Lock()
+        self.memos: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (memos or {}).items()}
+
+    # ------------------------------------------------------------------ memo protocol
+
+    async def remember(self, node_id: str, key: str, value: Any) -> None:
+        """Journal a node's note (fsync'd) before returning: it survives a crash."""
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise NodeExecutionError(f"memo {key!r} is not JSON data ({exc})", node_id) from None
+        self.memos.setdefault(node_id, {})[key] = value
+        await self._journal(
+            {
+                "seq": 0,
+                "run_id": self.run_id,
+                "kind": "memo",
+                "node_id": node_id,
+                "key": key,
+                "value": value,
+            }
+        )
+
+    def recall(self, node_id: str, key: str) -> Any:
+        return self.memos.get(node_id, {}).get(key)
 
     # ------------------------------------------------------------------ hook protocol
 
@@ -136,7 +170,12 @@ class CheckpointHook:
         async with self._snapshot_lock:
             self.completed_since_snapshot = 0
             body = checkpoint_body(
-                self.plan, state, run_state, run_id=self.run_id, journal_seq=self.last_flushed_seq
+                self.plan,
+                state,
+                run_state,
+                run_id=self.run_id,
+                journal_seq=self.last_flushed_seq,
+                memos=self.memos,
             )
             checkpoint_id = await asyncio.to_thread(
                 self.manager.save_checkpoint, self.plan.id, body
@@ -195,6 +234,7 @@ class ResumeState:
     next_seq: int
     warnings: list[str] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
+    memos: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def results_from_record(record: dict[str, Any]) -> dict[str, NodeResult]:
@@ -251,7 +291,10 @@ def load_resume_state(
         seq = int(record.get("journal_seq", -1))
         later = journal_after(manager, plan.id, seq, warnings)  # only to number new records
         last = max([seq, *(int(r["seq"]) for r in later)])
-        return ResumeState(plan, checkpoint_id, completed, last + 1, warnings, record)
+        memos: dict[str, dict[str, Any]] = {
+            k: dict(v) for k, v in (record.get("memos") or {}).items()
+        }
+        return ResumeState(plan, checkpoint_id, completed, last + 1, warnings, record, memos)
 
     ids = manager.latest_checkpoint_ids(plan_id)
     if not ids:
@@ -268,10 +311,15 @@ def load_resume_state(
         results = results_from_record(record)
         seq = int(record.get("journal_seq", -1))
         known = set(plan.node_ids)
+        memos = {k: dict(v) for k, v in (record.get("memos") or {}).items()}
         last = seq
         for entry in journal_after(manager, plan_id, seq, warnings):
             last = max(last, int(entry["seq"]))
             node_id = entry.get("node_id")
+            if entry.get("kind") == "memo":
+                if node_id in known:
+                    memos.setdefault(str(node_id), {})[str(entry["key"])] = entry.get("value")
+                continue
             if node_id in known:
                 payload = dict(entry["result"])
                 payload.setdefault("node_id", node_id)
@@ -279,7 +327,7 @@ def load_resume_state(
         completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
         if warnings:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
-        return ResumeState(plan, candidate, completed, last + 1, warnings, record)
+        return ResumeState(plan, candidate, completed, last + 1, warnings, record, memos)
     raise CheckpointCorruptError(
         str(manager.checkpoint_dir / plan_id),
         f"none of the {len(ids)} checkpoint(s) of plan {plan_id!r} is valid",

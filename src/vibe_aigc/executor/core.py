@@ -35,7 +35,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from vibe_aigc.context import NodeContext
+from vibe_aigc.context import InMemoryMemo, Memo, NodeContext
 from vibe_aigc.errors import ConfigurationError, NodeExecutionError
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
 from vibe_aigc.executor.retry import RetryPolicy, is_transient
@@ -100,10 +100,16 @@ class WorkflowExecutor:
         completed: Mapping[str, NodeResult] | None = None,
         hooks: Iterable[ExecutionHook] = (),
         progress_callbacks: Iterable[ProgressCallback] = (),
+        memo: Memo | None = None,
     ) -> ExecutionResult:
-        """Run ``plan`` (validated first) and return its :class:`ExecutionResult`."""
+        """Run ``plan`` (validated first) and return its :class:`ExecutionResult`.
+
+        ``memo`` keeps per-node notes (``context.remember``); a durable run passes its
+        checkpoint hook so notes survive a crash.
+        """
         graph = plan.validate_plan()
         run = _Run(self, plan, graph, list(hooks), self._callbacks(progress_callbacks))
+        run.memo = memo if memo is not None else InMemoryMemo()
         return await run.go(completed or {})
 
     def _callbacks(self, extra: Iterable[ProgressCallback]) -> list[ProgressCallback]:
@@ -197,6 +203,7 @@ class _Run:
         self.position = {n: i for i, n in enumerate(graph.order)}
 
         self.done = 0  # nodes finished: completed, failed or skipped
+        self.memo: Memo = InMemoryMemo()
 
     async def event(self, kind: EventKind, node_id: str | None = None, **kw: Any) -> None:
         if not self.callbacks:
@@ -235,6 +242,8 @@ class _Run:
             dependency_outputs={d: results[d].output for d in self.graph.dependency_ids(node_id)},
             child_outputs={c.id: results[c.id].output for c in node.children},
             services=self.executor.services,
+            node_id=node_id,
+            memo=self.memo,
         )
 
     async def go(self, completed: Mapping[str, NodeResult]) -> ExecutionResult:

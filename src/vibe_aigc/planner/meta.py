@@ -276,12 +276,14 @@ class MetaPlanner:
             run_id=uuid.uuid4().hex[:12],
             next_seq=next_seq,
             on_checkpoint=announce,
+            memos=resume.memos if resume else None,
         )
         result = await self.executor.execute(
             plan,
             completed=resume.completed if resume else None,
             hooks=[hook],
             progress_callbacks=callbacks,
+            memo=hook,
         )
         result.warnings.extend(warnings)
         if resume is not None:
