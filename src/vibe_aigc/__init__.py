@@ -9,6 +9,7 @@ from importlib.metadata import version as _version
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import (
     CheckpointCorruptError,
+    CheckpointEncodeError,
     CheckpointError,
     CheckpointLockedError,
     CheckpointNotFoundError,
@@ -23,6 +24,7 @@ from vibe_aigc.errors import (
     PlanValidationError,
     ToolError,
     TransientError,
+    UnsupportedSchemaError,
     VibeError,
 )
 from vibe_aigc.executor import (
@@ -45,6 +47,7 @@ except _PackageNotFoundError:  # running from a source tree that was never insta
 
 __all__ = [
     "CheckpointCorruptError",
+    "CheckpointEncodeError",
     "CheckpointError",
     "CheckpointLockedError",
     "CheckpointNotFoundError",
@@ -67,6 +70,7 @@ __all__ = [
     "RetryPolicy",
     "ToolError",
     "TransientError",
+    "UnsupportedSchemaError",
     "Vibe",
     "VibeError",
     "WorkflowExecutor",

@@ -15,6 +15,8 @@
         ├── InvalidIdError            an id / plan id that is not a safe name (also a ValueError)
         ├── CheckpointNotFoundError   no such checkpoint / plan
         ├── CheckpointCorruptError    a file failed its checksum, schema or shape check
+        │   └── UnsupportedSchemaError  written by a newer vibe-aigc; upgrade to read it
+        ├── CheckpointEncodeError     a record is not storable JSON data (also a ValueError)
         ├── CheckpointLockedError     another process is running the same plan
         ├── CheckpointWriteError      the disk refused a write (full, read-only, I/O error)
         └── PlanMismatchError         the stored plan differs from the plan given to resume
