@@ -147,7 +147,7 @@ async def test_makespan_close_to_critical_path_on_skewed_dag() -> None:
 def test_makespan_property_random_dags(
     edges: list[tuple[str, list[str]]], rnd: random.Random
 ) -> None:
-    durations = {n: rnd.uniform(0.01, 0.04) for n, _ in edges}
+    durations = {n: rnd.uniform(0.02, 0.06) for n, _ in edges}
     plan = make_plan(edges)
     ex = Recorder(durations=durations, max_concurrency=None)
 
@@ -159,7 +159,8 @@ def test_makespan_property_random_dags(
 
     makespan = asyncio.run(timed())
     critical = plan.validate_plan().critical_path(durations)
-    assert makespan <= 1.1 * critical + 0.02, (makespan, critical)
+    # 1.1x the critical path, plus a fixed allowance for timer overshoot on a loaded 2-core box
+    assert makespan <= 1.1 * critical + 0.04, (makespan, critical)
 
 
 async def test_failure_skips_dependents_and_keeps_independent_branch() -> None:

@@ -21,6 +21,8 @@ from vibe_aigc.models import (
 from vibe_aigc.planner.knowledge import (
     DOMAIN_KEYWORDS,
     DOMAINS,
+    MEDIUM_KEYWORDS,
+    PURPOSE_KEYWORDS,
     TEMPLATES,
     KnowledgePlanner,
     detect_domain,
@@ -55,6 +57,14 @@ CASES: list[tuple[Vibe, str]] = [
         "video",
     ),
     (Vibe(description="Storyboard a short film about a lighthouse keeper"), "video"),
+    (  # the README / CLI guide example: the medium ("video") outranks the purpose ("launch")
+        Vibe(
+            description="Create a product launch video",
+            style="cinematic",
+            constraints=["under 60 seconds"],
+        ),
+        "video",
+    ),
     (
         Vibe(
             description="Compose a jingle for a neighbourhood coffee shop",
@@ -207,6 +217,55 @@ def test_description_keywords_weigh_phrases() -> None:
     assert detect_domain(Vibe(description="A music video for our single")) == "video"
     assert detect_domain(Vibe(description="Album cover art for a jazz record")) == "visual"
     assert detect_domain(Vibe(description="A short story about a robot")) == "writing"
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("Create a product launch video", "video"),
+        ("Create a 30-second promo trailer for our launch campaign", "video"),
+        ("Write a song to promote the product launch", "audio"),
+        ("Record a podcast episode for our launch", "audio"),
+        ("Design a poster for the launch campaign", "visual"),
+        ("A logo for our marketing campaign", "visual"),
+        ("Write a tutorial for the product launch", "docs"),
+        ("Write a blog post for our product launch", "writing"),
+        ("An article promoting our launch campaign", "writing"),
+        # no medium in the deliverable: the purpose words still decide
+        ("Create a marketing campaign", "marketing"),
+        ("Launch campaign for a new app with ads", "marketing"),
+        ("Product launch campaign with ads", "marketing"),
+        ("Promote our bakery on Instagram", "marketing"),
+        # the medium is a part of the campaign, not the deliverable
+        ("Create a launch campaign with a teaser video and posters", "marketing"),
+    ],
+)
+def test_the_medium_outranks_purpose_words(description: str, expected: str) -> None:
+    assert detect_domain(Vibe(description=description)) == expected
+
+
+def test_domain_field_overrides_the_medium_rule() -> None:
+    vibe = Vibe(description="Create a product launch video", domain="marketing")
+    assert detect_domain(vibe) == "marketing"
+    assert PLANNER.plan(vibe).get_node("strategy") is not None
+
+
+def test_product_launch_video_is_planned_as_a_video() -> None:
+    plan = PLANNER.plan(Vibe(description="Create a product launch video"))
+    graph = plan.validate_plan()
+    order = graph.topological_order()
+    assert plan.get_node("strategy") is None
+    for before, after in [("research", "script"), ("script", "storyboard")]:
+        assert order.index(before) < order.index(after)
+    assert {"shots", "frames", "soundtrack", "assemble", "review"} <= set(order)
+    assert all(n.parameters["domain"] == "video" for n in plan.iter_nodes())
+
+
+def test_medium_and_purpose_tables_are_domain_keywords() -> None:
+    assert set(MEDIUM_KEYWORDS) <= set(DOMAINS) - {"marketing", "general"}
+    for domain, mediums in MEDIUM_KEYWORDS.items():
+        assert set(mediums) <= set(DOMAIN_KEYWORDS[domain]), domain
+    assert set(PURPOSE_KEYWORDS) <= set(DOMAIN_KEYWORDS["marketing"])
 
 
 def test_spoken_audio_uses_a_script_and_songs_use_lyrics() -> None:

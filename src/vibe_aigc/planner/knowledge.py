@@ -15,6 +15,14 @@ Domain detection (:func:`detect_domain`)
     number of words, so "blog post" (2) outweighs "post" (1). The best score wins; ties go to
     the earlier domain in :data:`DOMAINS`.
 
+    The medium outranks the purpose: when the words naming the deliverable (everything before
+    the first linking word such as "for", "about", "with", "to") contain a medium noun from
+    :data:`MEDIUM_KEYWORDS` ("video", "song", "poster", "tutorial", "blog post", ...), the
+    purpose words in :data:`PURPOSE_KEYWORDS` ("launch", "campaign", "promote", ...) score
+    nothing. So "Create a product launch video" is a video, while "Create a marketing campaign"
+    and "Launch campaign for a new app with ads" (no medium) or "A launch campaign with a teaser
+    video" (the video is not the deliverable) stay marketing. ``vibe.domain`` still comes first.
+
 Templates (all start with brief, research and style analysis in parallel, end with a review)
     writing    outline → draft (parent joining intro / body / conclusion written in parallel)
     docs       outline → write (parent joining overview / steps / troubleshooting)
@@ -60,8 +68,8 @@ DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "marketing": (
         "campaign", "launch", "ad", "advert", "advertising", "social media", "marketing",
-        "promotion", "promo", "go-to-market", "email campaign", "seo", "funnel", "instagram",
-        "influencer", "product launch", "brand awareness", "growth",
+        "promotion", "promo", "promote", "go-to-market", "email campaign", "seo", "funnel",
+        "instagram", "influencer", "product launch", "brand awareness", "growth",
     ),
     "writing": (
         "article", "blog", "blog post", "post", "essay", "newsletter", "story", "short story",
@@ -70,6 +78,42 @@ DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "general": ("general", "other", "misc"),
 }  # fmt: skip
+
+# Nouns naming what is made (each is also a keyword of its domain); see the module docstring.
+MEDIUM_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "docs": (
+        "docs", "documentation", "tutorial", "api reference", "guide", "readme", "how-to",
+        "manual", "walkthrough", "faq", "changelog", "developer guide",
+    ),
+    "video": (
+        "video", "trailer", "film", "movie", "short film", "animation", "clip", "reel",
+        "documentary", "commercial", "vlog", "music video", "explainer video",
+    ),
+    "audio": (
+        "song", "music", "podcast", "soundtrack", "jingle", "track", "album", "episode",
+        "audiobook", "instrumental",
+    ),
+    "visual": (
+        "logo", "poster", "illustration", "image", "picture", "photo", "icon", "banner",
+        "mockup", "wireframe", "artwork", "painting", "infographic", "graphic", "thumbnail",
+        "cover art", "album cover", "flyer", "sticker",
+    ),
+    "writing": (
+        "article", "blog", "blog post", "essay", "newsletter", "short story", "poem", "ebook",
+        "press release", "speech",
+    ),
+}  # fmt: skip
+# Marketing keywords that say why the piece exists rather than what it is.
+PURPOSE_KEYWORDS: frozenset[str] = frozenset(
+    ("campaign", "launch", "product launch", "promotion", "promo", "promote", "marketing",
+     "go-to-market", "email campaign", "brand awareness", "growth")
+)  # fmt: skip
+# Words that end the deliverable: "a video | for our launch", "a campaign | with a teaser video".
+_LINKS = frozenset(
+    ("for", "about", "with", "on", "of", "to", "that", "which", "who", "in", "at", "from", "by",
+     "featuring", "announcing", "introducing", "showcasing", "promoting", "celebrating",
+     "explaining", "covering", "using")
+)  # fmt: skip
 
 _SPOKEN = ("podcast", "episode", "interview", "voiceover", "voice-over", "audiobook", "radio")
 
@@ -91,11 +135,19 @@ def _best(scores: dict[str, int]) -> str | None:
     return next((d for d in DOMAINS if scores.get(d, 0) == best), None) if best else None
 
 
+def _names_a_medium(tokens: list[str]) -> bool:
+    """True when the deliverable (the words before the first linking word) is a medium."""
+    end = next((i for i, t in enumerate(tokens) if t in _LINKS), len(tokens))
+    head = tokens[:end]
+    return any(_hits(head, k) for keys in MEDIUM_KEYWORDS.values() for k in keys)
+
+
 def domain_scores(text: str) -> dict[str, int]:
     """Keyword score of ``text`` per domain (see the module docstring)."""
     tokens = _tokens(text)
+    skip = PURPOSE_KEYWORDS if _names_a_medium(tokens) else frozenset()
     return {
-        domain: sum(len(k.split()) for k in keys if _hits(tokens, k))
+        domain: sum(len(k.split()) for k in keys if k not in skip and _hits(tokens, k))
         for domain, keys in DOMAIN_KEYWORDS.items()
     }
 

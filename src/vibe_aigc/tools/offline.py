@@ -9,433 +9,47 @@ Tools find their inputs by the ``tool`` field of upstream outputs (an outline lo
 ``brief``), walking nested dicts and lists, so a composite parent's merged output works too.
 ``node.parameters`` may override ``style``, ``constraints`` and ``domain``; the draft tool also
 reads ``section`` (``intro`` | ``body`` | ``conclusion``) to write only part of an outline.
-Where variety is wanted, choices are hash-based (:func:`stable_int`), never random.
+Shared text helpers, input lookup and constraint checks live in :mod:`vibe_aigc.tools.textkit`;
+where variety is wanted, choices are hash-based (``textkit.stable_int``), never random.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from vibe_aigc.context import NodeContext
 from vibe_aigc.models import WorkflowNode
-
-T = TypeVar("T")
-Output = dict[str, Any]
-
-# --------------------------------------------------------------------------- text helpers
-
-
-def wordlist(text: str) -> list[str]:
-    return text.split()
-
-
-_STOP = frozenset(
-    wordlist(
-        "a an the and or of for to in on with about into from by at is are be as that this it "
-        "its our your their my we you they i me us how what why who when where which new all any "
-        "some create write make design produce build draft plan compose record shoot generate "
-        "develop prepare craft put together please short long using use via more most very just"
-    )
+from vibe_aigc.tools.textkit import (
+    RATIO_RE,
+    TONE_DEFAULT,
+    Facts,
+    Output,
+    bullet_list,
+    cap,
+    check_constraint,
+    find,
+    key_messages,
+    keywords,
+    limit_for,
+    lower_first,
+    make_output,
+    mention_target,
+    pick,
+    read_facts,
+    section_prose,
+    sentence,
+    slug,
+    split_style,
+    stable_int,
+    style_guidance,
+    subject_outputs,
+    sum_counts,
+    word_count,
 )
-_NUMBER_WORDS = dict(zip(wordlist("zero one two three four five six seven eight nine ten eleven "
-                                  "twelve"), map(str, range(13)), strict=True))  # fmt: skip
-_PEOPLE = wordlist(
-    "beginner developer engineer kid children teen student parent customer user marketer "
-    "designer manager founder reader fan listener viewer team owner professional adult gamer "
-    "traveler investor buyer shopper executive nurse teacher startup"
-)
-
-
-def stable_int(*parts: object) -> int:
-    """A deterministic 64-bit integer from ``parts`` (for seeds and varied wording)."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
-def pick(options: Sequence[T], *seed: object) -> T:
-    return options[stable_int(*seed) % len(options)]
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z0-9][A-Za-z0-9'’-]*", text)
-
-
-def word_count(text: str) -> int:
-    return len(words(text))
-
-
-def sentences(text: str) -> list[str]:
-    """Sentences of the prose in ``text`` (markdown headings and table rows skipped)."""
-    lines = (ln.strip() for ln in text.splitlines())
-    prose = " ".join(ln.strip(" -*>") for ln in lines if ln and ln[0] not in "#|")
-    return [s for s in re.split(r"(?<=[.!?])\s+", prose) if word_count(s) > 0]
-
-
-def keywords(text: str, limit: int = 8) -> list[str]:
-    seen: dict[str, None] = {}
-    for w in words(text.lower()):
-        if len(w) > 2 and w not in _STOP and not w.isdigit():
-            seen.setdefault(w, None)
-    return list(seen)[:limit]
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "item"
-
-
-def cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def sentence(text: str) -> str:
-    text = cap(text.strip())
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def split_style(style: str | None) -> list[str]:
-    parts = re.split(r"\s*(?:,|;|/|&|\band\b|\bbut\b| - )\s*", (style or "").lower())
-    return [p.strip(" .") for p in parts if p.strip(" .")]
-
-
-def _lower(text: str) -> str:
-    """Lower-case the first letter unless the first word is an acronym ("API", "UI")."""
-    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
-
-
-def _bullets(items: Sequence[str]) -> str:
-    return "\n".join(f"- {i}" for i in items)
-
-
-# --------------------------------------------------------------------------- the vibe, read once
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What a tool knows about the vibe, with node parameters taking precedence."""
-
-    description: str
-    style: str | None
-    constraints: list[str]
-    domain: str
-    subject: str
-    audience: str
-    deliverable: str
-
-    @property
-    def text(self) -> str:
-        return " ".join([self.description, self.style or "", *self.constraints]).lower()
-
-    def mentions(self, *terms: str) -> bool:
-        """True when a term occurs as a whole word or phrase (a plural "s"/"es" is allowed)."""
-        return any(re.search(rf"\b{re.escape(t)}(?:s|es)?\b", self.text) for t in terms)
-
-
-_LEAD_RE = re.compile(
-    r"^\s*(?:please\s+)?(?:create|write|make|design|produce|build|draft|compose|record|plan|"
-    r"launch|shoot|film|generate|develop|prepare|craft|document)\s+",
-    re.IGNORECASE,
-)
-_DET_RE = re.compile(r"^(?:a|an|the|some|our|my|your|their)\s+", re.IGNORECASE)
-_PREPS = ("about", "on", "covering", "explaining", "introducing", "showcasing", "promoting",
-          "featuring", "celebrating", "for", "of")  # fmt: skip
-_AUDIENCE = {"docs": "developers new to {s}", "marketing": "prospective customers",
-             "video": "viewers scrolling past", "audio": "listeners",
-             "visual": "people who meet the design for the first time"}  # fmt: skip
-
-
-def _is_people(text: str) -> bool:
-    return any(re.search(rf"\b{p}", text.lower()) for p in _PEOPLE)
-
-
-def read_facts(node: WorkflowNode, context: NodeContext) -> Facts:
-    """Read the vibe once: subject, audience and deliverable are guessed from the description."""
-    vibe, params = context.vibe, node.parameters
-    style = params.get("style", vibe.style)
-    constraints = [str(c) for c in params.get("constraints", vibe.constraints) or []]
-    domain = str(params.get("domain") or vibe.domain or "general").lower()
-    description = " ".join(vibe.description.split())
-    rest = _DET_RE.sub("", _LEAD_RE.sub("", description)).rstrip(" .!")
-    subject, deliverable = rest, ""
-    for prep in _PREPS:
-        m = re.search(rf"\b{prep}\s+(.+)", rest, re.IGNORECASE)
-        if m and not (prep == "for" and _is_people(m.group(1))):
-            subject, deliverable = m.group(1), rest[: m.start()].strip()
-            break
-    subject = re.split(r"\s+(?:for|with|that|who)\s+(?=\w)", subject)[0].strip(" ,.;")
-    subject = " ".join(_DET_RE.sub("", subject).split()[:10]) or rest or description
-    m = re.search(r"\bfor\s+([\w\s'-]+?)(?:\s+(?:about|on|who|that|with|in)\b|[,.;:]|$)", rest)
-    audience = m.group(1).strip() if m and _is_people(m.group(1)) else ""
-    if not audience and any("beginner" in c.lower() for c in constraints):
-        audience = "beginners"
-    if not audience and domain == "visual" and re.search(r"\b(app|website|dashboard)\b", rest):
-        audience = "first-time users"
-    audience = audience or _AUDIENCE.get(domain, "readers curious about {s}").format(s=subject)
-    style = style if isinstance(style, str) else None
-    return Facts(description, style, constraints, domain, subject, audience, deliverable or domain)
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def tool_outputs(value: Any) -> Iterator[Output]:
-    """Tool outputs found in ``value``: itself, or nested in dicts / lists (stops at outputs)."""
-    if isinstance(value, dict):
-        if "tool" in value and "text" in value:
-            yield value
-            return
-        for item in value.values():
-            yield from tool_outputs(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from tool_outputs(item)
-
-
-def ordered(context: NodeContext, source: dict[str, Any]) -> list[tuple[str, Any]]:
-    """``source`` items in plan order (then by id), so results never depend on dict order."""
-    order = {nid: i for i, nid in enumerate(context.plan.node_ids)}
-    return sorted(source.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
-
-
-def find(context: NodeContext, tool: str) -> Output:
-    """The first input made by ``tool`` (dependencies, then children, in plan order), or {}."""
-    items = ordered(context, context.dependency_outputs) + ordered(context, context.child_outputs)
-    found = (out for _, value in items for out in tool_outputs(value) if out.get("tool") == tool)
-    return next(found, {})
-
-
-def key_messages(context: NodeContext) -> list[str]:
-    """The brief's key messages, without its "make sure to mention" reminders."""
-    found = find(context, "brief").get("key_messages") or []
-    return [str(m) for m in found if not str(m).startswith("Make sure")]
-
-
-def sum_counts(outputs: Sequence[Output]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for out in outputs:
-        for key, value in (out.get("counts") or {}).items():
-            counts[key] = counts.get(key, 0) + int(value)
-    return counts
-
-
-def make_output(tool: str, node: WorkflowNode, text: str, **fields: Any) -> Output:
-    return {"offline_draft": True, "tool": tool, "node_id": node.id, "text": text, **fields}
-
-
-# --------------------------------------------------------------------------- constraints
-
-
-@dataclass(frozen=True)
-class Limit:
-    """A numeric limit read from a constraint: ``low <= value <= high`` (``strict``: ``<``)."""
-
-    unit: str  # "word", "character", "second" or a counted noun ("screen", "shot", ...)
-    low: float | None
-    high: float | None
-    strict: bool = False
-
-    def allows(self, value: float) -> bool:
-        if self.low is not None and value < self.low:
-            return False
-        if self.high is not None:
-            return value < self.high if self.strict else value <= self.high
-        return True
-
-    def target(self) -> float | None:
-        """The largest value allowed (or the minimum when there is no maximum)."""
-        if self.high is None:
-            return self.low
-        return self.high - 1 if self.strict else self.high
-
-    def describe(self) -> str:
-        lo, hi, unit = self.low, self.high, self.unit + "s"
-        if lo is not None and hi is not None:
-            return f"exactly {hi:g} {unit}" if lo == hi else f"between {lo:g} and {hi:g} {unit}"
-        if hi is not None:
-            return f"{'under' if self.strict else 'at most'} {hi:g} {unit}"
-        return f"at least {lo:g} {unit}"
-
-
-_OPS_STRICT = ("under", "below", "less than", "fewer than", "shorter than")
-_OPS_MAX = ("max", "maximum", "at most", "no more than", "up to", "within", "not exceed",
-            "limit of", "limited to", "no longer than")  # fmt: skip
-_OPS_MIN = ("at least", "min", "minimum", "more than", "over", "no less than", "no fewer than")
-_OP_RE = "|".join(re.escape(o) for o in sorted(_OPS_STRICT + _OPS_MAX + _OPS_MIN, key=len)[::-1])
-_LIMIT_RE = re.compile(
-    rf"(?:\b(?P<op>{_OP_RE})\s+)?(?:between\s+)?(?P<a>\d[\d,]*(?:\.\d+)?)(?:\s*(?:-|–|to|and)\s*"
-    r"(?P<b>\d[\d,]*(?:\.\d+)?))?\s*-?\s*(?P<unit>[a-z]+)(?P<tail>\s+(?:or\s+(?:less|fewer|more)|"
-    r"max(?:imum)?|min(?:imum)?|limit))?"
-)
-_COUNTABLE = frozenset(
-    wordlist(
-        "screen shot scene slide section variation image page step color colour song track "
-        "episode post tweet hashtag frame concept option bullet paragraph chapter verse idea tip"
-    )
-)
-_UNITS = {"char": "character", "sec": "second", "s": "second", "min": "minute"}
-
-
-def _singular(noun: str) -> str:
-    if noun.endswith("ies"):
-        return noun[:-3] + "y"
-    if noun.endswith(("ches", "shes", "sses", "xes")):
-        return noun[:-2]
-    return noun[:-1] if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 2 else noun
-
-
-def parse_limit(constraint: str) -> Limit | None:
-    """Read "under 500 words", "max 5 screens", "30-second", "800-1200 words", ... (else None)."""
-    text = " ".join(_NUMBER_WORDS.get(w, w) for w in constraint.lower().split())
-    m = _LIMIT_RE.search(text)
-    if m is None:
-        return None
-    a = float(m.group("a").replace(",", ""))
-    b = float(m.group("b").replace(",", "")) if m.group("b") else None
-    raw = _singular(m.group("unit"))
-    after = re.match(r"\s+([a-z]+)", text[m.end() :])  # "3 logo variations": skip one word
-    if raw not in _COUNTABLE and after and _singular(after.group(1)) in _COUNTABLE:
-        raw = _singular(after.group(1))
-    unit = _UNITS.get(raw, raw)
-    factor = 60.0 if unit == "minute" else 1.0
-    unit = "second" if unit == "minute" else unit
-    op, tail = m.group("op") or "", " ".join((m.group("tail") or "").split())
-    if b is not None:
-        return Limit(unit, a * factor, b * factor)
-    if op in _OPS_MIN or tail in ("or more", "min", "minimum"):
-        return Limit(unit, a * factor + (1 if op in ("more than", "over") else 0), None)
-    if op or tail:
-        return Limit(unit, None, a * factor, strict=op in _OPS_STRICT)
-    if unit in ("second", "word", "character"):  # "a 30-second spot", "a 500-word essay"
-        return Limit(unit, None, a * factor)
-    return Limit(unit, a, a) if unit in _COUNTABLE else None  # "3 logo variations": exactly
-
-
-def limit_for(constraints: Sequence[str], *units: str) -> Limit | None:
-    found = (parse_limit(c) for c in constraints)
-    return next((lim for lim in found if lim is not None and lim.unit in units), None)
-
-
-_MENTION_RE = re.compile(
-    r"^(?:(?:must|should|always|please)\s+)?(?:mention|include|reference|cite|feature|cover|"
-    r"highlight|showcase|name)s?\s+(?:the\s+(?:word|keyword|term|phrase)s?\s+)?(.+)$",
-    re.IGNORECASE,
-)
-_AVOID_RE = re.compile(
-    r"^(?:do not|don't|must not|should not|never|avoid|without|no)\s+"
-    r"(?:mention(?:ing)?|us(?:e|ing)|includ(?:e|ing)|the word)\s+(.+)$",
-    re.IGNORECASE,
-)
-_PLAIN_RE = re.compile(
-    r"beginner|plain (?:language|english)|simple (?:language|words)|jargon|easy to "
-    r"(?:read|follow|understand)|readable|kid-friendly|for kids|non-technical",
-    re.IGNORECASE,
-)
-_RATIO_RE = re.compile(r"\b\d{1,2}:\d{1,2}(?:\.\d)?\b")
-
-
-def mention_target(constraint: str) -> str | None:
-    """ "must mention X" / "include X" → X (articles dropped)."""
-    m = _MENTION_RE.match(constraint.strip())
-    if m is None:
-        return None
-    return re.sub(r"^(?:a|an|the)\s+", "", m.group(1).strip(" .\"'“”"), flags=re.IGNORECASE)
-
-
-def avoid_target(constraint: str) -> str | None:
-    m = _AVOID_RE.match(constraint.strip())
-    return m.group(1).strip(" .\"'“”") if m else None
-
-
-def _contains(text: str, target: str) -> tuple[bool, str]:
-    if target.lower() in text.lower():
-        return True, f"found '{target}' in the text"
-    have = set(words(text.lower()))
-    kws = keywords(target, 6) or [target.lower()]
-    missing = [k for k in kws if k not in have and k.rstrip("s") not in have]
-    if not missing:
-        return True, f"found every keyword of '{target}' ({', '.join(kws)})"
-    return False, f"'{target}' not found (missing: {', '.join(missing)})"
-
-
-def _readability(text: str) -> tuple[bool, str]:
-    sents, ws = sentences(text), words(text)
-    if not sents or not ws:
-        return False, "no prose to assess"
-    avg = sum(map(word_count, sents)) / len(sents)
-    long_share = sum(1 for w in ws if len(w) >= 13) / len(ws)
-    verdict = avg <= 20 and long_share <= 0.05
-    return verdict, (
-        f"average sentence length {avg:.1f} words (limit 20); "
-        f"{long_share:.1%} very long words (limit 5%)"
-    )
-
-
-def check_constraint(
-    constraint: str, text: str, counts: dict[str, int], duration: float | None
-) -> dict[str, Any]:
-    """One checklist entry; ``passed`` is True / False, or None when a person must check."""
-    passed: bool | None = None
-    kind, evidence = "manual", "manual check: not testable offline"
-    lim = parse_limit(constraint)
-    if (ratio := _RATIO_RE.search(constraint)) is not None:
-        kind, passed = "aspect_ratio", ratio.group(0) in text
-        evidence = f"aspect ratio {ratio.group(0)} {'found' if passed else 'not found'} in output"
-    elif lim is not None:
-        kind = f"limit:{lim.unit}"
-        measures = {"word": word_count(text), "character": len(text), "second": duration}
-        value = measures.get(lim.unit, counts.get(lim.unit))
-        if value is None:
-            evidence = f"manual check: could not measure {lim.unit}s offline"
-        else:
-            passed = lim.allows(value)
-            evidence = f"measured {value:g} {lim.unit}s; rule: {lim.describe()}"
-    elif (target := mention_target(constraint)) is not None:
-        kind = "mention"
-        passed, evidence = _contains(text, target)
-    elif (target := avoid_target(constraint)) is not None:
-        kind = "avoid"
-        found, evidence = _contains(text, target)
-        passed = not found
-    elif _PLAIN_RE.search(constraint):
-        kind = "readability"
-        passed, evidence = _readability(text)
-    return {"constraint": constraint, "kind": kind, "passed": passed, "evidence": evidence}
-
 
 # --------------------------------------------------------------------------- knowledge tables
 # fmt: off
-
-_STYLE_GUIDE = {
-    "minimal": "Few elements, generous whitespace; cut every word or shape that does not earn it.",
-    "professional": "Confident, precise wording; no slang; back claims with specifics.",
-    "playful": "Light touch: short punchy lines, a wink of humour, bright accents.",
-    "fun": "Keep energy up with short sentences and concrete, surprising examples.",
-    "friendly": "Talk to one person; use 'you', contractions and everyday words.",
-    "clear": "One idea per sentence; lead with the point; define terms on first use.",
-    "step": "Number the steps; one action per step; show the expected result after each.",
-    "technical": "Exact names, versions and commands; examples that run as written.",
-    "cinematic": "Wide compositions, motivated camera moves, dramatic light and scale.",
-    "dark": "Low-key light, deep shadows, minor harmonies; restraint over shock.",
-    "moody": "Low-key light, muted palette, slow pacing that lets moments breathe.",
-    "upbeat": "Quick pace, major keys, warm bright colours, optimistic verbs.",
-    "energetic": "Fast cuts, driving rhythm, strong verbs, exclamation used sparingly.",
-    "calm": "Slow pacing, soft contrast, long vowels and gentle transitions.",
-    "warm": "Warm palette, human details, a conversational, generous voice.",
-    "bold": "High contrast, big type, decisive claims, nothing hedged.",
-    "elegant": "Refined serif type, restrained palette, unhurried sentences.",
-    "modern": "Clean sans-serif type, flat shapes, crisp grid, current references.",
-    "retro": "Period palette and type, film grain or tape texture, nostalgic references.",
-    "vintage": "Aged textures, muted warm colours, classic typography.",
-    "humor": "Set-up then twist; keep jokes kind and on-topic.",
-    "inspir": "Start from a human story; end on a hopeful, actionable note.",
-    "concise": "Short sentences, no filler, every paragraph under four lines.",
-    "lo-fi": "Dusty textures, relaxed swing, imperfections kept on purpose.",
-    "epic": "Big dynamics, layered build-ups, a clear emotional peak.",
-}
-_TONE_DEFAULT = ["clear", "friendly"]
 
 # domain -> (key messages, research angles, references to find); {s} subject, {a} audience
 _KNOW: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -476,9 +90,6 @@ _KNOW: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 _SPOKEN = ("podcast", "episode", "interview", "voiceover", "voice-over", "audiobook", "radio")
 _UI = ("app", "ui", "ux", "screen", "interface", "website", "dashboard", "landing page")
 _SCREENS = ("Onboarding", "Home", "Detail", "Create", "Profile", "Settings", "Search")
-_CONNECT = ("", "Also, ", "In practice, ", "Just as important, ", "On top of that, ")
-_CLOSE = ("Keep that in mind as we go on.", "That is the heart of it.",
-          "Small changes here add up.", "This is where most of the value sits.")
 _FRAMES = ("Medium shot", "Close-up", "Over-the-shoulder", "Tracking shot", "Insert detail",
            "Low-angle hero shot", "Aerial / drone", "Handheld POV")
 _ASPECTS = (("logo", "1:1"), ("icon", "1:1"), ("avatar", "1:1"), ("album", "1:1"),
@@ -506,15 +117,6 @@ _SONG = (("Intro", 4), ("Verse 1", 16), ("Chorus", 8), ("Verse 2", 16), ("Chorus
 # fmt: on
 
 
-def style_guidance(style_words: Sequence[str]) -> dict[str, str]:
-    """Each style word mapped to concrete guidance (a generic rule when it is not known)."""
-    out: dict[str, str] = {}
-    for word in style_words:
-        hit = next((g for k, g in _STYLE_GUIDE.items() if k in word), None)
-        out[word] = hit or f"Keep a consistent '{word}' feel in wording, pacing and visuals."
-    return out
-
-
 def _know(domain: str, part: int, f: Facts) -> list[str]:
     templates = _KNOW.get(domain, _KNOW["general"])[part]
     return [t.format(s=f.subject, a=f.audience) for t in templates]
@@ -537,7 +139,7 @@ def outline_sections(f: Facts, messages: list[str], angles: list[str]) -> list[d
     body[0]["bullets"] += must
     if d == "docs":
         steps = [_sec("body", f"Step {i}: {m}", f"Code: a runnable snippet that shows how to "
-                      f"{_lower(m)}", f"Check: what {a} should see when it works")
+                      f"{lower_first(m)}", f"Check: what {a} should see when it works")
                  for i, m in enumerate(msgs[:4], 1)]  # fmt: skip
         steps[0]["bullets"] += must
         return [
@@ -588,7 +190,7 @@ def outline_sections(f: Facts, messages: list[str], angles: list[str]) -> list[d
              f"By the end, {a} will have a clear picture and one thing to try"),
         *body,
         _sec("conclusion", "Call to action" if spoken else "Conclusion",
-             f"To recap: {'; '.join(_lower(m) for m in msgs[:3])}",
+             f"To recap: {'; '.join(lower_first(m) for m in msgs[:3])}",
              "Pick one idea above and try it this week"),
     ]  # fmt: skip
 
@@ -616,7 +218,7 @@ class BriefTool(OfflineTool):
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
         messages = _know(f.domain, 0, f)
         messages += [f"Make sure to mention {t}" for c in f.constraints if (t := mention_target(c))]
-        tone = split_style(f.style) or _TONE_DEFAULT
+        tone = split_style(f.style) or TONE_DEFAULT
         questions = ["Which sources, assets or examples already exist?"]
         if not f.style:
             questions.append("What tone should it have? (no style was given)")
@@ -626,9 +228,9 @@ class BriefTool(OfflineTool):
             questions.append("Where will it be published, and in which formats / aspect ratios?")
         text = (
             f"# Brief: {f.description}\n\n**Goal:** {f.description}\n\n**Audience:** {f.audience}"
-            f"\n\n**Tone:** {', '.join(tone)}\n\n## Key messages\n{_bullets(messages)}\n\n"
-            f"## Constraints\n{_bullets(f.constraints or ['(none given)'])}\n\n"
-            f"## Open questions\n{_bullets(questions)}"
+            f"\n\n**Tone:** {', '.join(tone)}\n\n## Key messages\n{bullet_list(messages)}\n\n"
+            f"## Constraints\n{bullet_list(f.constraints or ['(none given)'])}\n\n"
+            f"## Open questions\n{bullet_list(questions)}"
         )
         out = make_output(self.name, node, text, goal=f.description, domain=f.domain)
         out.update(deliverable=f.deliverable, subject=f.subject, audience=f.audience)
@@ -645,11 +247,13 @@ class ResearchNotesTool(OfflineTool):
         kws = keywords(f"{f.subject} {f.description}", 5)
         angles = _know(f.domain, 1, f) + [f"how '{k}' shapes the piece" for k in kws[:2]]
         refs = _know(f.domain, 2, f)
-        verify = [f"Every number or claim about {f.subject} has a source",
-                  "Names, dates and product details are current"]  # fmt: skip
+        verify = [
+            f"Every number or claim about {f.subject} has a source",
+            "Names, dates and product details are current",
+        ]
         text = (
-            f"# Research notes: {f.subject}\n\n## Angles\n{_bullets(angles)}\n\n"
-            f"## References to find\n{_bullets(refs)}\n\n## Verify\n{_bullets(verify)}"
+            f"# Research notes: {f.subject}\n\n## Angles\n{bullet_list(angles)}\n\n"
+            f"## References to find\n{bullet_list(refs)}\n\n## Verify\n{bullet_list(verify)}"
         )
         out = make_output(self.name, node, text, subject=f.subject, angles=angles, keywords=kws)
         out.update(references_to_find=refs, facts_to_verify=verify)
@@ -661,7 +265,7 @@ class StyleAnalysisTool(OfflineTool):
     description = "Style keywords turned into concrete do / don't guidance."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        style_words = split_style(f.style) or _TONE_DEFAULT
+        style_words = split_style(f.style) or TONE_DEFAULT
         guidance = style_guidance(style_words)
         dont = ["Mixing tones between sections", "Generic stock phrasing or imagery"]
         if any("minimal" in w or "concise" in w for w in style_words):
@@ -669,7 +273,7 @@ class StyleAnalysisTool(OfflineTool):
         text = (
             f"# Style guide: {f.style or 'default (clear, friendly)'}\n\n"
             + "\n".join(f"- **{k}**: {g}" for k, g in guidance.items())
-            + f"\n\n## Avoid\n{_bullets(dont)}"
+            + f"\n\n## Avoid\n{bullet_list(dont)}"
         )
         out = make_output(self.name, node, text, style=f.style, style_keywords=style_words)
         out.update(guidance=guidance, do=list(guidance.values()), dont=dont)
@@ -688,39 +292,15 @@ class OutlineTool(OfflineTool):
         if first_rule:
             sections[0]["bullets"].append(f"Style: {first_rule}")
         title = cap(f.subject)
-        parts = (f"## {s['heading']}\n{_bullets(s['bullets'])}" for s in sections)
+        parts = (f"## {s['heading']}\n{bullet_list(s['bullets'])}" for s in sections)
         counts = {"section": len(sections)}
         if f.domain == "visual" and f.mentions(*_UI):
             counts["screen"] = len(sections)
         used = [o["node_id"] for o in (brief, research, style) if o]
         text = f"# {title}\n\n" + "\n\n".join(parts)
-        return make_output(self.name, node, text, title=title, sections=sections,
-                           counts=counts, used_inputs=used)  # fmt: skip
-
-
-def _prose(sec: dict[str, Any], f: Facts, seed: str) -> list[str]:
-    """Sentences for one outline section (bullets → template sentences, gaps as [brackets])."""
-    role, heading = sec.get("role"), str(sec.get("heading", ""))
-    out = (
-        [f"This {f.deliverable} is about {f.subject}, for {f.audience}."] if role == "intro" else []
-    )
-    if role == "body":
-        h = re.sub(r"^(Step \d+|Screen|Direction \d+): ", "", heading)
-        wh = re.match(r"(why|what|how|where|when|who)\b", h, re.IGNORECASE)
-        if wh or len(h.split()) > 3:
-            out.append(f"Consider {_lower(h)}." if wh else sentence(h))
-    bullets = [b for b in sec.get("bullets", []) if not b.startswith("Style:")]
-    for j, bullet in enumerate(bullets):
-        if gap := re.match(r"(Evidence|Reference|Code): (.+)", bullet):
-            out.append(f"[Add {gap.group(1).lower()}: {gap.group(2)}]")
-            continue
-        bullet = re.sub(r"^Example: (.+)$", r"for example, [\1]", bullet)
-        bullet = re.sub(r"^Mention (.+)$", r"it is worth naming \1 here", bullet)
-        lead = _CONNECT[j % len(_CONNECT)]
-        out.append(sentence(lead + (_lower(bullet) if lead else bullet)))
-    if role != "conclusion":
-        out.append(pick(_CLOSE, seed, sec.get("id")))
-    return out
+        return make_output(
+            self.name, node, text, title=title, sections=sections, counts=counts, used_inputs=used
+        )
 
 
 def _draft_sections(context: NodeContext, f: Facts) -> list[dict[str, Any]]:
@@ -746,7 +326,7 @@ class DraftTool(OfflineTool):
         per = int(limit * 0.9 / len(every)) if limit and every else None
         drafted = []
         for sec in chosen:
-            lines = _prose(sec, f, node.id)
+            lines = section_prose(sec, f, node.id)
             if lyrics:
                 bullets = [b for b in sec.get("bullets", []) if not b.startswith("Style:")]
                 lines = [cap(b.split(": ", 1)[-1].strip("'")) for b in bullets]
@@ -790,15 +370,22 @@ class ShotListTool(OfflineTool):
             framing = "Static graphic / end card" if i == n - 1 else framing
             audio = f'VO: "{sentence(beat)}"' if 0 < i < n - 1 else "Music fades in"
             audio = "Music sting; logo sound" if i == n - 1 else audio
-            shots.append({"number": i + 1, "duration_seconds": base + (1 if i < extra else 0),
-                          "framing": framing, "beat": beat,
-                          "description": f"{sentence(beat)} Look: {look}.",
-                          "audio": audio})  # fmt: skip
+            shots.append(
+                {
+                    "number": i + 1,
+                    "duration_seconds": base + (1 if i < extra else 0),
+                    "framing": framing,
+                    "beat": beat,
+                    "description": f"{sentence(beat)} Look: {look}.",
+                    "audio": audio,
+                }
+            )
         ratio = "9:16" if vertical else "16:9"
         rows = "\n".join(
             f"| {s['number']} | {s['duration_seconds']}s | {s['framing']} | {s['description']} "
-            f"| {s['audio']} |" for s in shots
-        )  # fmt: skip
+            f"| {s['audio']} |"
+            for s in shots
+        )
         text = (
             f"# Shot list: {f.subject} ({total}s, {ratio})\n\n"
             f"| # | Time | Framing | Description | Audio |\n|---|---|---|---|---|\n{rows}"
@@ -819,13 +406,13 @@ class ImagePromptTool(OfflineTool):
         items = [f"{s['framing'].lower()}, {s['beat']}" for s in shots]
         for sec in [] if items else sections or []:
             key = [b.split(": ", 1)[1] for b in sec.get("bullets", []) if b.startswith("Key")]
-            items.append(", ".join([sec["heading"], *map(_lower, key[:1])]))
+            items.append(", ".join([sec["heading"], *map(lower_first, key[:1])]))
         items = items or key_messages(context) or _know("visual", 0, f)
         items = [re.sub(r"^(Screen|Direction \d+): ", "", i) for i in items]
         wanted = limit_for(f.constraints, "variation", "concept", "option", "image")
         n = min(len(items), 12 if shots else 6 if ui else 4)
         n = int(wanted.target() or 3) if wanted else n
-        explicit = _RATIO_RE.search(f.text)
+        explicit = RATIO_RE.search(f.text)
         aspect = next((r for k, r in _ASPECTS if f.mentions(k)), "16:9" if shots else "1:1")
         aspect = explicit.group(0) if explicit else aspect
         default = "social media ad visual" if f.domain == "marketing" else "illustration"
@@ -841,9 +428,16 @@ class ImagePromptTool(OfflineTool):
             prompt = f"{kind} for {f.subject}, {items[i % len(items)]}{variant}"
             prompt += f", {', '.join(tags) or 'clean composition'}, high detail"
             seed = stable_int(node.id, i) % 2**31
-            prompts.append({"id": f"{node.id}-{i + 1}", "prompt": prompt, "seed": seed,
-                            "negative_prompt": negative, "aspect_ratio": aspect,
-                            "style_tags": tags})  # fmt: skip
+            prompts.append(
+                {
+                    "id": f"{node.id}-{i + 1}",
+                    "prompt": prompt,
+                    "seed": seed,
+                    "negative_prompt": negative,
+                    "aspect_ratio": aspect,
+                    "style_tags": tags,
+                }
+            )
         text = f"# Image prompts: {f.subject} ({aspect})\n\n" + "\n\n".join(
             f"**{p['id']}** (seed {p['seed']})\n- prompt: {p['prompt']}\n- negative: {negative}"
             for p in prompts
@@ -875,8 +469,14 @@ class AudioPlanTool(OfflineTool):
             segs = ["Cold open", "Intro and welcome", *msgs[:4], "Outro and call to action"]
             weights = [1, 2, *[6] * (len(segs) - 3), 1]
             for seg, w in zip(segs, weights, strict=True):
-                structure.append({"section": seg, "bars": None, "notes": f"Talking points: {seg}",
-                                  "seconds": total * w // sum(weights)})  # fmt: skip
+                structure.append(
+                    {
+                        "section": seg,
+                        "bars": None,
+                        "notes": f"Talking points: {seg}",
+                        "seconds": total * w // sum(weights),
+                    }
+                )
         else:
             kind = "jingle" if f.mentions("jingle", "sting", "ident", "ad") else "song"
             shape = [("Intro", 2), ("Hook", 8), ("Tagline", 4)] if kind == "jingle" else _SONG
@@ -885,14 +485,15 @@ class AudioPlanTool(OfflineTool):
             for i, (sec, bars) in enumerate(shape):
                 bars = max(2, int(bars * scale) // 2 * 2) if scale < 1 else bars
                 notes = f"{instruments[i % len(instruments)]}; {msgs[i % len(msgs)]}"
-                structure.append({"section": sec, "bars": bars, "notes": notes,
-                                  "seconds": round(bars * bar, 1)})  # fmt: skip
+                structure.append(
+                    {"section": sec, "bars": bars, "notes": notes, "seconds": round(bars * bar, 1)}
+                )
         duration = round(sum(s["seconds"] for s in structure), 1)
         lines = [f"{s['section']} ({s['seconds']:g}s): {s['notes']}" for s in structure]
         text = (
             f"# Audio plan ({kind}): {f.subject}\n\n**Tempo:** {bpm} BPM, {beats}/4 · **Key:** "
             f"{key} · **Length:** {duration:g}s\n\n**Instrumentation:** {', '.join(instruments)}"
-            f"\n\n{_bullets(lines)}"
+            f"\n\n{bullet_list(lines)}"
         )
         out = make_output(self.name, node, text, kind=kind, structure=structure, key=key)
         out.update(tempo_bpm=bpm, time_signature=f"{beats}/4", instrumentation=instruments)
@@ -900,28 +501,20 @@ class AudioPlanTool(OfflineTool):
         return out
 
 
-def _subject_outputs(context: NodeContext, source: dict[str, Any]) -> list[Output]:
-    parts: list[Output] = []
-    for nid, value in ordered(context, source):
-        found = list(tool_outputs(value))
-        if not found and isinstance(value, str):
-            found = [{"node_id": nid, "tool": None, "text": value}]
-        parts += found
-    return parts
-
-
 class CombineTool(OfflineTool):
     name = "combine"
     description = "Merge inputs (a parent's children, else its dependencies) into one document."
 
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
-        parts = _subject_outputs(context, context.child_outputs or context.dependency_outputs)
+        parts = subject_outputs(context, context.child_outputs or context.dependency_outputs)
         title = str(find(context, "outline").get("title") or cap(f.subject))
         bodies = [re.sub(r"(?m)^(#+) ", r"#\1 ", str(p["text"])) for p in parts]
         text = f"# {title}\n\n" + "\n\n".join(bodies)
         durations = [p["duration_seconds"] for p in parts if p.get("duration_seconds")]
-        summary = [{"node_id": p["node_id"], "tool": p["tool"], "words": word_count(p["text"])}
-                   for p in parts]  # fmt: skip
+        summary = [
+            {"node_id": p["node_id"], "tool": p["tool"], "words": word_count(p["text"])}
+            for p in parts
+        ]
         out = make_output(self.name, node, text, title=title, word_count=word_count(text))
         out.update(counts=sum_counts(parts), duration_seconds=max(durations, default=None))
         out.update(parts=summary)
@@ -935,7 +528,7 @@ class ReviewTool(OfflineTool):
     def build(self, node: WorkflowNode, context: NodeContext, f: Facts) -> Output:
         deps = context.dependency_outputs
         own = {k: v for k, v in deps.items() if k in node.dependencies} or deps
-        reviewed = _subject_outputs(context, own) + _subject_outputs(context, context.child_outputs)
+        reviewed = subject_outputs(context, own) + subject_outputs(context, context.child_outputs)
         text = "\n\n".join(str(o["text"]) for o in reviewed)
         durations = [o["duration_seconds"] for o in reviewed if o.get("duration_seconds")]
         duration = float(max(durations)) if durations else None
@@ -951,14 +544,21 @@ class ReviewTool(OfflineTool):
                 "evidence": f"{word_count(text)} words from {len(reviewed)} output(s)",
             }
         )
-        checks.append({"constraint": None, "kind": "goal_coverage",
-                       "passed": len(covered) * 2 >= len(goal),
-                       "evidence": f"{len(covered)}/{len(goal)} goal keywords present: "
-                                   f"{', '.join(covered) or '-'}"})  # fmt: skip
+        checks.append(
+            {
+                "constraint": None,
+                "kind": "goal_coverage",
+                "passed": len(covered) * 2 >= len(goal),
+                "evidence": f"{len(covered)}/{len(goal)} goal keywords present: "
+                f"{', '.join(covered) or '-'}",
+            }
+        )
         failed = [c["constraint"] or c["kind"] for c in checks if c["passed"] is False]
         marks = {True: "[x]", False: "[ ] FAIL", None: "[?] manual"}
-        lines = [f"- {marks[c['passed']]} {c['constraint'] or c['kind']}: {c['evidence']}"
-                 for c in checks]  # fmt: skip
+        lines = [
+            f"- {marks[c['passed']]} {c['constraint'] or c['kind']}: {c['evidence']}"
+            for c in checks
+        ]
         verdict = f"FAILED ({len(failed)} check(s))" if failed else "PASSED"
         out = make_output(self.name, node, f"# Review: {verdict}\n\n" + "\n".join(lines))
         out.update(passed=not failed, checks=checks, failed=failed, word_count=word_count(text))
@@ -968,11 +568,24 @@ class ReviewTool(OfflineTool):
 
 
 OFFLINE_TOOLS: tuple[type[OfflineTool], ...] = (
-    BriefTool, ResearchNotesTool, StyleAnalysisTool, OutlineTool, DraftTool, ShotListTool,
-    ImagePromptTool, AudioPlanTool, CombineTool, ReviewTool,
-)  # fmt: skip
-DEFAULT_TOOLS: dict[str, str] = {"analyze": "brief", "generate": "draft", "transform": "combine",
-                                 "validate": "review", "composite": "combine"}  # fmt: skip
+    BriefTool,
+    ResearchNotesTool,
+    StyleAnalysisTool,
+    OutlineTool,
+    DraftTool,
+    ShotListTool,
+    ImagePromptTool,
+    AudioPlanTool,
+    CombineTool,
+    ReviewTool,
+)
+DEFAULT_TOOLS: dict[str, str] = {
+    "analyze": "brief",
+    "generate": "draft",
+    "transform": "combine",
+    "validate": "review",
+    "composite": "combine",
+}
 
 
 def offline_tools() -> list[OfflineTool]:
