@@ -36,6 +36,7 @@ from vibe_aigc.executor import (
     RetryPolicy,
     WorkflowExecutor,
 )
+from vibe_aigc.llm import LLMConfig
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.planner import MetaPlanner
@@ -58,6 +59,7 @@ __all__ = [
     "ExecutionResult",
     "ExecutionStatus",
     "InvalidIdError",
+    "LLMConfig",
     "MetaPlanner",
     "NodeContext",
     "NodeExecutionError",

@@ -12,18 +12,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from vibe_aigc.errors import CheckpointCorruptError, NodeExecutionError
-from vibe_aigc.models import WorkflowPlan
+from vibe_aigc.errors import (
+    CheckpointCorruptError,
+    CheckpointEncodeError,
+    NodeExecutionError,
+    UnsupportedSchemaError,
+)
+from vibe_aigc.models import WorkflowPlan, plan_graph
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
 
 log = logging.getLogger("vibe_aigc.checkpoints")
+
+T = TypeVar("T")
 
 _FINISHED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
 
@@ -58,13 +66,14 @@ def checkpoint_body(
         if r.status in _FINISHED
     }
     completed = result.completed_nodes
+    done = set(completed)  # built once: a per-node ``set(completed)`` made 10k nodes O(n^2)
     return {
         "plan_id": plan.id,
         "vibe": plan.source_vibe.model_dump(mode="json"),
         "workflow_plan": plan.model_dump(mode="json"),
         "completed_nodes": completed,
         "node_results": node_results,
-        "pending_nodes": [n for n in plan.node_ids if n not in set(completed)],
+        "pending_nodes": [n for n in plan.node_ids if n not in done],
         "state": state,
         "total_nodes": plan.total_nodes,
         "run_id": run_id,
@@ -73,9 +82,27 @@ def checkpoint_body(
         "memos": {
             node_id: notes
             for node_id, notes in (memos or {}).items()
-            if notes and node_id not in set(completed)
+            if notes and node_id not in done
         },
     }
+
+
+async def in_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking I/O in a worker thread; when cancelled, wait for it before re-raising.
+
+    ``asyncio.to_thread`` alone abandons the thread on cancellation, so a checkpoint write
+    could still be running after the run stopped (and after the plan lock was released).
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what propagates
+        raise
 
 
 class CheckpointHook:
@@ -105,6 +132,9 @@ class CheckpointHook:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._snapshot_lock = asyncio.Lock()
+        # Held while a journal batch is numbered and appended, and while a snapshot rotates
+        # the journal: a segment must never start above a seq that is still being written.
+        self._journal_lock = asyncio.Lock()
         self.memos: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (memos or {}).items()}
 
     # ------------------------------------------------------------------ memo protocol
@@ -120,6 +150,7 @@ class CheckpointHook:
             {
                 "seq": 0,
                 "run_id": self.run_id,
+                "plan_id": self.plan.id,
                 "kind": "memo",
                 "node_id": node_id,
                 "key": key,
@@ -149,6 +180,7 @@ class CheckpointHook:
         record = {
             "seq": 0,  # assigned at flush time, in write order
             "run_id": self.run_id,
+            "plan_id": self.plan.id,  # a line copied from another plan's journal is refused
             "node_id": result.node_id,
             "result": result.model_dump(mode="json", exclude_none=True),
         }
@@ -177,21 +209,39 @@ class CheckpointHook:
                 journal_seq=self.last_flushed_seq,
                 memos=self.memos,
             )
-            checkpoint_id = await asyncio.to_thread(
-                self.manager.save_checkpoint, self.plan.id, body
-            )
+            checkpoint_id = await in_thread(self.manager.save_checkpoint, self.plan.id, body)
             self.last_checkpoint_id = checkpoint_id
-            self.snapshot_seqs.append(self.last_flushed_seq)
-            await asyncio.to_thread(self._after_snapshot)
+            # what this snapshot covers (flushes may have moved last_flushed_seq meanwhile)
+            self.snapshot_seqs.append(body["journal_seq"])
+            async with self._journal_lock:  # no batch is being numbered or written now
+                await in_thread(self._after_snapshot)
         if self.on_checkpoint is not None:
             await self.on_checkpoint(checkpoint_id, run_state, state)
         return checkpoint_id
 
     def _after_snapshot(self) -> None:
         """Start a new journal segment; drop segments two snapshots old (kept for fallback)."""
-        self.manager.rotate_journal(self.plan.id, self.next_seq)
+        try:
+            self.manager.rotate_journal(self.plan.id, self.next_seq)
+        except CheckpointEncodeError:
+            # A segment starts above next_seq: the records before it were lost (a damaged
+            # disk). The snapshot just written covers every record we know of, so the journal
+            # is moved aside rather than wedging this and every later run.
+            moved = self.manager.quarantine_journal(self.plan.id)
+            log.warning(
+                "journal of plan %r starts above seq %d (earlier records are missing); "
+                "moved aside: %s",
+                self.plan.id,
+                self.next_seq,
+                ", ".join(moved),
+            )
+            self.manager.rotate_journal(self.plan.id, self.next_seq)
         if len(self.snapshot_seqs) >= 2:
-            self.manager.compact_journal(self.plan.id, self.snapshot_seqs[-2])
+            # "- 1": keep the segment holding the last record even when the last two snapshots
+            # cover the same seq, so the journal always shows the highest seq used (a fresh
+            # run numbers on from it; with no record left it restarted at 0, below the
+            # current segment, and failed)
+            self.manager.compact_journal(self.plan.id, self.snapshot_seqs[-2] - 1)
 
     async def _journal(self, record: dict[str, Any]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -202,20 +252,24 @@ class CheckpointHook:
 
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
-            records = []
-            for record, _ in batch:
-                record["seq"] = self.next_seq
-                self.next_seq += 1
-                records.append(record)
-            try:
-                await asyncio.to_thread(self.manager.append_journal, self.plan.id, records)
-            except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                raise
-            self.last_flushed_seq = records[-1]["seq"]
+            async with self._journal_lock:
+                batch, self._pending = self._pending, []
+                records = []
+                for record, _ in batch:
+                    record["seq"] = self.next_seq
+                    self.next_seq += 1
+                    records.append(record)
+                try:
+                    await in_thread(self.manager.append_journal, self.plan.id, records)
+                except BaseException as exc:
+                    # the store rolled the append back: these seqs were never written, and a
+                    # segment rotated later must not start above them
+                    self.next_seq = records[0]["seq"]
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                self.last_flushed_seq = records[-1]["seq"]
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
@@ -237,20 +291,149 @@ class ResumeState:
     memos: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def results_from_record(record: dict[str, Any]) -> dict[str, NodeResult]:
+def _short(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")[:300]
+
+
+def results_from_record(
+    record: dict[str, Any], source: str = "checkpoint"
+) -> dict[str, NodeResult]:
+    """The node results of a checkpoint record; CheckpointCorruptError if one is invalid."""
     out: dict[str, NodeResult] = {}
     for node_id, data in (record.get("node_results") or {}).items():
-        payload = dict(data)
-        payload.setdefault("node_id", node_id)
-        out[node_id] = NodeResult.model_validate(payload)
+        out[node_id] = _node_result(node_id, data, source, f"node_results[{node_id!r}]")
     return out
 
 
-def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
+def _node_result(node_id: Any, data: Any, source: str, where: str) -> NodeResult:
+    """A stored node result, checked: only finished results of the named node are stored."""
+    if not isinstance(data, dict):
+        raise CheckpointCorruptError(source, f"{where} is not an object")
     try:
-        return WorkflowPlan.model_validate(record["workflow_plan"])
+        result = NodeResult.model_validate({"node_id": node_id, **data})
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise CheckpointCorruptError(
+            source, f"{where} is not a node result ({_short(exc)})"
+        ) from None
+    if result.node_id != node_id or result.status not in _FINISHED:
+        raise CheckpointCorruptError(
+            source, f"{where} is not a finished result of node {node_id!r}"
+        )
+    return result
+
+
+def memos_from_record(record: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    memos = record.get("memos")
+    if memos is None:  # written before memos existed
+        return {}
+    if not isinstance(memos, dict) or not all(isinstance(v, dict) for v in memos.values()):
+        raise CheckpointCorruptError(source, "'memos' must map node ids to objects")
+    return {str(k): dict(v) for k, v in memos.items()}
+
+
+def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
+    """The stored plan; CheckpointCorruptError unless it is a runnable plan of this record."""
+    try:
+        plan = WorkflowPlan.model_validate(record["workflow_plan"])
     except Exception as exc:
         raise CheckpointCorruptError(source, f"workflow_plan is not a valid plan ({exc})") from None
+    if plan.id != record.get("plan_id"):
+        # resuming it would write into another plan's folder, without that plan's lock
+        raise CheckpointCorruptError(
+            source, f"workflow_plan has id {plan.id!r}, not {record.get('plan_id')!r}"
+        )
+    problems = plan.problems()
+    if problems:
+        raise CheckpointCorruptError(
+            source, "workflow_plan cannot run: " + "; ".join(str(p) for p in problems[:5])
+        )
+    return plan
+
+
+def check_listed(results: dict[str, NodeResult], listed: Any, source: str) -> None:
+    """CheckpointCorruptError unless a record's ``completed_nodes`` names exactly the
+    completed entries of its ``node_results``."""
+    done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
+    if not isinstance(listed, list) or set(listed) != done:
+        odd = sorted(set(listed if isinstance(listed, list) else []) ^ done)[:5]
+        raise CheckpointCorruptError(
+            source, f"completed_nodes disagrees with node_results (e.g. {', '.join(odd)})"
+        )
+
+
+def check_closed(
+    plan: WorkflowPlan, results: dict[str, NodeResult], nodes: Any, source: str
+) -> None:
+    """CheckpointCorruptError when one of ``nodes`` is completed but something it waits on is
+    not: the scheduler never does that, so records in between were lost."""
+    done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
+    graph = plan_graph(plan)
+    for node_id in sorted(set(nodes) & done):
+        waiting = sorted(b for b in graph.before.get(node_id, ()) if b not in done)
+        if waiting:
+            raise CheckpointCorruptError(
+                source,
+                f"node {node_id!r} is recorded as completed but {', '.join(waiting[:5])} "
+                "(which it waits on) is not",
+            )
+
+
+def _replay(
+    entries: list[dict[str, Any]],
+    plan: WorkflowPlan,
+    after_seq: int,
+    results: dict[str, NodeResult],
+    memos: dict[str, dict[str, Any]],
+) -> int:
+    """Apply journal records to ``results``/``memos`` in place; returns the last seq.
+
+    Raises CheckpointCorruptError (and changes nothing) when a record is not what the hook
+    writes, names another plan, or when records right after the checkpoint are missing:
+    replaying later records without them would hand dependents outputs from a lost past.
+    """
+    source = f"journal of plan {plan.id!r}"
+    known = set(plan.node_ids)
+    new_results: dict[str, NodeResult] = {}
+    new_memos: dict[str, dict[str, Any]] = {}
+    last = after_seq
+    for entry in entries:
+        seq = entry["seq"]
+        if seq != last + 1:
+            raise CheckpointCorruptError(
+                source, f"records {last + 1}..{seq - 1} are missing (expected seq {last + 1})"
+            )
+        last = seq
+        if entry.get("plan_id", plan.id) != plan.id:
+            raise CheckpointCorruptError(
+                source, f"record {seq} belongs to plan {entry.get('plan_id')!r}"
+            )
+        node_id = entry.get("node_id")
+        if not isinstance(node_id, str) or node_id not in known:  # not this plan's record
+            raise CheckpointCorruptError(source, f"record {seq} names unknown node {node_id!r}")
+        if entry.get("kind") == "memo":
+            key = entry.get("key")
+            if not isinstance(key, str):
+                raise CheckpointCorruptError(source, f"record {seq}: a memo without a key")
+            new_memos.setdefault(node_id, {})[key] = entry.get("value")
+            continue
+        new_results[node_id] = _node_result(node_id, entry.get("result"), source, f"record {seq}")
+    check_closed(plan, {**results, **new_results}, new_results, source)
+    results.update(new_results)
+    for node_id, notes in new_memos.items():
+        memos.setdefault(node_id, {}).update(notes)
+    return last
+
+
+def _quarantine(
+    manager: WorkflowPersistenceManager, plan_id: str, reason: str, warnings: list[str]
+) -> None:
+    moved = manager.quarantine_journal(plan_id)
+    message = (
+        f"journal of plan {plan_id!r} is damaged ({reason}); moved aside: "
+        f"{', '.join(moved) or '(nothing)'}; progress after the checkpoint is not replayed"
+    )
+    log.warning(message)
+    warnings.append(message)
 
 
 def journal_after(
@@ -259,14 +442,10 @@ def journal_after(
     """Journal records after ``seq``; a damaged journal is quarantined, with a warning."""
     try:
         records, read_warnings = manager.read_journal(plan_id, seq)
+    except UnsupportedSchemaError:
+        raise  # written by a newer vibe-aigc: never move its journal aside; ask to upgrade
     except CheckpointCorruptError as exc:
-        moved = manager.quarantine_journal(plan_id)
-        message = (
-            f"journal of plan {plan_id!r} is damaged ({exc.reason}); moved aside: "
-            f"{', '.join(moved) or '(nothing)'}; progress after the checkpoint is not replayed"
-        )
-        log.warning(message)
-        warnings.append(message)
+        _quarantine(manager, plan_id, exc.reason, warnings)
         return []
     warnings.extend(read_warnings)
     return records
@@ -283,17 +462,13 @@ def load_resume_state(
     if checkpoint_id is not None:
         record = manager.load_checkpoint(checkpoint_id, plan_id)
         plan = plan_from_record(record, checkpoint_id)
-        completed = {
-            k: v
-            for k, v in results_from_record(record).items()
-            if v.status == ExecutionStatus.COMPLETED
-        }
-        seq = int(record.get("journal_seq", -1))
+        results = results_from_record(record, checkpoint_id)
+        check_listed(results, record["completed_nodes"], checkpoint_id)
+        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+        memos = memos_from_record(record, checkpoint_id)
+        seq = record["journal_seq"]
         later = journal_after(manager, plan.id, seq, warnings)  # only to number new records
         last = max([seq, *(int(r["seq"]) for r in later)])
-        memos: dict[str, dict[str, Any]] = {
-            k: dict(v) for k, v in (record.get("memos") or {}).items()
-        }
         return ResumeState(plan, checkpoint_id, completed, last + 1, warnings, record, memos)
 
     ids = manager.latest_checkpoint_ids(plan_id)
@@ -303,27 +478,23 @@ def load_resume_state(
         try:
             record = manager.load_checkpoint(candidate, plan_id)
             plan = plan_from_record(record, candidate)
+            results = results_from_record(record, candidate)
+            check_listed(results, record["completed_nodes"], candidate)
+            memos = memos_from_record(record, candidate)
+        except UnsupportedSchemaError:
+            raise  # a newer vibe-aigc wrote it: falling back would hide its work; upgrade
         except CheckpointCorruptError as exc:
             message = f"skipped corrupt checkpoint {candidate}: {exc.reason}"
             log.warning(message)
             warnings.append(message)
             continue
-        results = results_from_record(record)
-        seq = int(record.get("journal_seq", -1))
-        known = set(plan.node_ids)
-        memos = {k: dict(v) for k, v in (record.get("memos") or {}).items()}
-        last = seq
-        for entry in journal_after(manager, plan_id, seq, warnings):
-            last = max(last, int(entry["seq"]))
-            node_id = entry.get("node_id")
-            if entry.get("kind") == "memo":
-                if node_id in known:
-                    memos.setdefault(str(node_id), {})[str(entry["key"])] = entry.get("value")
-                continue
-            if node_id in known:
-                payload = dict(entry["result"])
-                payload.setdefault("node_id", node_id)
-                results[node_id] = NodeResult.model_validate(payload)
+        seq = record["journal_seq"]
+        entries = journal_after(manager, plan_id, seq, warnings)
+        try:
+            last = _replay(entries, plan, seq, results, memos)
+        except CheckpointCorruptError as exc:
+            _quarantine(manager, plan_id, exc.reason, warnings)
+            last = max([seq, *(int(r["seq"]) for r in entries)])
         completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
         if warnings:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")

@@ -17,29 +17,20 @@ from typing import Any
 
 from vibe_aigc import __version__
 from vibe_aigc.context import NodeContext
-from vibe_aigc.errors import ConfigurationError, VibeError
-from vibe_aigc.executor import (
-    EventKind,
-    ExecutionResult,
-    ExecutionStatus,
-    ProgressEvent,
-    WorkflowExecutor,
+from vibe_aigc.display import Display, LiveView, PlainProgress, wants_live
+from vibe_aigc.errors import (
+    CheckpointCorruptError,
+    CheckpointNotFoundError,
+    ConfigurationError,
+    VibeError,
 )
+from vibe_aigc.executor import ExecutionResult, ExecutionStatus, WorkflowExecutor
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.planner import MetaPlanner
-from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer
+from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer, one_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-ICONS = {
-    EventKind.NODE_STARTED: "🚀",
-    EventKind.NODE_COMPLETED: "✅",
-    EventKind.NODE_FAILED: "❌",
-    EventKind.NODE_RETRYING: "🔁",
-    EventKind.NODE_SKIPPED: "⏭️",
-    EventKind.CHECKPOINT_SAVED: "💾",
-}
 
 
 def positive_int(text: str) -> int:
@@ -88,10 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
             help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or .vibe_checkpoints)",
         )
 
+    def interval_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--checkpoint-interval",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="write a full checkpoint every N completed nodes (progress is journaled always)",
+        )
+
     def run_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--visualize", action="store_true", help="draw the plan with statuses")
         p.add_argument("--json", action="store_true", help="print one JSON result document")
-        p.add_argument("--plain", action="store_true", help="plain lines, no live view")
+        p.add_argument(
+            "--plain", action="store_true", help="one plain line per event, no live view"
+        )
         p.add_argument("--quiet", "-q", action="store_true", help="print no deliverable text")
         p.add_argument(
             "--output-dir", metavar="DIR", help="write every node's output (and result.json) here"
@@ -115,13 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_exec.add_argument(
         "--no-checkpoint", action="store_true", help="run without writing any checkpoint"
     )
-    p_exec.add_argument(
-        "--checkpoint-interval",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="write a full checkpoint every N completed nodes (progress is journaled always)",
-    )
+    interval_flag(p_exec)
     p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
     p_exec.add_argument("--adapt", action="store_true", help="replan failed parts")
     run_flags(p_exec)
@@ -139,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_res = sub.add_parser("resume", help="resume from a checkpoint (or a plan's latest)")
     p_res.add_argument("checkpoint_id", nargs="?", help="the cp-... id to resume from")
     p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
+    interval_flag(p_res)
     run_flags(p_res)
+    for command in (p_plan, p_exec, p_cps, p_res):
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -179,30 +178,6 @@ def manager_from(args: argparse.Namespace) -> WorkflowPersistenceManager:
     return WorkflowPersistenceManager(getattr(args, "checkpoint_dir", None))
 
 
-class PlainProgress:
-    """One line per event, for pipes, logs and NO_COLOR terminals."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def __call__(self, event: ProgressEvent) -> None:
-        icon = ICONS.get(event.kind)
-        if icon is None:
-            return
-        if event.kind == EventKind.CHECKPOINT_SAVED:
-            text = f"{icon} checkpoint {event.checkpoint_id} ({event.message})"
-        else:
-            label = {
-                EventKind.NODE_STARTED: event.description,
-                EventKind.NODE_COMPLETED: "done",
-                EventKind.NODE_FAILED: f"failed: {event.error}",
-                EventKind.NODE_RETRYING: f"{event.message}: {event.error}",
-                EventKind.NODE_SKIPPED: event.message,
-            }[event.kind]
-            text = f"{icon} [{event.node_id}] {label}  ({event.done}/{event.total})"
-        print(text, file=self.stream, flush=True)
-
-
 def result_document(result: ExecutionResult, plan: WorkflowPlan | None) -> dict[str, Any]:
     return {
         "plan_id": result.plan_id,
@@ -227,7 +202,8 @@ def deliverables(plan: WorkflowPlan, result: ExecutionResult) -> list[str]:
             chosen.extend(d for d in graph.dependency_ids(sink) if d not in chosen)
         if sink not in chosen:
             chosen.append(sink)
-    return [n for n in chosen if result.node_results[n].status == ExecutionStatus.COMPLETED]
+    done = {n for n, r in result.node_results.items() if r.status == ExecutionStatus.COMPLETED}
+    return [n for n in chosen if n in done]
 
 
 def text_of(output: Any) -> str:
@@ -269,7 +245,7 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
             print()
             print(f"── {node_id} " + "─" * max(0, 46 - len(node_id)))
             print(text_of(result.node_results[node_id].output))
-    if any(
+    if not any("offline" in w for w in result.warnings) and any(
         isinstance(r.output, dict) and r.output.get("offline_draft")
         for r in result.node_results.values()
     ):
@@ -292,6 +268,11 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         for node_id, node in result.node_results.items():
             if node.status == ExecutionStatus.FAILED:
                 print(f"  ❌ {node_id}: {node.error}")
+    retries = sum(max(0, r.attempts - 1) for r in result.node_results.values() if not r.resumed)
+    if retries:
+        print(f"Retries: {retries}")
+    if summary["total_duration"] is not None:
+        print(f"Duration: {summary['total_duration']:.2f}s")
     if result.resumed_from:
         print(f"Resumed from: {result.resumed_from}")
     if result.checkpoint_id:
@@ -316,14 +297,17 @@ async def run_cancellable(coro: Any) -> Any:
 
 def interrupted(planner: MetaPlanner, plan_id: str | None) -> int:
     print("\nInterrupted.", file=sys.stderr)
-    if plan_id is not None:
-        latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
-        if latest:
-            print(
-                f"Progress is saved. Resume with: vibe-aigc resume {latest[0]['checkpoint_id']}"
-                + _dir_suffix(planner),
-                file=sys.stderr,
-            )
+    if plan_id is None:
+        return EXIT_INTERRUPTED
+    latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
+    if latest and latest[0].get("state") != "completed":
+        print(
+            f"Progress is saved. Resume with: vibe-aigc resume {latest[0]['checkpoint_id']}"
+            + _dir_suffix(planner),
+            file=sys.stderr,
+        )
+    else:
+        print("No progress was saved yet; run the same command again.", file=sys.stderr)
     return EXIT_INTERRUPTED
 
 
@@ -343,82 +327,134 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"Plan {plan.id} written to {args.output}", file=sys.stderr)
         return EXIT_OK
     if args.format == "ascii":
-        print(f"Planning workflow for: {vibe.description}\n")
+        print(f"Planning workflow for: {one_line(vibe.description, 200)}\n")
     print(diagram)
     return EXIT_OK
 
 
-def progress_for(args: argparse.Namespace) -> Any:
+def display_for(args: argparse.Namespace) -> Display:
+    """The live view on a terminal; plain lines otherwise; nothing for --json."""
     if args.json:
-        return None
+        return Display()
+    if wants_live(sys.stdout, plain=args.plain):
+        return LiveView()
     return PlainProgress(sys.stdout)
+
+
+def check_not_running(manager: WorkflowPersistenceManager, plan_id: str) -> None:
+    """Fail fast (CheckpointLockedError naming the holder) when another process runs the plan.
+
+    Taking the lock also proves the checkpoint folder is writable before any work is done.
+    The run takes the lock again for real; this is only an early, clear answer.
+    """
+    with manager.lock(plan_id):
+        pass
+
+
+def run_with(
+    display: Display, planner: MetaPlanner, plan_id: str | None, work: Any
+) -> tuple[ExecutionResult, WorkflowPlan | None] | int:
+    """Run ``work`` (a coroutine) under the display; an interrupt returns the exit code."""
+    display.attach(planner.get_plan)
+    try:
+        with display:
+            outcome: tuple[ExecutionResult, WorkflowPlan | None] = asyncio.run(
+                run_cancellable(work)
+            )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        return interrupted(planner, plan_id)
+    return outcome
+
+
+async def adapted(
+    planner: MetaPlanner, vibe: Vibe, plan_id: str
+) -> tuple[ExecutionResult, WorkflowPlan | None]:
+    """Plan under ``plan_id``, then ``planner.execute_with_adaptation``."""
+    plan = await planner.plan(vibe, plan_id=plan_id)
+    result = await planner.execute_with_adaptation(plan)
+    return result, planner.get_plan(result.plan_id) or plan
+
+
+ADAPT_INTERVAL = 5
+
+
+def interval_for(args: argparse.Namespace) -> int | None:
+    """--checkpoint-interval; with --adapt a default too, as adaptive runs checkpoint only when
+    the planner has an interval (plain runs snapshot at start and end and journal every node)."""
+    given: int | None = args.checkpoint_interval
+    return ADAPT_INTERVAL if given is None and args.adapt else given
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
     vibe = vibe_from(args)
     durable = not args.no_checkpoint
+    if args.no_checkpoint and (args.checkpoint or args.checkpoint_interval):
+        raise UsageError("--no-checkpoint cannot be combined with --checkpoint(-interval)")
+    display = display_for(args)
+    manager = manager_from(args)
     planner = MetaPlanner(
-        progress_callback=progress_for(args),
+        progress_callback=display,
         executor=executor_from_env(),
-        checkpoint_interval=args.checkpoint_interval if durable else None,
-        persistence_manager=manager_from(args),
+        checkpoint_interval=interval_for(args) if durable else None,
+        persistence_manager=manager,
     )
+    if args.adapt and not hasattr(planner, "execute_with_adaptation"):
+        raise ConfigurationError(
+            "--adapt needs adaptive replanning (MetaPlanner.execute_with_adaptation), which is "
+            "not available in this version of vibe-aigc; run without --adapt"
+        )
     plan_id = args.plan_id or derive_plan_id(vibe)
+    if durable:
+        check_not_running(manager, plan_id)
     if not args.json:
-        print(f"Executing workflow for: {vibe.description}")
+        print(f"Executing workflow for: {one_line(vibe.description, 200)}")
 
     async def go() -> tuple[ExecutionResult, WorkflowPlan | None]:
+        if args.adapt:
+            return await adapted(planner, vibe, plan_id)
         if not durable:
-            plan = await planner.plan(vibe, plan_id=args.plan_id)
-            return await planner.executor.execute(
-                plan, progress_callbacks=planner_callbacks(planner)
-            ), plan
+            plan = await planner.plan(vibe, plan_id=plan_id)
+            return await planner.execute(plan), plan
         latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
         if args.fresh or not latest or latest[0].get("state") == "completed":
-            plan = await planner.plan(vibe, plan_id=args.plan_id)
-            result = await planner.execute_with_resume(plan, fresh=True)
-        else:
-            if not args.json:
-                print(
-                    f"Resuming {plan_id} from {latest[0]['checkpoint_id']} (use --fresh to "
-                    "start over)"
-                )
-            result = await planner.execute_with_resume(vibe, plan_id=plan_id)
+            plan = await planner.plan(vibe, plan_id=plan_id)
+            return await planner.execute_with_resume(plan, fresh=True), plan
+        if not args.json:
+            print(
+                f"Resuming {plan_id} from {latest[0]['checkpoint_id']} (use --fresh to start over)"
+            )
+        result = await planner.execute_with_resume(vibe, plan_id=plan_id)
         return result, planner.get_plan(plan_id)
 
-    try:
-        result, plan = asyncio.run(run_cancellable(go()))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        return interrupted(planner, plan_id if durable else None)
-    return report(result, plan, args)
-
-
-def planner_callbacks(planner: MetaPlanner) -> list[Any]:
-    return [planner.progress_callback] if planner.progress_callback else []
+    outcome = run_with(display, planner, plan_id if durable else None, go())
+    return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    if not args.checkpoint_id and not args.plan:
-        raise ConfigurationError("give a checkpoint id or --plan PLAN_ID")
+    display = display_for(args)
+    manager = manager_from(args)
     planner = MetaPlanner(
-        progress_callback=progress_for(args),
+        progress_callback=display,
         executor=executor_from_env(),
-        persistence_manager=manager_from(args),
+        checkpoint_interval=args.checkpoint_interval,
+        persistence_manager=manager,
     )
     plan_id = args.plan
     if args.checkpoint_id and plan_id is None:
         plan_id = str(planner.get_checkpoint(args.checkpoint_id)["plan_id"])
+    assert plan_id is not None  # main() checked that one of the two was given
+    check_not_running(manager, plan_id)
     if not args.json:
         print(f"Resuming plan {plan_id} from {args.checkpoint_id or 'its latest checkpoint'}")
-    try:
-        result = asyncio.run(
-            run_cancellable(
-                planner.execute_with_resume(None, checkpoint_id=args.checkpoint_id, plan_id=plan_id)
-            )
+
+    async def go() -> tuple[ExecutionResult, WorkflowPlan | None]:
+        result = await planner.execute_with_resume(
+            None, checkpoint_id=args.checkpoint_id, plan_id=plan_id
         )
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        return interrupted(planner, plan_id)
-    return report(result, planner.get_plan(result.plan_id), args)
+        return result, planner.get_plan(result.plan_id)
+
+    outcome = run_with(display, planner, plan_id, go())
+    return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
@@ -429,7 +465,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
             print(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
             return EXIT_OK
         if not entries:
-            print(f"No checkpoints in {manager.checkpoint_dir}")
+            where = f" for plan {args.plan}" if args.plan else ""
+            print(f"No checkpoints{where} in {manager.checkpoint_dir}")
             return EXIT_OK
         print(f"Found {len(entries)} checkpoint(s):\n")
         for cp in entries:
@@ -437,32 +474,30 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
             if cp.get("corrupt"):
                 print(f"  CORRUPT: {cp.get('error')}")
             else:
-                print(f"  Plan: {cp['plan_id']}")
                 print(f"  Created: {cp['created_at']}")
                 print(f"  Progress: {cp['completed_nodes']}/{cp['total_nodes']} nodes")
+                print(f"  Plan: {cp['plan_id']}")
                 print(f"  State: {cp['state']}")
             print()
         return EXIT_OK
-    if args.show:
-        record = manager.load_checkpoint(args.show)
+    if args.show is not None:  # an empty id must never fall through to --clear
+        record = manager.load_checkpoint(args.show, args.plan)
         print(json.dumps(record, ensure_ascii=False, indent=2))
         return EXIT_OK
-    if args.delete:
-        if manager.delete_checkpoint(args.delete):
+    if args.delete is not None:
+        if manager.delete_checkpoint(args.delete, args.plan):
             print(f"Deleted checkpoint {args.delete}")
             return EXIT_OK
-        print(
-            f"error: no checkpoint {args.delete!r}; see `vibe-aigc checkpoints --list`",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    plans = [args.plan] if args.plan else manager.plan_ids()
+        raise CheckpointNotFoundError(args.delete)
+    if not args.clear:  # pragma: no cover - argparse requires exactly one action
+        raise ConfigurationError("choose one of --list, --show, --delete, --clear")
+    plans = [args.plan] if args.plan is not None else manager.plan_ids()
     removed: list[str] = []
     for plan_id in plans:
         removed.extend(manager.delete_plan(plan_id))
     for item in removed:
         print(f"Removed {item}")
-    print(f"Cleared {len(plans)} plan(s) from {manager.checkpoint_dir}")
+    print(f"Cleared {len(plans)} plan(s) ({len(removed)} file(s)) from {manager.checkpoint_dir}")
     return EXIT_OK
 
 
@@ -474,23 +509,57 @@ COMMANDS = {
 }
 
 
+class UsageError(Exception):
+    """Flags that contradict each other: reported like argparse's own errors (exit 2)."""
+
+
+def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
+    """A second line for errors whose library message names a Python call, not a command."""
+    if "vibe-aigc checkpoints" in str(exc):
+        return None
+    if isinstance(exc, CheckpointNotFoundError | CheckpointCorruptError):
+        folder = manager_from(args).checkpoint_dir
+        return f"hint: `vibe-aigc checkpoints --list` shows the checkpoints in {folder}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    command_parser: argparse.ArgumentParser = args.command_parser
+    if args.command == "resume" and not (args.checkpoint_id or args.plan):
+        command_parser.error(
+            "resume needs a CHECKPOINT_ID or --plan PLAN_ID (see `checkpoints --list`)"
+        )
     try:
         return COMMANDS[args.command](args)
-    except VibeError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except UsageError as exc:
+        command_parser.error(str(exc))
     except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except OSError as exc:
+    except BrokenPipeError:  # `vibe-aigc ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except Exception as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        hint = hint_for(exc, args) if isinstance(exc, VibeError) else None
+        if hint is None and not isinstance(exc, VibeError | OSError):
+            hint = "this is a bug in vibe-aigc; rerun with --debug and report the traceback"
+        if hint:
+            print(hint, file=sys.stderr)
         return EXIT_FAILED
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, VibeError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 if __name__ == "__main__":  # pragma: no cover

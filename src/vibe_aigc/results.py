@@ -55,6 +55,8 @@ class ExecutionResult(BaseModel):
     resumed_from: str | None = None
     warnings: list[str] = Field(default_factory=list)
     checkpoint_id: str | None = None  # the last checkpoint written for this run, if any
+    # execute_with_adaptation: one entry per revised plan (failed nodes, kept, added, removed)
+    adaptations: list[dict[str, Any]] = Field(default_factory=list)
 
     def count(self, status: ExecutionStatus) -> int:
         return sum(1 for r in self.node_results.values() if r.status == status)

@@ -12,7 +12,9 @@ root: a plan folder that is a symbolic link is refused, and files are opened wit
 ``O_NOFOLLOW``, so a symlinked checkpoint or segment is refused too.
 
 Listing ignores files that are not named ``<valid checkpoint id>.json`` (``notes.txt``,
-``cp-bad name.json``, leftover ``.tmp-*`` files): no id could address them. A well-named file
+``cp-bad name.json``, leftover ``.tmp-*`` files): no id could address them. ``.tmp-*`` files a
+killed writer left behind are removed by :meth:`FileCheckpointStore.prune` (run after every
+save) once they are a minute old. A well-named file
 that fails to decode is listed as corrupt. Folders whose names are not safe plan ids, and
 symlinked folders, are not plans.
 """
@@ -25,6 +27,7 @@ import os
 import re
 import shutil
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from vibe_aigc.errors import (
     CheckpointNotFoundError,
     CheckpointWriteError,
     ConfigurationError,
+    UnsupportedSchemaError,
 )
 from vibe_aigc.models import is_safe_id
 from vibe_aigc.persistence import atomic
@@ -46,6 +50,7 @@ Record = dict[str, Any]
 SEGMENT_RE = re.compile(r"journal-(\d{12,})\.jsonl")
 QUARANTINE_RE = re.compile(r"quarantined-journal-(\d{12,})\.jsonl(\.\d+)?")
 ARTIFACTS_DIR = "artifacts"
+STALE_TEMP_SECONDS = 60.0
 _READ_FLAGS = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
 )
@@ -243,6 +248,7 @@ class FileCheckpointStore:
 
     def prune(self, plan_id: str, keep_last: int | None) -> list[str]:
         plan_dir = self._plan_path(plan_id)
+        self._sweep_temp_files(plan_dir)
         if keep_last is None:
             return []
         if not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 0:
@@ -257,6 +263,21 @@ class FileCheckpointStore:
         if deleted:
             self._fsync_quietly(plan_dir)
         return deleted
+
+    @staticmethod
+    def _sweep_temp_files(plan_dir: Path) -> None:
+        """Remove temporary files that a killed writer left behind (each crash during a
+        snapshot leaves one). Only files older than :data:`STALE_TEMP_SECONDS`: a write in
+        progress takes milliseconds, and a writer without the plan lock may be mid-write."""
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(plan_dir):
+                if entry.name.startswith(atomic.TEMP_PREFIX) and not entry.is_dir(
+                    follow_symlinks=False
+                ):
+                    with contextlib.suppress(OSError):
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
 
     # ------------------------------------------------------------------ plans
 
@@ -374,6 +395,8 @@ class FileCheckpointStore:
             for number, line in enumerate(lines, 1):
                 try:
                     record = self.codec.decode_line(line, str(path))
+                except UnsupportedSchemaError:
+                    raise  # written by a newer vibe-aigc: not damage, never dropped
                 except CheckpointCorruptError as exc:
                     if newest and not tail and number == len(lines):
                         warnings.append(

@@ -6,6 +6,8 @@ After acquiring, the holder writes who it is (pid, hostname, start time, program
 so that a second runner can say who is in the way. Taking the same plan's lock twice in one
 process also fails (each :class:`PlanLock` opens its own file description), and the lock file
 is never unlinked on release (unlinking would let two runners lock two different files).
+``delete_plan`` does remove it, while holding it; so after locking, a runner checks that the
+file it locked is still the one at the path, and locks the new one if not.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +27,8 @@ from vibe_aigc.errors import CheckpointLockedError, CheckpointWriteError
 from vibe_aigc.persistence.atomic import ensure_dir
 
 LOCK_NAME = ".lock"
+_HOLDER_INFO_WAITS = 20  # x 5 ms: how long a refused runner waits for the holder's info
+_STALE_RETRIES = 10  # times the lock file may be replaced under an acquiring runner
 _HELD: set[str] = set()  # lock files held by this process
 
 
@@ -50,6 +55,24 @@ def describe_holder(raw: bytes) -> str:
     )
 
 
+def _names_a_dead_process(raw: bytes) -> bool:
+    """True when holder info names a process of this host that no longer exists."""
+    try:
+        info = json.loads(raw.decode("utf-8", "replace"))
+        pid = info["pid"] if info.get("hostname") == socket.gethostname() else None
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. EPERM: it exists
+        return False
+    return False
+
+
 class PlanLock:
     """Context manager holding a plan's lock; raises CheckpointLockedError on contention.
 
@@ -69,6 +92,25 @@ class PlanLock:
     def acquire(self) -> PlanLock:
         if self._fd is not None:
             raise CheckpointLockedError(self.plan_id, "this PlanLock is already held")
+        for _ in range(_STALE_RETRIES):
+            fd = self._lock_file()
+            if fd is not None:
+                break
+        else:  # pragma: no cover - the lock file was replaced under us again and again
+            raise CheckpointLockedError(self.plan_id, "the lock file keeps being replaced")
+        try:
+            os.fchmod(fd, 0o600)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, self._holder_info(), 0)
+        except OSError as exc:
+            os.close(fd)  # closing releases the flock
+            raise CheckpointWriteError(str(self.plan_dir), exc) from exc
+        self._fd = fd
+        _HELD.add(str(self.path))
+        return self
+
+    def _lock_file(self) -> int | None:
+        """Open and flock the lock file; None when it was removed before we locked it."""
         if os.path.islink(self.plan_dir):
             raise CheckpointWriteError(
                 str(self.plan_dir), OSError("the plan folder is a symbolic link; refused")
@@ -83,7 +125,16 @@ class PlanLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                holder = describe_holder(os.pread(fd, 4096, 0))
+                raw = os.pread(fd, 4096, 0)
+                # the holder writes who it is right after locking: when both started at the
+                # same moment, the file is still empty, or still names a holder that was
+                # killed; give it a few milliseconds so the error can name the real one
+                for _ in range(_HOLDER_INFO_WAITS):
+                    if raw.strip() and not _names_a_dead_process(raw):
+                        break
+                    time.sleep(0.005)
+                    raw = os.pread(fd, 4096, 0)
+                holder = describe_holder(raw)
             except OSError as exc:  # pragma: no cover - reading our own open file
                 holder = f"holder unknown ({exc})"
             finally:
@@ -92,16 +143,22 @@ class PlanLock:
         except OSError as exc:
             os.close(fd)
             raise CheckpointWriteError(str(self.plan_dir), exc) from exc
+        # delete_plan unlinks the lock file while holding it: if that happened between our
+        # open and our flock, we hold an orphaned file that nobody else will ever lock, and
+        # a third runner could lock a new one. Lock the file that is at the path instead.
         try:
-            os.fchmod(fd, 0o600)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, self._holder_info(), 0)
+            current = os.stat(self.path, follow_symlinks=False)
+            mine = os.fstat(fd)
+            stale = (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino)
+        except FileNotFoundError:
+            stale = True
         except OSError as exc:
-            os.close(fd)  # closing releases the flock
+            os.close(fd)
             raise CheckpointWriteError(str(self.plan_dir), exc) from exc
-        self._fd = fd
-        _HELD.add(str(self.path))
-        return self
+        if stale:
+            os.close(fd)
+            return None
+        return fd
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

@@ -12,8 +12,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from vibe_aigc.artifacts import ArtifactStore
 from vibe_aigc.checkpointing import (
     CheckpointHook,
     ResumeState,
@@ -28,6 +29,8 @@ from vibe_aigc.errors import (
     CheckpointNotFoundError,
     ConfigurationError,
     PlanMismatchError,
+    PlanProblem,
+    PlanValidationError,
 )
 from vibe_aigc.executor import (
     EventKind,
@@ -39,10 +42,20 @@ from vibe_aigc.executor import (
     WorkflowExecutor,
 )
 from vibe_aigc.executor.events import emit
-from vibe_aigc.models import Vibe, WorkflowPlan, derive_plan_id
+from vibe_aigc.llm import LLMClient, LLMConfig
+from vibe_aigc.models import Vibe, WorkflowNodeType, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.redaction import redact
 from vibe_aigc.planner.knowledge import KnowledgePlanner
+from vibe_aigc.planner.llm import LLMPlanner, tool_problems
+from vibe_aigc.tools import MODEL_DEFAULTS, ToolRegistry, default_registry, model_tools
+
+OFFLINE_NOTE = (
+    "offline mode: no model is configured, so the built-in offline planner and tools made "
+    "template drafts; set OPENAI_API_KEY (and OPENAI_BASE_URL) or OLLAMA_HOST, or pass "
+    "MetaPlanner(llm_config=LLMConfig(...)), for real generation"
+)
 
 
 class Planner(Protocol):
@@ -69,11 +82,18 @@ class MetaPlanner:
     Checkpoint folder: ``persistence_manager``'s, else ``checkpoint_dir``, else the
     ``VIBE_CHECKPOINT_DIR`` environment variable, else ``.vibe_checkpoints/`` in the working
     directory. Nothing is created until the first write.
+
+    Models: ``llm_config`` (an :class:`~vibe_aigc.llm.LLMConfig`), else
+    :meth:`LLMConfig.from_env`; ``llm_config=False`` forces offline. With a model, plans come
+    from the :class:`~vibe_aigc.planner.llm.LLMPlanner` and text nodes call the model; a model
+    that fails raises (``PlanningError`` / failed nodes), never a silent offline fallback.
+    Without one (``mode == "offline"``), offline results carry a warning saying so.
+    ``$COMFYUI_URL`` adds the ``comfyui`` image tool. Binary outputs go to ``self.artifacts``.
     """
 
     def __init__(
         self,
-        llm_config: Any = None,
+        llm_config: LLMConfig | Literal[False] | None = None,
         progress_callback: ProgressCallback | None = None,
         executor: WorkflowExecutor | None = None,
         checkpoint_interval: int | None = None,
@@ -94,14 +114,41 @@ class MetaPlanner:
             )
         if keep_last is not None and keep_last < 1:
             raise ConfigurationError("keep_last must be >= 1, or None to keep every checkpoint")
-        self.llm_config = llm_config
+        if llm_config is None:
+            llm_config = LLMConfig.from_env()
+        elif llm_config is not False and not isinstance(llm_config, LLMConfig):
+            raise ConfigurationError(
+                "llm_config must be an LLMConfig (from vibe_aigc import LLMConfig), None to "
+                f"read the environment, or False for offline; got {type(llm_config).__name__}"
+            )
+        self.llm_config: LLMConfig | None = llm_config or None
+        self.llm: LLMClient | None = LLMClient(llm_config) if llm_config else None
+        self.mode: Literal["llm", "offline"] = "llm" if self.llm else "offline"
         self.progress_callback = progress_callback
-        self.executor = executor if executor is not None else WorkflowExecutor()
         self.checkpoint_interval = checkpoint_interval
         self.cleanup_on_success = cleanup_on_success
         self.persistence_manager = persistence_manager or WorkflowPersistenceManager(
             checkpoint_dir, keep_last=keep_last
         )
+        self.artifacts = ArtifactStore(self.persistence_manager)
+        comfyui_url = os.environ.get("COMFYUI_URL") or None
+        if executor is None:
+            executor = WorkflowExecutor(
+                tools=default_registry(self.llm, self.artifacts, comfyui_url)
+            )
+        else:  # a caller's executor: add the configured model tools it lacks
+            for tool in model_tools(self.llm, self.artifacts, comfyui_url):
+                if tool.name not in executor.tools:
+                    executor.tools.register(tool)
+        self.executor = executor
+        self.executor.services.setdefault("artifacts", self.artifacts)
+        if self.llm is not None:
+            self.executor.services.setdefault("llm", self.llm)
+        if planner is None and self.llm is not None:
+            offered = ToolRegistry(model_tools(self.llm, self.artifacts, comfyui_url))
+            for node_type, name in MODEL_DEFAULTS.items():
+                offered.set_default(WorkflowNodeType(node_type), name)
+            planner = LLMPlanner(self.llm, offered)
         self.planner: Planner = planner or OfflinePlanner()
         self._plans: dict[str, WorkflowPlan] = {}
 
@@ -120,13 +167,25 @@ class MetaPlanner:
         if plan_id is not None:
             validate_plan_id(plan_id)
         plan = await self.planner.plan(vibe, plan_id=plan_id)
-        plan.validate_plan()
+        self.check_plan(plan)
         self._plans[plan.id] = plan
         return plan
 
+    def check_plan(self, plan: WorkflowPlan) -> None:
+        """Validate ``plan``; when the executor runs tools from its registry, a node naming a
+        tool that is not registered is a problem too (the registry is the allow-list)."""
+        problems = plan.problems()
+        if type(self.executor).execute_node is WorkflowExecutor.execute_node:
+            problems += [
+                PlanProblem("unknown_tool", None, text)
+                for text in tool_problems(plan, self.executor.tools)
+            ]
+        if problems:
+            raise PlanValidationError(problems, plan_id=plan.id)
+
     async def _plan_for(self, vibe_or_plan: Vibe | WorkflowPlan) -> WorkflowPlan:
         if isinstance(vibe_or_plan, WorkflowPlan):
-            vibe_or_plan.validate_plan()
+            self.check_plan(vibe_or_plan)
             self._plans[vibe_or_plan.id] = vibe_or_plan
             return vibe_or_plan
         if isinstance(vibe_or_plan, Vibe):
@@ -139,13 +198,44 @@ class MetaPlanner:
         """Plan (unless given a plan) and run. Checkpoints when ``checkpoint_interval`` is set."""
         plan = await self._plan_for(vibe_or_plan)
         if self.checkpoint_interval is None:
-            return await self.executor.execute(plan, progress_callbacks=self._callbacks())
+            result = await self.executor.execute(plan, progress_callbacks=self._callbacks())
+            return self._note_mode(result)
         async with self._plan_lock(plan.id):
             return await self._run_durably(plan, None)
+
+    def _note_mode(self, result: ExecutionResult) -> ExecutionResult:
+        """Say so in the result when offline template drafts stand in for a model."""
+        drafts = any(
+            isinstance(r.output, dict) and r.output.get("offline_draft")
+            for r in result.node_results.values()
+        )
+        if self.mode == "offline" and drafts and OFFLINE_NOTE not in result.warnings:
+            result.warnings.append(OFFLINE_NOTE)
+        return result
+
+    async def execute_with_adaptation(
+        self, vibe_or_plan: Vibe | WorkflowPlan, max_adaptations: int = 2
+    ) -> ExecutionResult:
+        """Run; when nodes fail, ask the planner for a revised plan of the failed part, keep
+        every completed output, and run again (at most ``max_adaptations`` revisions).
+        ``result.adaptations`` holds the history. See :mod:`vibe_aigc.adaptation`."""
+        from vibe_aigc.adaptation import execute_with_adaptation
+
+        return await execute_with_adaptation(self, vibe_or_plan, max_adaptations)
 
     async def plan_and_execute(self, vibe: Vibe) -> tuple[WorkflowPlan, ExecutionResult]:
         plan = await self.plan(vibe)
         return plan, await self.execute(plan)
+
+    async def execute_with_visualization(
+        self, vibe_or_plan: Vibe | WorkflowPlan, *, console: Any = None, live: bool | None = None
+    ) -> ExecutionResult:
+        """:meth:`execute`, showing the run: a live view of the nodes on a terminal (or when
+        ``live=True``), then the final ASCII diagram with its summary. ``console`` is a
+        ``rich.console.Console`` (default: stdout). See :mod:`vibe_aigc.display`."""
+        from vibe_aigc.display import run_with_visualization  # presentation; loaded on use
+
+        return await run_with_visualization(self, vibe_or_plan, console=console, live=live)
 
     async def execute_with_resume(
         self,
@@ -193,6 +283,8 @@ class MetaPlanner:
                 return await self._run_durably(plan, None)
             if isinstance(vibe_or_plan, WorkflowPlan):
                 self._check_same_plan(vibe_or_plan, resume.plan)
+                # run the caller's copy: the stored one has its secret parameters redacted
+                resume.plan = vibe_or_plan
             elif isinstance(vibe_or_plan, Vibe) and checkpoint_id is not None:
                 stored = resume.plan.source_vibe
                 if vibe_or_plan.fingerprint() != stored.fingerprint():
@@ -230,9 +322,9 @@ class MetaPlanner:
         def shape(plan: WorkflowPlan) -> dict[str, Any]:
             return {
                 n.id: n.model_dump(mode="json", exclude={"children", "estimated_duration"})
-                | {"children": [c.id for c in n.children]}
+                | {"children": [c.id for c in n.children], "parameters": redact(n.parameters)}
                 for n in plan.iter_nodes()
-            }
+            }  # compared as stored: secret parameters are redacted in checkpoints
 
         mine, theirs = shape(given), shape(stored)
         changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
@@ -289,6 +381,7 @@ class MetaPlanner:
         if resume is not None:
             result.resumed_from = resume.checkpoint_id
             result.warnings.extend(resume.warnings)
+        self._note_mode(result)
         if self.cleanup_on_success and result.status == ExecutionStatus.COMPLETED:
             await asyncio.to_thread(manager.delete_plan, plan.id)
             result.checkpoint_id = None
