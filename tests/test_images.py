@@ -122,6 +122,29 @@ async def test_gc_removes_artifacts_no_checkpoint_references(tmp_path: Path) -> 
     assert not (tmp_path / "plan-gc").exists()
 
 
+async def test_deleting_checkpoints_removes_artifacts_none_still_reference(
+    tmp_path: Path,
+) -> None:
+    manager = WorkflowPersistenceManager(tmp_path)
+    store = ArtifactStore(manager)
+    meta = MetaPlanner(llm_config=False, persistence_manager=manager)
+    plan = plan_of(image_node("a", tool="draft"), plan_id="plan-del")
+    await meta.execute_with_resume(plan)
+    base = manager.load_checkpoint(manager.latest_checkpoint_ids("plan-del")[0], "plan-del")
+    ids = {}
+    for name in ("first", "second"):
+        ref = store.save("plan-del", tiny_png(name))
+        record = json.loads(json.dumps(base))
+        record["node_results"]["a"]["output"]["image"] = ref
+        ids[name] = (manager.save_checkpoint("plan-del", record), Path(ref["path"]))
+    assert meta.delete_checkpoint(ids["first"][0]) is True
+    assert not ids["first"][1].exists()  # referenced by nothing any more
+    assert ids["second"][1].exists()  # still referenced by the other checkpoint
+    with manager.lock("plan-del"):  # a run holds the plan: its files are left alone
+        assert manager.delete_checkpoint(ids["second"][0], "plan-del") is True
+    assert ids["second"][1].exists()
+
+
 # --------------------------------------------------------------------------- ComfyUI
 
 

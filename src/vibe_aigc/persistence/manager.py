@@ -138,8 +138,32 @@ class WorkflowPersistenceManager:
         return self.store.list_checkpoints(plan_id)
 
     def delete_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> bool:
-        """Remove one checkpoint; False when no such checkpoint exists."""
-        return self.store.delete_checkpoint(checkpoint_id, plan_id)
+        """Remove one checkpoint; False when no such checkpoint exists.
+
+        Artifact files (images, audio) that no remaining checkpoint or journal record of the
+        plan references are removed too, unless a run of that plan holds its lock.
+        """
+        owner = plan_id
+        if owner is None:
+            try:
+                owner = str(self.store.read_checkpoint(checkpoint_id)["plan_id"])
+            except CheckpointError:
+                owner = None  # not found or unreadable: the store decides below
+        deleted = self.store.delete_checkpoint(checkpoint_id, plan_id)
+        if deleted and owner is not None:
+            self._collect_artifacts(owner)
+        return deleted
+
+    def _collect_artifacts(self, plan_id: str) -> None:
+        if not self.store.artifacts_dir(plan_id).is_dir():
+            return
+        from vibe_aigc.artifacts import gc_artifacts  # artifacts imports this module
+
+        try:
+            with self.store.lock(plan_id):
+                gc_artifacts(self, plan_id)
+        except CheckpointError as exc:  # a run holds the plan: it keeps its files for now
+            log.info("artifacts of plan %r not collected: %s", plan_id, exc)
 
     def delete_plan(self, plan_id: str) -> list[str]:
         """Remove everything stored for the plan; returns the removed paths."""
