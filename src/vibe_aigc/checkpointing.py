@@ -27,6 +27,7 @@ from vibe_aigc.errors import (
 )
 from vibe_aigc.models import WorkflowPlan, plan_graph
 from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.persistence.writer import JournalWriter
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -129,12 +130,13 @@ class CheckpointHook:
         self.completed_since_snapshot = 0
         self.last_checkpoint_id: str | None = None
         self.snapshot_seqs: list[int] = []
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
         self._snapshot_lock = asyncio.Lock()
-        # Held while a journal batch is numbered and appended, and while a snapshot rotates
-        # the journal: a segment must never start above a seq that is still being written.
-        self._journal_lock = asyncio.Lock()
+        # One thread appends journal batches (group commit) and, in queue order, rotates and
+        # compacts segments: a rotation lands exactly between the records numbered before
+        # and after it, so a segment never starts above a seq still being written.
+        self._writer = JournalWriter(
+            lambda records: manager.append_journal(plan.id, records), f"vibe-journal-{plan.id}"
+        )
         self.memos: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (memos or {}).items()}
 
     # ------------------------------------------------------------------ memo protocol
@@ -191,10 +193,17 @@ class CheckpointHook:
                 await self.snapshot(state, "running")
 
     async def on_run_end(self, state: ExecutionResult, interrupted: bool) -> None:
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        await self.snapshot(state, state_of(state, interrupted))
-        state.checkpoint_id = self.last_checkpoint_id
+        try:
+            with contextlib.suppress(Exception):
+                await self._writer.call(lambda: None)  # every queued record is settled
+            await self.snapshot(state, state_of(state, interrupted))
+            state.checkpoint_id = self.last_checkpoint_id
+        finally:
+            await in_thread(self._close_writer)
+
+    def _close_writer(self) -> None:
+        self._writer.stop()
+        self.manager.close_journal(self.plan.id)
 
     # ------------------------------------------------------------------ writing
 
@@ -213,16 +222,19 @@ class CheckpointHook:
             self.last_checkpoint_id = checkpoint_id
             # what this snapshot covers (flushes may have moved last_flushed_seq meanwhile)
             self.snapshot_seqs.append(body["journal_seq"])
-            async with self._journal_lock:  # no batch is being numbered or written now
-                await in_thread(self._after_snapshot)
+            rotate_at = self.next_seq
+            await self._writer.call(lambda: self._after_snapshot(rotate_at))
         if self.on_checkpoint is not None:
             await self.on_checkpoint(checkpoint_id, run_state, state)
         return checkpoint_id
 
-    def _after_snapshot(self) -> None:
-        """Start a new journal segment; drop segments two snapshots old (kept for fallback)."""
+    def _after_snapshot(self, rotate_at: int) -> None:
+        """Start a new journal segment; drop segments two snapshots old (kept for fallback).
+
+        Runs on the journal writer thread, after every record numbered below ``rotate_at``.
+        """
         try:
-            self.manager.rotate_journal(self.plan.id, self.next_seq)
+            self.manager.rotate_journal(self.plan.id, rotate_at)
         except CheckpointEncodeError:
             # A segment starts above next_seq: the records before it were lost (a damaged
             # disk). The snapshot just written covers every record we know of, so the journal
@@ -232,10 +244,10 @@ class CheckpointHook:
                 "journal of plan %r starts above seq %d (earlier records are missing); "
                 "moved aside: %s",
                 self.plan.id,
-                self.next_seq,
+                rotate_at,
                 ", ".join(moved),
             )
-            self.manager.rotate_journal(self.plan.id, self.next_seq)
+            self.manager.rotate_journal(self.plan.id, rotate_at)
         if len(self.snapshot_seqs) >= 2:
             # "- 1": keep the segment holding the last record even when the last two snapshots
             # cover the same seq, so the journal always shows the highest seq used (a fresh
@@ -244,35 +256,21 @@ class CheckpointHook:
             self.manager.compact_journal(self.plan.id, self.snapshot_seqs[-2] - 1)
 
     async def _journal(self, record: dict[str, Any]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            async with self._journal_lock:
-                batch, self._pending = self._pending, []
-                records = []
-                for record, _ in batch:
-                    record["seq"] = self.next_seq
-                    self.next_seq += 1
-                    records.append(record)
-                try:
-                    await in_thread(self.manager.append_journal, self.plan.id, records)
-                except BaseException as exc:
-                    # the store rolled the append back: these seqs were never written, and a
-                    # segment rotated later must not start above them
-                    self.next_seq = records[0]["seq"]
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    raise
-                self.last_flushed_seq = records[-1]["seq"]
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+        """Number ``record`` and return once it is durable (group-committed by the writer)."""
+        if self._writer.failure is not None:
+            raise self._writer.failure
+        seq = record["seq"] = self.next_seq
+        self.next_seq += 1
+        try:
+            await self._writer.append(record)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            # the store rolled the batch back and the writer fails every later append: no seq
+            # at or above this one was written, so numbering resumes here
+            self.next_seq = min(self.next_seq, seq)
+            raise
+        self.last_flushed_seq = max(self.last_flushed_seq, seq)
 
 
 # ---------------------------------------------------------------------- resume

@@ -302,8 +302,11 @@ def test_hostile_ids_on_every_api_entry_point(tmp_path: Path, chunk: int) -> Non
 
 def cli_commands(bad: str, root: Path) -> list[list[str]]:
     d = ["--checkpoint-dir", str(root)]
-    if bad == "":  # see test_an_empty_id_never_clears_every_checkpoint
-        return [["resume", "--plan", bad, *d], ["plan", "A poster", "--plan-id", bad]]
+    # `execute --plan-id ""` runs under the derived plan id (an empty flag counts as not
+    # given); it writes only inside the folder, but is not an error: left out here
+    execute = (
+        [] if bad == "" else [["execute", "A poster about safety", "--plan-id", bad, "--plain", *d]]
+    )
     return [
         ["resume", bad, *d],
         ["resume", "--plan", bad, *d],
@@ -311,7 +314,7 @@ def cli_commands(bad: str, root: Path) -> list[list[str]]:
         ["checkpoints", "--delete", bad, *d],
         ["checkpoints", "--list", "--plan", bad, *d],
         ["checkpoints", "--clear", "--plan", bad, *d],
-        ["execute", "A poster about safety", "--plan-id", bad, "--plain", *d],
+        *execute,
         ["plan", "A poster about safety", "--plan-id", bad],
     ]
 
@@ -599,7 +602,9 @@ def timed(figures: dict[str, float], name: str, call: Callable[[], Any]) -> Any:
 def measure(tmp_path: Path, plan: WorkflowPlan, interval: int | None) -> dict[str, float]:
     figures: dict[str, float] = {}
     text = plan.model_dump_json()
-    timed(figures, "parse", lambda: WorkflowPlan.model_validate_json(text))
+    # parsed the way a checkpoint is loaded (json, then the model): pydantic's own JSON parser
+    # (model_validate_json) stops at a nesting depth of about 100 levels of children
+    timed(figures, "parse", lambda: WorkflowPlan.model_validate(json.loads(text)))
     timed(figures, "validate", plan.validate_plan)
     run = timed(
         figures,
@@ -609,7 +614,7 @@ def measure(tmp_path: Path, plan: WorkflowPlan, interval: int | None) -> dict[st
     assert run.status == ExecutionStatus.COMPLETED
     planner = MetaPlanner(
         executor=LedgerExecutor(None, max_concurrency=8, scale=0.0),
-        checkpoint_dir=tmp_path / f"cps-{plan.id}-{interval}",
+        checkpoint_dir=tmp_path / f"cps-{plan.id}-{plan.total_nodes}-{interval}",
         checkpoint_interval=interval,
     )
     durable = timed(figures, "durable", lambda: asyncio.run(planner.execute_with_resume(plan)))
@@ -773,6 +778,8 @@ def test_every_truncation_of_a_good_answer() -> None:
     ids=["show", "delete", "clear-plan"],
 )
 def test_an_empty_id_never_clears_every_checkpoint(tmp_path: Path, args: list[str]) -> None:
+    """Regression (found by this suite, fixed in cli.py): an empty id is falsy, and
+    ``checkpoints --show ""`` fell through to ``--clear`` of every plan."""
     base = tmp_path / "sandbox"
     root, _, _ = make_sandbox(base)
     before = tree_state(root)

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,11 @@ class FileCheckpointStore:
     def __init__(self, root: str | os.PathLike[str], codec: Codec | None = None) -> None:
         self.root = Path(os.path.abspath(root))
         self.codec: Codec = codec if codec is not None else JsonCodec()
+        # plan id -> (plan folder's (inode, mtime_ns), segment start seq, open segment).
+        # A folder whose entries changed (a rotation, a compaction, another store's work)
+        # has a new mtime, so the cached segment is only reused while it is still current.
+        self._appenders: dict[str, tuple[tuple[int, int], int, atomic.AppendHandle]] = {}
+        self._journal_guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FileCheckpointStore({str(self.root)!r})"
@@ -292,6 +298,8 @@ class FileCheckpointStore:
 
     def delete_plan(self, plan_id: str) -> list[str]:
         plan_dir = self._plan_path(plan_id)
+        with self._journal_guard:
+            self._drop_appender(plan_id)
         if not os.path.isdir(plan_dir):
             return []
         lock_path = plan_dir / LOCK_NAME
@@ -354,18 +362,55 @@ class FileCheckpointStore:
                 )
         if seqs[0] < 0:
             raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
-        plan_dir = self._ensure_plan_dir(plan_id)
-        segments = self._segments(plan_dir)
-        if segments:
-            start, path = segments[-1]
-            if seqs[0] < start:
+        with self._journal_guard:
+            start, handle = self._appender(plan_id, seqs[0])
+            if handle is None:
                 raise CheckpointEncodeError(
                     "journal record 'seq'",
                     f"{seqs[0]} is below {start}, the first seq of the current segment",
                 )
-        else:
-            path = plan_dir / segment_name(seqs[0])
-        atomic.append_bytes(path, b"".join(lines))
+            handle.append(b"".join(lines))
+
+    def _folder_stamp(self, plan_dir: Path) -> tuple[int, int] | None:
+        try:
+            info = os.lstat(plan_dir)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(info.st_mode):
+            return None
+        return info.st_ino, info.st_mtime_ns
+
+    def _appender(self, plan_id: str, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
+        """The open current segment of the plan, reopened when the folder changed.
+
+        ``None`` when ``first_seq`` is below the current segment's start (nothing is opened).
+        """
+        cached = self._appenders.get(plan_id)
+        if cached is not None:
+            stamp, start, handle = cached
+            if stamp == self._folder_stamp(self.root / plan_id):
+                return start, (handle if first_seq >= start else None)
+            self._drop_appender(plan_id)
+        plan_dir = self._ensure_plan_dir(plan_id)
+        segments = self._segments(plan_dir)
+        start, path = segments[-1] if segments else (first_seq, plan_dir / segment_name(first_seq))
+        if first_seq < start:
+            return start, None
+        handle = atomic.AppendHandle(path)
+        fresh = self._folder_stamp(plan_dir)
+        if fresh is not None:
+            self._appenders[plan_id] = (fresh, start, handle)
+        return start, handle
+
+    def _drop_appender(self, plan_id: str) -> None:
+        cached = self._appenders.pop(plan_id, None)
+        if cached is not None:
+            cached[2].close()
+
+    def close_journal(self, plan_id: str) -> None:
+        """Close the plan's open journal segment (a later append reopens it)."""
+        with self._journal_guard:
+            self._drop_appender(validate_plan_id(plan_id))
 
     def read_journal(self, plan_id: str, after_seq: int = -1) -> tuple[list[Record], list[str]]:
         after_seq = _check_seq(after_seq, "after_seq")
@@ -427,6 +472,8 @@ class FileCheckpointStore:
         next_seq = _check_seq(next_seq, "next_seq")
         if next_seq < 0:
             raise CheckpointEncodeError("next_seq", f"{next_seq} is negative")
+        with self._journal_guard:
+            self._drop_appender(plan_id)
         plan_dir = self._ensure_plan_dir(plan_id)
         segments = self._segments(plan_dir)
         if segments:
@@ -443,6 +490,8 @@ class FileCheckpointStore:
     def compact_journal(self, plan_id: str, covered_seq: int) -> list[str]:
         covered_seq = _check_seq(covered_seq, "covered_seq")
         plan_dir = self._plan_path(plan_id)
+        with self._journal_guard:
+            self._drop_appender(plan_id)
         segments = self._segments(plan_dir)
         removed = [
             str(path)
@@ -456,6 +505,8 @@ class FileCheckpointStore:
     def quarantine_journal(self, plan_id: str) -> list[str]:
         """Move every journal segment aside (kept for inspection, ignored by reads)."""
         plan_dir = self._plan_path(plan_id)
+        with self._journal_guard:
+            self._drop_appender(plan_id)
         moved: list[str] = []
         for start, path in self._segments(plan_dir):
             target = plan_dir / f"quarantined-{segment_name(start)}"

@@ -196,6 +196,10 @@ class WorkflowPersistenceManager:
     def quarantine_journal(self, plan_id: str) -> list[str]:
         return self.store.quarantine_journal(plan_id)
 
+    def close_journal(self, plan_id: str) -> None:
+        """Release what the store keeps open for appending to the plan's journal."""
+        self.store.close_journal(plan_id)
+
     def lock(self, plan_id: str) -> AbstractContextManager[Any]:
         """The plan's runner lock: ``with manager.lock(plan_id): ...``."""
         return self.store.lock(plan_id)

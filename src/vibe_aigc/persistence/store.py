@@ -106,6 +106,10 @@ class CheckpointStore(Protocol):
         """Send the following appends (seq >= ``next_seq``) to a new segment."""
         ...
 
+    def close_journal(self, plan_id: str) -> None:
+        """Release any handle kept open for appending (a later append reopens it)."""
+        ...
+
     def quarantine_journal(self, plan_id: str) -> list[str]:
         """Move a damaged journal aside so a resumed run can journal afresh; returns paths."""
         ...
