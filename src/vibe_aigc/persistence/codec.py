@@ -78,6 +78,27 @@ def _canonical(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+
+
+def _layout(record: Record) -> str:
+    """Readable and fast: one top-level key per line, and one entry per line for mappings of
+    entries (``node_results``, ``memos``); values are compact, so the C encoder does the work
+    (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints)."""
+    lines = []
+    for key, value in record.items():
+        name = json.dumps(key, ensure_ascii=False)
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            inner = ",\n".join(
+                f"    {json.dumps(k, ensure_ascii=False)}: {_compact(v)}" for k, v in value.items()
+            )
+            lines.append(f"  {name}: {{\n{inner}\n  }}")
+        else:
+            lines.append(f"  {name}: {_compact(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 def checksum_of(body: Record) -> str:
     """``"sha256:<hex>"`` of the canonical JSON of ``body``."""
     return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
@@ -281,8 +302,7 @@ class JsonCodec:
         ordered.update((k, body[k]) for k in sorted(body) if k not in ordered)
         ordered["schema_version"] = ordered.pop("schema_version")
         ordered["checksum"] = checksum
-        text = json.dumps(ordered, indent=2, ensure_ascii=False, allow_nan=False)
-        return (text + "\n").encode("utf-8")
+        return _layout(ordered).encode("utf-8")
 
     def decode(self, data: bytes, source: str) -> Record:
         obj = _parse_object(data, source)
@@ -302,12 +322,14 @@ class JsonCodec:
         if not _is_int(record.get("seq")):
             raise CheckpointEncodeError("journal record", "needs an integer 'seq'")
         check_json_data(record, "journal record")
-        body = {**record, "v": JOURNAL_VERSION}
         try:
-            body["c"] = checksum_of(body)
-            return _canonical(body) + b"\n"
+            raw = _canonical({**record, "v": JOURNAL_VERSION})
         except (ValueError, RecursionError) as exc:
             raise CheckpointEncodeError("journal record", str(exc)) from None
+        # The checksum covers the canonical bytes just made; "c" is appended after them (the
+        # reader recomputes the canonical form without "c", so key order on disk is free).
+        digest = hashlib.sha256(raw).hexdigest()
+        return raw[:-1] + b',"c":"sha256:' + digest.encode("ascii") + b'"}\n'
 
     def decode_line(self, line: bytes, source: str) -> Record:
         data = bytes(line)
