@@ -232,7 +232,11 @@ class CheckpointHook:
         """Start a new journal segment; drop segments two snapshots old (kept for fallback).
 
         Runs on the journal writer thread, after every record numbered below ``rotate_at``.
+        After a failed append nothing from the failed batch on was written, so the new
+        segment starts there: a segment never starts above the next seq a later run uses.
         """
+        if self._writer.failed_from is not None:
+            rotate_at = min(rotate_at, self._writer.failed_from)
         try:
             self.manager.rotate_journal(self.plan.id, rotate_at)
         except CheckpointEncodeError:

@@ -36,6 +36,7 @@ class JournalWriter:
         self._started = False
         self._stopped = False
         self.failure: BaseException | None = None
+        self.failed_from: int | None = None  # first seq of the batch that failed
 
     def _ensure_started(self) -> None:
         if self._stopped:
@@ -108,6 +109,7 @@ class JournalWriter:
                 self._append_batch([record for _, record, _, _ in batch])
             except BaseException as exc:
                 self.failure = error = exc
+                self.failed_from = int(batch[0][1]["seq"])
         for _, _, loop, future in batch:
             _settle(loop, future, None, error)
         batch.clear()
