@@ -273,6 +273,12 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         print(f"Retries: {retries}")
     if summary["total_duration"] is not None:
         print(f"Duration: {summary['total_duration']:.2f}s")
+    usage = summary.get("usage") or {}
+    if usage:
+        shown = ", ".join(
+            f"{key.replace('_', ' ')} {value:g}" for key, value in sorted(usage.items())
+        )
+        print(f"Usage: {shown}")
     if result.resumed_from:
         print(f"Resumed from: {result.resumed_from}")
     if result.checkpoint_id:
