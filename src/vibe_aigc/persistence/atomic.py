@@ -39,6 +39,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _discard(fd: int, path: Path) -> None:
+    """After a failed write: close ``fd`` (if open) and remove the half-made file."""
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def fsync_dir(path: Path) -> None:
     """fsync a folder so a rename / create / unlink inside it survives a crash.
 
@@ -98,11 +107,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
         os.replace(tmp, path)
         fsync_dir(folder)
     except OSError as exc:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _discard(fd, tmp)
         raise CheckpointWriteError(str(folder), exc) from exc
 
 
@@ -201,11 +206,7 @@ def create_empty(path: Path, mode: int = FILE_MODE) -> bool:
         fd = -1
         fsync_dir(folder)
     except OSError as exc:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        _discard(fd, path)
         raise CheckpointWriteError(str(folder), exc) from exc
     return True
 
