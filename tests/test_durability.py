@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -344,3 +345,31 @@ def test_memo_survives_kill_9(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "job-render"
     assert ledger.read_text().splitlines() == ["submitted job-render"]  # submitted once
+
+
+async def test_manual_checkpoint_of_another_plans_state_is_refused(tmp_path: Path) -> None:
+    from vibe_aigc import ConfigurationError
+
+    planner = MetaPlanner(checkpoint_dir=tmp_path)
+    plan = await planner.plan(Vibe(description="A poster about ids"), plan_id="plan-a")
+    with pytest.raises(ConfigurationError, match="plan-a"):
+        planner.create_checkpoint(
+            plan_id="plan-b", execution_state={"workflow_plan": plan.model_dump(mode="json")}
+        )
+    assert not (tmp_path / "plan-b").exists()
+
+
+def test_a_hard_link_in_the_plan_folder_is_never_written_through(tmp_path: Path) -> None:
+    from vibe_aigc import CheckpointWriteError
+
+    manager = WorkflowPersistenceManager(tmp_path / "cps")
+    manager.append_journal("plan-h", [{"seq": 0, "node_id": "a"}])
+    segment = next((tmp_path / "cps" / "plan-h").glob("journal-*.jsonl"))
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    manager.close_journal("plan-h")
+    segment.unlink()
+    os.link(outside, segment)
+    with pytest.raises(CheckpointWriteError):
+        manager.append_journal("plan-h", [{"seq": 1, "node_id": "b"}])
+    assert outside.read_text() == "precious\n"

@@ -157,7 +157,10 @@ class ArtifactStore:
             raise NodeExecutionError(f"not an artifact reference: {ref!r}")
         ext = EXTENSIONS.get(str(ref.get("media_type")), "bin")
         path = self.folder(plan_id) / f"{ref['sha256']}.{ext}"
-        data = path.read_bytes()
+        # O_NOFOLLOW: a symlink planted in the folder is refused (ELOOP), never followed
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
         if hashlib.sha256(data).hexdigest() != ref["sha256"]:
             raise NodeExecutionError(f"artifact {path} does not match its sha256")
         return data

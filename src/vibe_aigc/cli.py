@@ -409,7 +409,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
             "--adapt needs adaptive replanning (MetaPlanner.execute_with_adaptation), which is "
             "not available in this version of vibe-aigc; run without --adapt"
         )
-    plan_id = args.plan_id or derive_plan_id(vibe)
+    plan_id = args.plan_id if args.plan_id is not None else derive_plan_id(vibe)
     if durable:
         check_not_running(manager, plan_id)
     if not args.json:

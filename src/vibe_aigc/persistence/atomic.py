@@ -150,6 +150,8 @@ class AppendHandle:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", str(path))
+            if info.st_nlink > 1:  # a hard link planted in the folder: never write through it
+                raise OSError(errno.EMLINK, "journal segment has other hard links", str(path))
             if created:
                 os.fchmod(fd, mode)
             self.size = _repair_tail(fd)

@@ -19,6 +19,7 @@ from vibe_aigc.checkpointing import (
     CheckpointHook,
     ResumeState,
     checkpoint_body,
+    in_thread,
     journal_after,
     load_resume_state,
     plan_from_record,
@@ -296,11 +297,18 @@ class MetaPlanner:
     async def _plan_lock(self, plan_id: str) -> AsyncIterator[None]:
         """Hold the plan's one-writer lock (released by the OS if the process dies)."""
         lock = self.persistence_manager.lock(plan_id)
-        await asyncio.to_thread(lock.__enter__)
+        try:
+            # in_thread waits for the thread when cancelled: a lock taken just as the caller
+            # was cancelled is released below, never left held by a forgotten thread
+            await in_thread(lock.__enter__)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(in_thread(lock.__exit__, None, None, None))
+            raise
         try:
             yield
         finally:
-            await asyncio.to_thread(lock.__exit__, None, None, None)
+            await in_thread(lock.__exit__, None, None, None)
 
     def _target_plan_id(
         self, vibe_or_plan: Vibe | WorkflowPlan | None, plan_id: str | None
@@ -417,6 +425,11 @@ class MetaPlanner:
         data = dict(execution_state)
         if data.get("workflow_plan") is not None:
             plan = WorkflowPlan.model_validate(data["workflow_plan"])
+            if plan.id != plan_id:
+                raise ConfigurationError(
+                    f"execution_state['workflow_plan'] is plan {plan.id!r}, not {plan_id!r}; "
+                    "a checkpoint is stored under the plan it describes"
+                )
         else:
             plan = self._known_plan(plan_id)
         results = {
