@@ -2,7 +2,8 @@
 
 Run by hand, never as a test::
 
-    .venv/bin/python bench/bench_durable.py            # full run, rewrites bench/RESULTS.md
+    .venv/bin/python bench/bench_durable.py            # full run, rewrites its section of
+                                                       # bench/RESULTS.md
     .venv/bin/python bench/bench_durable.py --quick    # smoke run, prints the report only
 
 Every measured point runs in a fresh subprocess (this script with ``--worker JOB``), so peak RSS
@@ -14,27 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import benchlib
+from benchlib import fsync_cost, spread
 from runners import RUNNERS, work
 
 Sample = dict[str, Any]
 Chain = dict[tuple[str, int, str], list[Sample]]  # (runner, N, mode) -> runs
 Resume = dict[tuple[str, str], list[Sample]]  # (runner, variant) -> runs
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-RESULTS = HERE / "RESULTS.md"
-KEEP_MARKER = "<!-- Everything below this line is hand-written; the script keeps it. -->"
 TARGET_OVERHEAD_US = 300.0
 TARGET_BYTES_PER_NODE = 5 * 1024
 RESUME_N, RESUME_FAIL_INDEX = 500, 400
@@ -75,23 +71,6 @@ def spawn(job: dict[str, Any], expect_rc: int = 0) -> dict[str, Any]:
     if proc.returncode != expect_rc:
         raise RuntimeError(f"worker {job} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.splitlines()[-1]) if expect_rc == 0 else {}
-
-
-def fsync_cost(folder: Path, count: int) -> list[float]:
-    """µs per write(200 bytes) + fsync on an append-only file in ``folder``."""
-    path = folder / "fsync-probe"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    samples = []
-    try:
-        for _ in range(count):
-            start = time.perf_counter()
-            os.write(fd, b"x" * 199 + b"\n")
-            os.fsync(fd)
-            samples.append((time.perf_counter() - start) * 1e6)
-    finally:
-        os.close(fd)
-        path.unlink()
-    return samples
 
 
 def repetitions(cfg: dict[str, Any], n: int, mode: str) -> int:
@@ -155,38 +134,6 @@ def resume_workload(root: Path, reps: int) -> Resume:
 
 
 # ---------------------------------------------------------------------- reporting
-
-
-def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    med = statistics.median(values)
-    if len(values) == 1:
-        return fmt.format(med)
-    return f"{fmt.format(med)} [{fmt.format(min(values))}–{fmt.format(max(values))}]"
-
-
-def machine_info(root: Path) -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-
-    def run(*cmd: str) -> str:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "?"
-
-    return [
-        f"- Started (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M}",
-        f"- CPU: {cpu}; nproc = {os.cpu_count()}; kernel {platform.release()}",
-        f"- Python {platform.python_version()} ({sys.executable})",
-        f"- vibe-aigc at commit {run('git', '-C', str(REPO), 'rev-parse', '--short', 'HEAD')}"
-        " (other engineers' uncommitted edits may be in the tree)",
-        f"- Working folder `df -T`: `{' '.join(run('df', '-T', str(REPO)).split())}`",
-        f"- Temp folder {root.parent}: `{' '.join(run('df', '-T', str(root)).split())}`",
-    ]
 
 
 def chain_table(samples: Chain) -> list[str]:
@@ -293,21 +240,12 @@ def report(
     resume: Resume,
 ) -> str:
     cmd = ".venv/bin/python bench/bench_durable.py" + (" --quick" if args.quick else "")
-    fs_rows = [
-        "| when | samples | median µs | p10 µs | p90 µs | max µs |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for when, values in zip(
-        ("before the workloads", "after the workloads"), fsync_runs, strict=True
-    ):
-        dec = statistics.quantiles(values, n=10)
-        fs_rows.append(
-            f"| {when} | {len(values)} | {statistics.median(values):.0f} | "
-            f"{dec[0]:.0f} | {dec[-1]:.0f} | {max(values):.0f} |"
-        )
+    fs_rows = benchlib.fsync_rows(
+        list(zip(("before the workloads", "after the workloads"), fsync_runs, strict=True))
+    )
     fsync_med = statistics.median(fsync_runs[0] + fsync_runs[1])
     nl, fail = "\n", f"n{RESUME_FAIL_INDEX:05d}"
-    return f"""# Durable execution benchmark
+    return f"""## vibe-aigc alone, in depth (`bench_durable.py`)
 
 Command (from the repository root): `{cmd}`
 
@@ -321,13 +259,13 @@ over the call: `wchar` counts bytes handed to write(), `write_bytes` bytes sent 
 (page granular: re-dirtying a 4 KiB page after each fsync counts the whole page; 0 on some file
 systems). 'On disk after' is the apparent size of the checkpoint folder after the run.
 
-## Raw fsync cost on this disk
+### Raw fsync cost on this disk
 
 write(200 bytes) + fsync on an O_APPEND file in the temp folder used by the runs.
 
 {nl.join(fs_rows)}
 
-## Workload 1: per-node overhead on a chain of trivial nodes
+### Workload 1: per-node overhead on a chain of trivial nodes
 
 {nl.join(f"- `{mode}`: {text}" for mode, text in MODES.items())}
 
@@ -336,7 +274,7 @@ the mode against the plain median.
 
 {nl.join(chain_table(chain))}
 
-## Workload 2: resume of a {RESUME_N}-node chain failing at node {fail}
+### Workload 2: resume of a {RESUME_N}-node chain failing at node {fail}
 
 `fail`: the first process runs `execute_with_resume` and node {fail} raises (a permanent error),
 so the run ends `failed`. `crash`: the first process calls `os._exit(1)` inside that node's
@@ -347,7 +285,7 @@ result' runs from just before the parent spawns the resuming process until its r
 
 {nl.join(resume_table(resume))}
 
-## Findings (generated; targets: ≤ 300 µs/node overhead, ≤ 5 KB written/node, flat in N)
+### Findings (generated; targets: ≤ 300 µs/node overhead, ≤ 5 KB written/node, flat in N)
 
 {nl.join(findings(chain, resume, fsync_med))}
 """
@@ -363,9 +301,9 @@ def main() -> None:
         print(json.dumps(work(json.loads(args.worker))))
         return
     cfg = QUICK if args.quick else FULL
-    out = args.out or (None if args.quick else RESULTS)
+    out = args.out or (None if args.quick else benchlib.RESULTS)
     root = Path(tempfile.mkdtemp(prefix="vibe-bench-"))
-    machine = machine_info(root)
+    machine = benchlib.machine_info(root)
     try:
         print(f"temp folder {root}; fsync probe ...", flush=True)
         fsync_runs = [fsync_cost(root, cfg["fsyncs"])]
@@ -380,10 +318,7 @@ def main() -> None:
     if out is None:
         print(text)
         return
-    kept = ""
-    if out.exists() and KEEP_MARKER in out.read_text():
-        kept = out.read_text().split(KEEP_MARKER, 1)[1]
-    out.write_text(f"{text}\n{KEEP_MARKER}{kept or chr(10)}")
+    benchlib.write_section("bench_durable.py", text, out)
     print(f"wrote {out}")
 
 

@@ -2,7 +2,7 @@
 
 Run by hand from the repository root, never as a test::
 
-    .venv/bin/python bench/bench_peers.py            # full run (< 30 min), rewrites its
+    .venv/bin/python bench/bench_peers.py            # full run (16-20 min), rewrites its
                                                      # section of bench/RESULTS.md
     .venv/bin/python bench/bench_peers.py --quick    # smoke run (~2 min), prints the report
 
@@ -468,11 +468,16 @@ def losses(points: list[Point], sizes: list[int], scale_nodes: int) -> list[str]
     resume = by_key(points, "resume")
     for (key, mode, variant), peer in resume.items():
         ours = resume.get(("ours", "durable", variant))
-        if key == "ours" or not ours:
+        if key == "ours" or not ours or mode == "plain":  # plain: a rerun, not a resume
             continue
-        for metric, what in [("spawn_to_result", "process start → result")]:
-            if med(peer, metric) < med(ours, metric):
-                out.append(f"- resume/{variant}: {label(key)} ({mode}) is faster on {what}.")
+        for metric, what in [("spawn_to_result", "process start → result"),
+                             ("resume_secs", "in-process resume")]:  # fmt: skip
+            p, o = (statistics.median(s.get(metric, s["secs"]) for s in x) for x in (peer, ours))
+            if p < o:
+                out.append(
+                    f"- resume/{variant}: {label(key)} ({mode}) is faster on {what}: "
+                    f"{p * 1e3:,.0f} ms vs {o * 1e3:,.0f} ms."
+                )
         again = [statistics.median(len(s["again"]) for s in x) for x in (peer, ours)]
         if again[0] < again[1]:
             out.append(f"- resume/{variant}: {label(key)} ({mode}) re-executes fewer nodes.")
@@ -557,7 +562,9 @@ has no mode without durability.
 failed). `crash`: the first process calls `os._exit(1)` inside that node. A new process then
 resumes the same state (each driver's docstring says how). Both processes log the nodes they
 start; 're-executed' counts nodes started by both. vibe-aigc 0.7.1 can only resume with
-`checkpoint_interval` set; the `plain` rows show its default, which saves nothing.
+`checkpoint_interval` set; the `plain` rows show its default, which saves nothing. 'In-process
+resume' is the resuming call (for DBOS: `launch()` plus the call, as `launch()` is where it
+recovers a pending workflow; it then waits with `get_result(polling_interval_sec=0.01)`).
 
 {nl.join(resume_table(points))}
 
@@ -591,7 +598,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="vibe-peers-"))
     try:
         print("peer environments ...", flush=True)
-        log = root.parent / f"{root.name}-pip.log"
+        log = args.venvs / "pip.log"  # kept beside the environments it built
+        args.venvs.mkdir(parents=True, exist_ok=True)
         for env in ENVS:
             ensure_env(env, args.venvs, log)
         versions = {"ours": env_versions(Path(sys.executable))}
@@ -607,6 +615,9 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     minutes = (time.perf_counter() - began) / 60
+    now = benchlib.source_state()
+    if now not in machine[3]:
+        machine.append(f"- **src/ changed during the run**; at the end: {now}")
     text = report(args, cfg, machine, versions, fsyncs, points, minutes, runner.count)
     if out is None:
         print(text)

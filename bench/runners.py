@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from peerlib import Calls, disk_usage, max_rss_kb, proc_io
 
 Run = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -99,38 +100,6 @@ RUNNERS: dict[str, Any] = {runner.name: runner for runner in [VibeRunner()]}
 # ---------------------------------------------------------------------- measuring one point
 
 
-def proc_io() -> dict[str, int]:
-    """Counters of /proc/self/io (all threads of this process); zeros where unavailable."""
-    try:
-        lines = Path("/proc/self/io").read_text().splitlines()
-    except OSError:
-        return {"wchar": 0, "write_bytes": 0}
-    return {k.strip(): int(v) for k, v in (line.split(":") for line in lines)}
-
-
-def disk_usage(folder: Path) -> tuple[int, int]:
-    """(apparent bytes, file count) of everything under ``folder``."""
-    sizes = [p.lstat().st_size for p in folder.rglob("*") if p.is_file()]
-    return sum(sizes), len(sizes)
-
-
-class LoggedCalls(list[str]):
-    """A ``calls`` list that also writes each id to a file, so a process that dies still
-    leaves the list of nodes it started (``os.write`` data survives ``os._exit``)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-
-    def append(self, node_id: str) -> None:
-        super().append(node_id)
-        os.write(self.fd, node_id.encode() + b"\n")
-
-
-def max_rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
 def work(job: dict[str, Any]) -> dict[str, Any]:
     """Run one point in this (fresh) process and return its measurements."""
     runner = RUNNERS[job["runner"]]
@@ -138,7 +107,7 @@ def work(job: dict[str, Any]) -> dict[str, Any]:
     runner.load()
     import_ms = (time.perf_counter() - started) * 1e3
     folder = Path(job["folder"])
-    calls = LoggedCalls(Path(job["calls_log"])) if "calls_log" in job else []
+    calls = Calls(job.get("calls_log"))
     run = runner.setup(
         job["n"], job["mode"], folder, calls, job.get("fail_at"), job.get("crash_at")
     )
