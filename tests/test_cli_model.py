@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from vibe_aigc.testing.stub_server import stub_process
+
 BIN = Path(sys.executable).with_name("vibe-aigc")
 
 PLAN = {
@@ -46,21 +48,13 @@ def test_execute_with_a_configured_model_prints_real_text_and_usage(tmp_path: Pa
             }
         )
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vibe_aigc.testing.stub_server", "openai", "--script", str(script)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        ready, base_url = server.stdout.readline().split()
-        assert ready == "READY"
-        secret = "sk-cli-SECRET-0123456789"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VIBE_", "OPENAI_"))}
+    secret = "sk-cli-SECRET-0123456789"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIBE_", "OPENAI_"))}
+    env.pop("OLLAMA_HOST", None)
+    with stub_process("openai", "--script", str(script)) as base_url:
         env.update(
             {"OPENAI_API_KEY": secret, "OPENAI_BASE_URL": base_url, "VIBE_LLM_MODEL": "stub-model"}
         )
-        env.pop("OLLAMA_HOST", None)
         out = subprocess.run(
             [str(BIN), "--debug", "execute", "Write a blog post about durable runs", "--plain"],
             cwd=tmp_path,
@@ -69,9 +63,6 @@ def test_execute_with_a_configured_model_prints_real_text_and_usage(tmp_path: Pa
             text=True,
             timeout=120,
         )
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)
     assert out.returncode == 0, out.stderr
     assert "The finished post, written by the model." in out.stdout
     assert "Usage: " in out.stdout and "total tokens" in out.stdout

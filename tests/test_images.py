@@ -31,6 +31,7 @@ from vibe_aigc import (
 from vibe_aigc.artifacts import ArtifactStore, artifact_refs, gc_artifacts
 from vibe_aigc.context import InMemoryMemo, NodeContext
 from vibe_aigc.testing import ComfyUIStub, OpenAIStub, tiny_png
+from vibe_aigc.testing.stub_server import stub_process
 from vibe_aigc.tools.images import MEMO_PROMPT_ID, ComfyUITool
 
 VIBE = Vibe(description="A poster of a tide pool", style="watercolour")
@@ -267,16 +268,7 @@ def journaled_prompt_id(folder: Path) -> str | None:
 
 
 def test_kill_9_while_a_comfyui_job_runs_then_resume_reattaches(tmp_path: Path) -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vibe_aigc.testing.stub_server", "comfyui", "--job-seconds", "3"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        ready = server.stdout.readline().split()
-        assert ready[0] == "READY", ready
-        url = ready[1]
+    with stub_process("comfyui", "--job-seconds", "3") as url:
         script = tmp_path / "client.py"
         script.write_text(CLIENT)
         checkpoints = tmp_path / "cps"
@@ -308,6 +300,3 @@ def test_kill_9_while_a_comfyui_job_runs_then_resume_reattaches(tmp_path: Path) 
         image = output["images"][0]
         data = Path(image["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == image["sha256"]
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)

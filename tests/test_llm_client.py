@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from vibe_aigc import (
 from vibe_aigc.llm import LLMClient, ProviderError
 from vibe_aigc.ratelimit import RateLimiter
 from vibe_aigc.testing import OpenAIStub, Reply, tiny_png
+from vibe_aigc.testing.stub_server import stub_process
 from vibe_aigc.tools import default_registry
 
 KEY = "sk-test-secret-0123456789"
@@ -257,19 +256,8 @@ async def test_concurrency_bound_and_rate_apply_to_real_calls(stub: OpenAIStub) 
 async def test_the_stub_also_runs_as_its_own_process(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"chat": [{"content": "from a subprocess"}]}))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vibe_aigc.testing.stub_server", "openai", "--script", str(script)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        ready, base_url = server.stdout.readline().split()
-        assert ready == "READY"
+    with stub_process("openai", "--script", str(script)) as base_url:
         answer = await LLMClient(LLMConfig(base_url=base_url)).chat(
             [{"role": "user", "content": "x"}]
         )
-        assert answer.text == "from a subprocess" and answer.usage["total_tokens"] == 18
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)
+    assert answer.text == "from a subprocess" and answer.usage["total_tokens"] == 18

@@ -28,6 +28,7 @@ from vibe_aigc import (
     WorkflowPlan,
 )
 from vibe_aigc.testing import OpenAIStub, Reply
+from vibe_aigc.testing.stub_server import stub_process
 
 KEYS = {
     "env": "sk-env-4b1d0c2e9f7a6b5c4d3e2f1a0b9c8d7e",
@@ -181,17 +182,9 @@ def test_the_cli_with_debug_writes_no_secret(tmp_path: Path) -> None:
     plan = {"content": json.dumps(answer)}
     # planning fails once (the key echoed back), then answers a plan each time it is asked
     script.write_text(json.dumps({"chat": [{"status": 401, "body": echo}, plan, plan, plan]}))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vibe_aigc.testing.stub_server", "openai", "--script", str(script)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        ready = server.stdout.readline().split()
-        assert ready[0] == "READY", ready
+    with stub_process("openai", "--script", str(script)) as base_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VIBE_", "OPENAI_"))}
-        env.update(OPENAI_API_KEY=KEYS["env"], OPENAI_BASE_URL=ready[1])
+        env.update(OPENAI_API_KEY=KEYS["env"], OPENAI_BASE_URL=base_url)
         runs = []
         for args in (
             ["--debug", "execute", "A haiku about keys", "--plain", "--checkpoint-dir", str(cps)],
@@ -227,9 +220,6 @@ def test_the_cli_with_debug_writes_no_secret(tmp_path: Path) -> None:
                 [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
             )
         )
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
     captured = tmp_path / "captured"
     captured.mkdir()
     for index, run in enumerate(runs):

@@ -12,13 +12,38 @@ is a JSON file ``{"chat": [reply, ...], "images": [reply, ...]}`` of :class:`Rep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
+import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from vibe_aigc.testing.servers import LOOPBACK, ComfyUIStub, OpenAIStub, Reply, StubServer
+
+
+@contextlib.contextmanager
+def stub_process(kind: str, *args: str) -> Iterator[str]:
+    """Run ``python -m vibe_aigc.testing.stub_server KIND ARGS...`` and yield its base URL.
+
+    The server is terminated (and reaped) when the block ends, whatever happened inside.
+    """
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vibe_aigc.testing.stub_server", kind, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        ready = server.stdout.readline().split()
+        if len(ready) != 2 or ready[0] != "READY":
+            raise RuntimeError(f"the {kind} stub did not start: {ready!r}")
+        yield ready[1]
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
 
 
 def build(args: argparse.Namespace) -> StubServer:
