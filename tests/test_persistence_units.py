@@ -124,7 +124,7 @@ def test_encode_rejects_bad_shape() -> None:
 
 def test_reserved_keys_are_owned_by_the_codec() -> None:
     codec = JsonCodec()
-    rec = body(schema_version=99, checksum="bogus")
+    rec = body(schema_version=99, checksum="bogus", format="pickle")
     assert codec.decode(codec.encode(rec), "x") == body()
 
 
@@ -132,7 +132,7 @@ def test_key_order_in_file() -> None:
     text = JsonCodec().encode(body(zeta=1, alpha=2)).decode()
     keys = list(json.loads(text))
     assert keys[:12] == list(body())
-    assert keys[12:] == ["alpha", "zeta", "schema_version", "checksum"]
+    assert keys[12:] == ["alpha", "zeta", "format", "schema_version", "checksum"]
     assert text.endswith("}\n")
 
 

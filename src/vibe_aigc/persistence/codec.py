@@ -3,10 +3,12 @@
 A checkpoint file is pretty JSON: the guide's keys first (``checkpoint_id``, ``plan_id``,
 ``created_at``, ``vibe``, ``workflow_plan``, ``completed_nodes``, ``node_results``,
 ``pending_nodes``), then the rest (``state``, ``total_nodes``, ``run_id``, ``journal_seq``, any
-extra keys), then ``schema_version`` and ``checksum``. The checksum is ``"sha256:<hex>"`` of the
-canonical JSON (sorted keys, ``(",", ":")`` separators, UTF-8, no ASCII escaping) of the record
-without the ``checksum`` key. ``schema_version`` and ``checksum`` belong to the codec: encode
-sets them, decode checks and removes them, so ``decode(encode(r)) == r``.
+extra keys), then ``format`` (``"json"``, the codec tag; files written before it existed have
+none and read as JSON), ``schema_version`` and ``checksum``. The checksum is
+``"sha256:<hex>"`` of the canonical JSON (sorted keys, ``(",", ":")`` separators, UTF-8, no
+ASCII escaping) of the record without the ``checksum`` key. ``format``, ``schema_version`` and
+``checksum`` belong to the codec: encode sets them, decode checks and removes them, so
+``decode(encode(r)) == r``. The record shapes themselves live in :mod:`.records`.
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
 it loads through :data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
@@ -29,25 +31,22 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError, UnsupportedSchemaError
-
-SCHEMA_VERSION = 2
-JOURNAL_VERSION = 1
-
-GUIDE_KEYS: tuple[str, ...] = (
-    "checkpoint_id",
-    "plan_id",
-    "created_at",
-    "vibe",
-    "workflow_plan",
-    "completed_nodes",
-    "node_results",
-    "pending_nodes",
+from vibe_aigc.persistence.records import (
+    FORMAT,
+    GUIDE_KEYS,
+    JOURNAL_VERSION,
+    RESERVED_KEYS,
+    SCHEMA_VERSION,
+    V2_KEYS,
+    Record,
+    entry_problem,
+    shape_problem,
+    v1_to_v2,
 )
-V2_KEYS: tuple[str, ...] = ("state", "total_nodes", "run_id", "journal_seq")
-RESERVED_KEYS = ("schema_version", "checksum")
 
-Record = dict[str, Any]
-
+MAX_DEPTH = 64
+"""Deepest nesting of lists and objects accepted in a node's output or memo (a real output is a
+few levels deep; pydantic and the JSON encoder have limits of their own near 100-250 levels)."""
 
 class Codec(Protocol):
     """Turns records into bytes and back. Stores move bytes; they never look inside."""
@@ -104,78 +103,57 @@ def checksum_of(body: Record) -> str:
     return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def check_json_data(value: Any, where: str = "record") -> None:
-    """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly."""
-    stack: list[tuple[Any, str]] = [(value, where)]
-    while stack:
-        item, path = stack.pop()
-        if item is None or isinstance(item, bool | int):
-            continue
-        if isinstance(item, str):
+def _json_copy(item: Any, path: str, depth: int, tuples: bool) -> Any:
+    """``item`` as exact JSON data (tuples become lists when ``tuples``), or
+    CheckpointEncodeError naming the path of the first value that is not JSON data."""
+    kind = type(item)
+    if item is None or kind is bool or kind is int:
+        return item
+    if kind is str:
+        if not item.isascii():
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 raise CheckpointEncodeError(path, "string is not valid Unicode") from None
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise CheckpointEncodeError(path, f"{item} is not a finite number")
-        elif isinstance(item, list):
-            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
-        elif isinstance(item, dict):
-            for key, v in item.items():
-                if not isinstance(key, str):
-                    raise CheckpointEncodeError(path, f"key {key!r} is not a string")
-                stack.append((key, f"{path} key"))
-                stack.append((v, f"{path}.{key}"))
-        else:
-            raise CheckpointEncodeError(path, f"{type(item).__name__} is not JSON data")
+        return item
+    if kind is float:
+        if not math.isfinite(item):
+            raise CheckpointEncodeError(path, f"{item} is not a finite number")
+        return item
+    if depth >= MAX_DEPTH:
+        raise CheckpointEncodeError(path, f"nested more than {MAX_DEPTH} levels deep")
+    if kind is list or (tuples and kind is tuple):
+        return [_json_copy(v, f"{path}[{i}]", depth + 1, tuples) for i, v in enumerate(item)]
+    if kind is dict:
+        out = {}
+        for key, value in item.items():
+            if type(key) is not str:
+                raise CheckpointEncodeError(
+                    path, f"key {key!r} is not a string (JSON object keys are strings)"
+                )
+            _json_copy(key, f"{path} key", depth, tuples)
+            out[key] = _json_copy(value, f"{path}.{key}", depth + 1, tuples)
+        return out
+    raise CheckpointEncodeError(path, f"{kind.__name__} is not JSON data")
+
+
+def check_json_data(value: Any, where: str = "record") -> None:
+    """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly (and is
+    nested at most :data:`MAX_DEPTH` levels)."""
+    _json_copy(value, where, 0, tuples=False)
+
+
+def json_data(value: Any, where: str = "output") -> Any:
+    """The one normalisation of values that leave a node (outputs, memos): a copy that is
+    exact JSON data, with tuples turned into lists. Anything else that JSON would change or
+    cannot hold (non-string keys, sets, bytes, objects, NaN, lone surrogates, deeper nesting
+    than :data:`MAX_DEPTH`) raises CheckpointEncodeError naming its path. A dependent sees this
+    copy, live or after a resume, so both see the same value."""
+    return _json_copy(value, where, 0, tuples=True)
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
-    """Why ``record`` is not a checkpoint of ``version`` (None when it is)."""
-    missing = [k for k in GUIDE_KEYS if k not in record]
-    if version >= 2:
-        missing += [k for k in V2_KEYS if k not in record]
-    if missing:
-        return "missing required key(s): " + ", ".join(missing)
-    checks: list[tuple[str, bool, str]] = [
-        ("checkpoint_id", isinstance(record["checkpoint_id"], str), "a string"),
-        ("plan_id", isinstance(record["plan_id"], str), "a string"),
-        ("created_at", isinstance(record["created_at"], str), "a string"),
-        ("vibe", isinstance(record["vibe"], dict), "an object"),
-        ("workflow_plan", isinstance(record["workflow_plan"], dict), "an object"),
-        ("completed_nodes", _is_str_list(record["completed_nodes"]), "a list of strings"),
-        (
-            "node_results",
-            isinstance(record["node_results"], dict)
-            and all(isinstance(v, dict) for v in record["node_results"].values()),
-            "an object of objects",
-        ),
-        ("pending_nodes", _is_str_list(record["pending_nodes"]), "a list of strings"),
-    ]
-    if version >= 2:
-        checks += [
-            ("state", isinstance(record["state"], str), "a string"),
-            (
-                "total_nodes",
-                _is_int(record["total_nodes"]) and record["total_nodes"] >= 0,
-                "a non-negative integer",
-            ),
-            ("run_id", isinstance(record["run_id"], str), "a string"),
-            ("journal_seq", _is_int(record["journal_seq"]), "an integer"),
-        ]
-    for key, ok, expected in checks:
-        if not ok:
-            return f"{key!r} must be {expected}, found {type(record[key]).__name__}"
-    return None
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -246,19 +224,17 @@ def _version_of(obj: Record, key: str, latest: int, source: str) -> int:
     return int(version)
 
 
+def _check_format(tag: Any, source: str) -> None:
+    if tag != FORMAT:
+        raise CheckpointCorruptError(
+            source, f"format {str(tag)[:40]!r} is not {FORMAT!r} (the only codec this version has)"
+        )
+
+
 # ---------------------------------------------------------------------- migrations
 
 
-def _v1_to_v2(record: Record) -> Record:
-    out = dict(record)
-    out["state"] = "completed" if not record["pending_nodes"] else "interrupted"
-    out["total_nodes"] = len(record["completed_nodes"]) + len(record["pending_nodes"])
-    out["run_id"] = "legacy"
-    out["journal_seq"] = 0
-    return out
-
-
-MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: v1_to_v2}
 """``MIGRATIONS[n]`` turns a (shape-checked) version ``n`` record into version ``n + 1``."""
 
 
@@ -293,6 +269,7 @@ class JsonCodec:
         problem = shape_problem(body)
         if problem is not None:
             raise CheckpointEncodeError("record", problem)
+        body["format"] = FORMAT
         body["schema_version"] = SCHEMA_VERSION
         try:
             checksum = checksum_of(body)
@@ -300,6 +277,7 @@ class JsonCodec:
             raise CheckpointEncodeError("record", str(exc)) from None
         ordered: Record = {k: body[k] for k in (*GUIDE_KEYS, *V2_KEYS)}
         ordered.update((k, body[k]) for k in sorted(body) if k not in ordered)
+        ordered["format"] = ordered.pop("format")
         ordered["schema_version"] = ordered.pop("schema_version")
         ordered["checksum"] = checksum
         return _layout(ordered).encode("utf-8")
@@ -309,6 +287,7 @@ class JsonCodec:
         version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
         body = _verify_checksum(obj, "checksum", source)
         del body["schema_version"]
+        _check_format(body.pop("format", FORMAT), source)
         body = migrate(body, version, source)
         problem = shape_problem(body)
         if problem is not None:
@@ -339,6 +318,7 @@ class JsonCodec:
         _version_of(obj, "v", JOURNAL_VERSION, source)
         body = _verify_checksum(obj, "c", source)
         del body["v"]
-        if not _is_int(body.get("seq")):
-            raise CheckpointCorruptError(source, "missing or non-integer 'seq'")
+        problem = entry_problem(body)
+        if problem is not None:
+            raise CheckpointCorruptError(source, problem)
         return body
