@@ -9,12 +9,14 @@
     │   └── PlanningError             a planner (LLM) could not produce a valid plan
     ├── ExecutionError
     │   ├── NodeExecutionError        a node's work failed (permanent)
+    │   │   └── NodeOutputError       its output is not JSON data (``.path`` of the bad value)
     │   ├── TransientError            a failure worth retrying (``.retry_after`` seconds, optional)
     │   └── ToolError                 a tool is unknown or was misused
     └── CheckpointError
         ├── InvalidIdError            an id / plan id that is not a safe name (also a ValueError)
-        ├── CheckpointNotFoundError   no such checkpoint / plan
-        ├── CheckpointCorruptError    a file failed its checksum, schema or shape check
+        ├── CheckpointNotFoundError   no such checkpoint / plan (also KeyError, FileNotFoundError)
+        ├── CheckpointCorruptError    a record failed its checksum, schema or shape check
+        │                             (also a RuntimeError)
         │   └── UnsupportedSchemaError  written by a newer vibe-aigc; upgrade to read it
         ├── CheckpointEncodeError     a record is not storable JSON data (also a ValueError)
         ├── CheckpointLockedError     another process is running the same plan
@@ -92,6 +94,22 @@ class NodeExecutionError(ExecutionError):
         super().__init__(message)
 
 
+class NodeOutputError(NodeExecutionError):
+    """A node returned something that is not JSON data; the node fails, the run goes on.
+
+    ``path`` names the bad value inside the output (``output.images[2]``)."""
+
+    def __init__(self, node_id: str, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"output of node {node_id!r} is not JSON data at {path}: {reason}; return dicts "
+            "with string keys, lists, strings, numbers, booleans or None, and store binary "
+            "data as artifacts",
+            node_id,
+        )
+
+
 class TransientError(ExecutionError):
     """A failure worth retrying: rate limits, timeouts, 5xx. ``retry_after`` in seconds."""
 
@@ -127,8 +145,9 @@ class InvalidIdError(CheckpointError, ValueError):
         super().__init__(f"invalid {kind} {shown}: {rule}")
 
 
-class CheckpointNotFoundError(CheckpointError, KeyError):
-    """No checkpoint (or plan) with that id."""
+class CheckpointNotFoundError(CheckpointError, KeyError, FileNotFoundError):
+    """No checkpoint (or plan) with that id (also a ``KeyError`` and, as in 0.7.1, a
+    ``FileNotFoundError``)."""
 
     def __init__(self, checkpoint_id: str, message: str | None = None) -> None:
         self.checkpoint_id = checkpoint_id
@@ -142,8 +161,9 @@ class CheckpointNotFoundError(CheckpointError, KeyError):
         return self.message
 
 
-class CheckpointCorruptError(CheckpointError):
-    """A checkpoint or journal file failed its schema, shape or checksum check."""
+class CheckpointCorruptError(CheckpointError, RuntimeError):
+    """A checkpoint or journal record failed its schema, shape or checksum check (also a
+    ``RuntimeError``, as in 0.7.1)."""
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path

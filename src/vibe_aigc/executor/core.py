@@ -30,15 +30,23 @@ Rules
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from vibe_aigc.context import InMemoryMemo, Memo, NodeContext
-from vibe_aigc.errors import ConfigurationError, NodeExecutionError
+from vibe_aigc.errors import (
+    CheckpointEncodeError,
+    ConfigurationError,
+    NodeExecutionError,
+    NodeOutputError,
+)
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
 from vibe_aigc.executor.retry import RetryPolicy, is_transient
+from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, utc_now
 from vibe_aigc.tools import ToolRegistry, default_registry
@@ -153,16 +161,39 @@ class WorkflowExecutor:
                 await announce.retrying(node, attempt, delay, message)
                 await self._sleep(delay)
                 continue
+            try:
+                output = json_data(output, "output")
+            except CheckpointEncodeError as exc:  # not retried: the same work returns the same
+                result.status = ExecutionStatus.FAILED
+                result.error = str(
+                    NodeOutputError(node.id, exc.where, exc.reason)
+                )
+                break
             result.status = ExecutionStatus.COMPLETED
             result.output = output
-            usage = output.get("usage") if isinstance(output, dict) else None
-            if isinstance(usage, dict) and all(isinstance(v, int | float) for v in usage.values()):
-                result.usage = {str(k): float(v) for k, v in usage.items()}
+            result.usage = usage_of(output)
             break
         result.completed_at = utc_now()
         if result.started_at is not None:
             result.duration = (result.completed_at - result.started_at).total_seconds()
         return result
+
+
+def usage_of(output: Any) -> dict[str, float] | None:
+    """The usage numbers a node reported (``output["usage"]``): finite, non-negative numbers
+    only; anything else a provider sent (NaN, inf, negative, text) is dropped."""
+    usage = output.get("usage") if isinstance(output, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    clean = {
+        str(k): float(v)
+        for k, v in usage.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(float(v))
+        and 0 <= float(v) < 1e15
+    }
+    return clean or None
 
 
 def _describe(exc: BaseException, timeout: Any) -> str:
@@ -203,6 +234,7 @@ class _Run:
         self.position = {n: i for i, n in enumerate(graph.order)}
 
         self.done = 0  # nodes finished: completed, failed or skipped
+        self.counts = {"completed": 0, "failed": 0, "skipped": 0, "running": 0}
         self.memo: Memo = InMemoryMemo()
 
     async def event(self, kind: EventKind, node_id: str | None = None, **kw: Any) -> None:
@@ -218,6 +250,7 @@ class _Run:
                 total=len(self.graph.order),
                 node_id=node_id,
                 description=description,
+                counts=dict(self.counts),
                 state=self.state,
                 **kw,
             ),
@@ -252,6 +285,7 @@ class _Run:
             if node_id in state.node_results and previous.status == ExecutionStatus.COMPLETED:
                 state.node_results[node_id] = previous.model_copy(update={"resumed": True})
                 self.done += 1
+                self.counts["completed"] += 1
         state.status = ExecutionStatus.RUNNING
         state.started_at = utc_now()
         for hook in self.hooks:
@@ -277,6 +311,7 @@ class _Run:
                 while ready and (limit is None or len(running) < limit):
                     _, _, node_id = heapq.heappop(ready)
                     state.node_results[node_id].status = ExecutionStatus.RUNNING
+                    self.counts["running"] += 1
                     await self.event(EventKind.NODE_STARTED, node_id)
                     task = asyncio.create_task(self.run_one(node_id), name=f"node:{node_id}")
                     running[task] = node_id
@@ -285,7 +320,10 @@ class _Run:
                     node_id = running.pop(task)
                     result = task.result()  # run_one returns a result; hook errors propagate
                     self.done += 1
-                    if result.status == ExecutionStatus.COMPLETED:
+                    self.counts["running"] -= 1
+                    ok = result.status == ExecutionStatus.COMPLETED
+                    self.counts["completed" if ok else "failed"] += 1
+                    if ok:
                         await self.event(EventKind.NODE_COMPLETED, node_id)
                         for m in self.graph.after[node_id]:
                             waiting[m] -= 1
@@ -332,6 +370,7 @@ class _Run:
                 results[n].status = ExecutionStatus.SKIPPED
                 results[n].error = f"skipped: waits on {failed_id!r}, which failed"
                 self.done += 1
+                self.counts["skipped"] += 1
                 await self.event(EventKind.NODE_SKIPPED, n, message=results[n].error)
 
     async def abort(self, running: dict[asyncio.Task[NodeResult], str]) -> None:
@@ -346,10 +385,18 @@ class _Run:
         self.state.status = ExecutionStatus.FAILED
         self.state.completed_at = utc_now()
         for hook in self.hooks:
-            try:
-                await asyncio.shield(hook.on_run_end(self.state, interrupted=True))
-            except Exception:  # keep the original error; this one is secondary
-                log.exception("hook %r failed while stopping the run", hook)
+            # Shielded, and waited for however many cancellations arrive: the caller (and the
+            # lease it releases afterwards) must not move on while the hook still writes.
+            ending = asyncio.ensure_future(hook.on_run_end(self.state, interrupted=True))
+            while not ending.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([ending])
+            if not ending.cancelled() and ending.exception() is not None:
+                log.error(  # keep the original error; this one is secondary
+                    "hook %r failed while stopping the run",
+                    hook,
+                    exc_info=ending.exception(),
+                )
 
 
 def _remaining_path(graph: PlanGraph) -> dict[str, float]:

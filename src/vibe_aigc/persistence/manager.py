@@ -1,80 +1,47 @@
 """``WorkflowPersistenceManager``: the guide's public face of checkpoint storage.
 
-A thin, synchronous facade over a :class:`~vibe_aigc.persistence.store.CheckpointStore`
-(a :class:`~vibe_aigc.persistence.file_store.FileCheckpointStore` by default). It adds what
-every saved checkpoint needs: a fresh checkpoint id, ``created_at``, redaction of secrets, and
-pruning to ``keep_last`` checkpoints per plan.
+A synchronous facade over one :class:`~vibe_aigc.persistence.store.Store`. It adds what every
+saved checkpoint needs: a fresh checkpoint id, ``created_at``, redaction of secrets (by name and
+by value), pruning to ``keep_last`` checkpoints per plan, and collection of blobs nothing
+references any more. Every write is made under the plan's lease: the one a run holds in this
+process, or a short one taken for the call (so a manual write never slips past a running plan).
 
-The folder is ``checkpoint_dir``, else ``$VIBE_CHECKPOINT_DIR``, else ``.vibe_checkpoints``
-(relative to the working directory at construction); nothing is created before the first write.
+Which store (first that applies): ``store`` (a Store or a URL), ``checkpoint_dir`` (a folder),
+``$VIBE_STORE_URL``, ``$VIBE_CHECKPOINT_DIR``, else ``.vibe_checkpoints`` in the working
+directory. Nothing is created before the first write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from vibe_aigc import results
-from vibe_aigc.errors import CheckpointError, ConfigurationError
-from vibe_aigc.persistence.file_store import FileCheckpointStore
-from vibe_aigc.persistence.ids import new_checkpoint_id, validate_plan_id
-from vibe_aigc.persistence.redaction import redact
-from vibe_aigc.persistence.store import CheckpointStore
+from vibe_aigc.errors import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConfigurationError,
+)
+from vibe_aigc.persistence.blobs import BlobStore, artifact_refs
+from vibe_aigc.persistence.factory import DEFAULT_DIR, ENV_DIR, ENV_URL, open_store
+from vibe_aigc.persistence.file import FileCheckpointStore
+from vibe_aigc.persistence.ids import new_checkpoint_id, validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.records import Record, corrupt_summary, fill_defaults, summary_of
+from vibe_aigc.persistence.redaction import redact_record
+from vibe_aigc.persistence.store import JournalRead, Lease, Store
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
-ENV_VAR = "VIBE_CHECKPOINT_DIR"
-DEFAULT_DIR = ".vibe_checkpoints"
+ENV_VAR = ENV_DIR
 
-Record = dict[str, Any]
-
-
-def _redact_node(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    out = dict(node)
-    if "parameters" in out:
-        out["parameters"] = redact(out["parameters"])
-    if isinstance(out.get("children"), list):
-        out["children"] = [_redact_node(child) for child in out["children"]]
-    return out
-
-
-def _redact_vibe(vibe: Any) -> Any:
-    if not isinstance(vibe, dict) or "metadata" not in vibe:
-        return vibe
-    return {**vibe, "metadata": redact(vibe["metadata"])}
-
-
-def redact_record(record: Record) -> Record:
-    """A copy with secrets removed from ``vibe.metadata``, the plan's ``source_vibe.metadata``
-    and every plan node's ``parameters``. Node results are kept as they are."""
-    out = dict(record)
-    if "vibe" in out:
-        out["vibe"] = _redact_vibe(out["vibe"])
-    plan = out.get("workflow_plan")
-    if isinstance(plan, dict):
-        plan = dict(plan)
-        if "source_vibe" in plan:
-            plan["source_vibe"] = _redact_vibe(plan["source_vibe"])
-        if isinstance(plan.get("root_nodes"), list):
-            plan["root_nodes"] = [_redact_node(node) for node in plan["root_nodes"]]
-        out["workflow_plan"] = plan
-    return out
-
-
-def _fill_defaults(record: Record) -> None:
-    """Fill v2 keys a caller left out (same rules as the v1 -> v2 migration)."""
-    completed = record.get("completed_nodes")
-    pending = record.get("pending_nodes")
-    if isinstance(completed, list) and isinstance(pending, list):
-        record.setdefault("state", "interrupted" if pending else "completed")
-        record.setdefault("total_nodes", len(completed) + len(pending))
-    record.setdefault("run_id", "manual")
-    record.setdefault("journal_seq", -1)  # covers no journal record
+# (store url, plan id) -> the lease a run of this process holds on it
+_ACTIVE: dict[tuple[str, str], Lease] = {}
+_ACTIVE_GUARD = threading.Lock()
 
 
 class WorkflowPersistenceManager:
@@ -85,7 +52,7 @@ class WorkflowPersistenceManager:
         checkpoint_dir: str | os.PathLike[str] | None = None,
         *,
         keep_last: int | None = 20,
-        store: CheckpointStore | None = None,
+        store: Store | str | None = None,
     ) -> None:
         if keep_last is not None and (
             not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 1
@@ -93,22 +60,76 @@ class WorkflowPersistenceManager:
             raise ConfigurationError(
                 f"keep_last must be None (keep all) or an integer >= 1, not {keep_last!r}"
             )
-        if checkpoint_dir is None and isinstance(store, FileCheckpointStore):
-            checkpoint_dir = store.root
-        if checkpoint_dir is None:
-            checkpoint_dir = os.environ.get(ENV_VAR) or DEFAULT_DIR
-        self.checkpoint_dir = Path(os.path.abspath(os.path.expanduser(os.fspath(checkpoint_dir))))
+        if isinstance(store, str):
+            store = open_store(store)
+        if store is None:
+            if checkpoint_dir is not None:
+                store = open_store(os.fspath(checkpoint_dir))
+            elif os.environ.get(ENV_URL):
+                store = open_store(os.environ[ENV_URL])
+            else:
+                store = open_store(os.environ.get(ENV_DIR) or DEFAULT_DIR)
+        self.store: Store = store
         self.keep_last = keep_last
-        self.store: CheckpointStore = (
-            store if store is not None else FileCheckpointStore(self.checkpoint_dir)
-        )
+        root = store.root if isinstance(store, FileCheckpointStore) else None
+        self.checkpoint_dir: Path | None = root
+        """The folder of a file store (None for a database store)."""
 
     def __repr__(self) -> str:
-        return f"WorkflowPersistenceManager({str(self.checkpoint_dir)!r})"
+        return f"WorkflowPersistenceManager({self.url!r})"
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.store.blobs
+
+    # ------------------------------------------------------------------ leases
+
+    @contextlib.contextmanager
+    def lease(self, plan_id: str) -> Iterator[Lease]:
+        """Hold the plan's lease (one writer per plan); writes of this manager (and of any
+        manager of the same store in this process) made meanwhile go under it."""
+        lease = self.store.lease(validate_plan_id(plan_id))
+        with lease:
+            key = (self.url, plan_id)
+            with _ACTIVE_GUARD:
+                _ACTIVE[key] = lease
+            try:
+                yield lease
+            finally:
+                with _ACTIVE_GUARD:
+                    if _ACTIVE.get(key) is lease:
+                        del _ACTIVE[key]
+
+    def lock(self, plan_id: str) -> contextlib.AbstractContextManager[Lease]:
+        """The guide-era name of :meth:`lease`: ``with manager.lock(plan_id): ...``."""
+        return self.lease(plan_id)
+
+    @contextlib.contextmanager
+    def _writing(self, plan_id: str, lease: Lease | None = None) -> Iterator[Lease]:
+        if lease is not None:
+            yield lease
+            return
+        with _ACTIVE_GUARD:
+            active = _ACTIVE.get((self.url, plan_id))
+        if active is not None and active.held:
+            yield active
+            return
+        with self.lease(plan_id) as short:
+            yield short
+
+    def running(self, plan_id: str) -> bool:
+        """True while a run of this process holds the plan."""
+        with _ACTIVE_GUARD:
+            active = _ACTIVE.get((self.url, validate_plan_id(plan_id)))
+        return active is not None and active.held
 
     # ------------------------------------------------------------------ checkpoints
 
-    def save_checkpoint(self, plan_id: str, record_body: Record) -> str:
+    def save_checkpoint(self, plan_id: str, record_body: Record, lease: Lease | None = None) -> str:
         """Write a checkpoint of ``plan_id``; returns its new id.
 
         ``record_body`` holds the guide's keys (``vibe``, ``workflow_plan``,
@@ -121,88 +142,144 @@ class WorkflowPersistenceManager:
         record["checkpoint_id"] = new_checkpoint_id()
         record["plan_id"] = plan_id
         record["created_at"] = results.iso_z(results.utc_now())
-        _fill_defaults(record)
-        checkpoint_id = self.store.write_checkpoint(record)
-        try:
-            self.store.prune(plan_id, self.keep_last)
-        except CheckpointError as exc:  # the checkpoint is saved; pruning is housekeeping
-            log.warning("could not prune old checkpoints of plan %r: %s", plan_id, exc)
-        return checkpoint_id
+        fill_defaults(record)
+        with self._writing(plan_id, lease) as held:
+            self.store.write_snapshot(held, record)
+            try:
+                self._prune(held, self.keep_last)
+            except CheckpointError as exc:  # the checkpoint is saved; pruning is housekeeping
+                log.warning("could not prune old checkpoints of plan %r: %s", plan_id, exc)
+        return str(record["checkpoint_id"])
 
     def load_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
         """The checkpoint's record (CheckpointNotFoundError / CheckpointCorruptError)."""
-        return self.store.read_checkpoint(checkpoint_id, plan_id)
+        return self.store.read_snapshot(checkpoint_id, plan_id)
 
     def list_checkpoints(self, plan_id: str | None = None) -> list[Record]:
-        """Summaries, newest first; corrupt files are listed with ``corrupt: True``."""
-        return self.store.list_checkpoints(plan_id)
+        """Summaries, newest first; corrupt records are listed with ``corrupt: True``."""
+        plans = [validate_plan_id(plan_id)] if plan_id is not None else self.plan_ids()
+        out: list[Record] = []
+        for plan in plans:
+            for checkpoint_id in self.store.snapshot_ids(plan):
+                try:
+                    record = self.store.read_snapshot(checkpoint_id, plan)
+                except CheckpointNotFoundError:
+                    continue  # deleted meanwhile
+                except CheckpointError as exc:
+                    reason = getattr(exc, "reason", str(exc))
+                    out.append(dict(corrupt_summary(checkpoint_id, plan, reason)))
+                    continue
+                out.append(dict(summary_of(record)))
+        out.sort(key=lambda e: (e["checkpoint_id"], e["plan_id"]), reverse=True)
+        return out
+
+    def plan_of(self, checkpoint_id: str) -> str | None:
+        """The plan holding ``checkpoint_id`` (found by listing, without decoding)."""
+        checkpoint_id = validate_checkpoint_id(checkpoint_id)
+        for plan in self.plan_ids():
+            if checkpoint_id in self.store.snapshot_ids(plan):
+                return plan
+        return None
 
     def delete_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> bool:
-        """Remove one checkpoint; False when no such checkpoint exists.
+        """Remove one checkpoint; False when no such checkpoint exists. Refused with
+        CheckpointLockedError while another process runs the plan.
 
-        Artifact files (images, audio) that no remaining checkpoint or journal record of the
-        plan references are removed too, unless a run of that plan holds its lock.
+        Blobs (images, audio) that no remaining checkpoint or journal entry of the plan
+        references are removed too.
         """
-        owner = plan_id
+        checkpoint_id = validate_checkpoint_id(checkpoint_id)
+        owner = validate_plan_id(plan_id) if plan_id is not None else self.plan_of(checkpoint_id)
         if owner is None:
-            try:
-                owner = str(self.store.read_checkpoint(checkpoint_id)["plan_id"])
-            except CheckpointError:
-                owner = None  # not found or unreadable: the store decides below
-        deleted = self.store.delete_checkpoint(checkpoint_id, plan_id)
-        if deleted and owner is not None:
-            self._collect_artifacts(owner)
+            return False
+        with self._writing(owner) as held:
+            deleted = self.store.delete_snapshot(held, checkpoint_id)
+            if deleted and not self.running(owner):
+                self._collect(owner)
         return deleted
 
-    def _collect_artifacts(self, plan_id: str) -> None:
-        if not self.store.artifacts_dir(plan_id).is_dir():
-            return
-        from vibe_aigc.artifacts import gc_artifacts  # artifacts imports this module
+    def collect_artifacts(self, plan_id: str, *, min_age_seconds: float = 0.0) -> list[str]:
+        """Delete the plan's blobs no checkpoint or journal entry references; returns them.
+        Call it with no run of the plan in flight (a running node may have saved a blob it has
+        not reported yet); ``min_age_seconds`` spares blobs younger than that."""
+        with self._writing(validate_plan_id(plan_id)):
+            return self._collect(plan_id, min_age_seconds)
 
+    def _collect(self, plan_id: str, min_age_seconds: float = 0.0) -> list[str]:
+        if not self.blobs.digests(plan_id):
+            return []
+        refs: set[str] = set()
         try:
-            with self.store.lock(plan_id):
-                gc_artifacts(self, plan_id)
-        except CheckpointError as exc:  # a run holds the plan: it keeps its files for now
-            log.info("artifacts of plan %r not collected: %s", plan_id, exc)
+            for checkpoint_id in self.store.snapshot_ids(plan_id):
+                record = self.store.read_snapshot(checkpoint_id, plan_id)
+                refs |= artifact_refs(record.get("node_results"))
+                refs |= artifact_refs(record.get("memos"))
+            found = self.store.read_entries(plan_id, -1)
+        except CheckpointError as exc:
+            log.warning("not collecting artifacts of plan %r: %s", plan_id, exc)
+            return []
+        if found.damage is not None:
+            return []  # an unreadable entry may reference anything
+        for entry in found.entries:
+            refs |= artifact_refs(entry.get("result"))
+            refs |= artifact_refs(entry.get("value"))
+        return self.blobs.remove(plan_id, refs, min_age_seconds)
 
     def delete_plan(self, plan_id: str) -> list[str]:
-        """Remove everything stored for the plan; returns the removed paths."""
+        """Remove everything the store wrote for the plan; returns what was removed."""
         return self.store.delete_plan(plan_id)
 
     def plan_ids(self) -> list[str]:
         return self.store.plan_ids()
 
     def latest_checkpoint_ids(self, plan_id: str) -> list[str]:
-        return self.store.latest_checkpoint_ids(plan_id)
+        return self.store.snapshot_ids(plan_id)
 
     def prune(self, plan_id: str, keep_last: int | None = None) -> list[str]:
         """Delete the oldest checkpoints beyond ``keep_last`` (default: the manager's)."""
-        return self.store.prune(plan_id, self.keep_last if keep_last is None else keep_last)
+        with self._writing(validate_plan_id(plan_id)) as held:
+            return self._prune(held, self.keep_last if keep_last is None else keep_last)
 
-    # ------------------------------------------------------------------ journal and lock
+    def _prune(self, lease: Lease, keep_last: int | None) -> list[str]:
+        if keep_last is None:
+            return []
+        if not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 0:
+            raise ConfigurationError(
+                f"keep_last must be None or an integer >= 0, not {keep_last!r}"
+            )
+        doomed = self.store.snapshot_ids(lease.plan_id)[keep_last:]
+        return [c for c in doomed if self.store.delete_snapshot(lease, c)]
 
-    def append_journal(self, plan_id: str, records: list[Record]) -> None:
-        self.store.append_journal(plan_id, records)
+    # ------------------------------------------------------------------ journal
+
+    def append_entries(self, lease: Lease, entries: list[Record]) -> None:
+        self.store.append_entries(lease, entries)
+
+    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
+        return self.store.read_entries(validate_plan_id(plan_id), after_seq)
+
+    def trim_entries(self, lease: Lease, covered_seq: int) -> None:
+        self.store.trim_entries(lease, covered_seq)
+
+    def discard_entries(self, lease: Lease, after_seq: int) -> list[str]:
+        return self.store.discard_entries(lease, after_seq)
 
     def read_journal(self, plan_id: str, after_seq: int = -1) -> tuple[list[Record], list[str]]:
-        return self.store.read_journal(plan_id, after_seq)
+        """Entries after ``after_seq`` and warnings (damage: CheckpointCorruptError)."""
+        found = self.read_entries(plan_id, after_seq)
+        if found.damage is not None:
+            raise CheckpointCorruptError(f"journal of plan {plan_id!r}", found.damage)
+        return found.entries, found.warnings
 
-    def rotate_journal(self, plan_id: str, next_seq: int) -> None:
-        self.store.rotate_journal(plan_id, next_seq)
+    def append_journal(self, plan_id: str, records: list[Record]) -> None:
+        """Append entries under the plan's lease (this process's run's, or a short one)."""
+        with self._writing(validate_plan_id(plan_id)) as held:
+            self.store.append_entries(held, records)
 
-    def compact_journal(self, plan_id: str, covered_seq: int) -> list[str]:
-        return self.store.compact_journal(plan_id, covered_seq)
 
-    def quarantine_journal(self, plan_id: str) -> list[str]:
-        return self.store.quarantine_journal(plan_id)
+def describe_store(manager: WorkflowPersistenceManager) -> str:
+    """Where a manager keeps its data, for messages: the folder, or the URL."""
+    return str(manager.checkpoint_dir) if manager.checkpoint_dir is not None else manager.url
 
-    def close_journal(self, plan_id: str) -> None:
-        """Release what the store keeps open for appending to the plan's journal."""
-        self.store.close_journal(plan_id)
 
-    def lock(self, plan_id: str) -> AbstractContextManager[Any]:
-        """The plan's runner lock: ``with manager.lock(plan_id): ...``."""
-        return self.store.lock(plan_id)
-
-    def artifacts_dir(self, plan_id: str) -> Path:
-        return self.store.artifacts_dir(plan_id)
+__all__ = ["ENV_VAR", "WorkflowPersistenceManager", "describe_store"]

@@ -75,3 +75,37 @@ def redact(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return copy.deepcopy(value)
+
+
+def _redact_node(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    if "parameters" in out:
+        out["parameters"] = redact(out["parameters"])
+    if isinstance(out.get("children"), list):
+        out["children"] = [_redact_node(child) for child in out["children"]]
+    return out
+
+
+def _redact_vibe(vibe: Any) -> Any:
+    if not isinstance(vibe, dict) or "metadata" not in vibe:
+        return vibe
+    return {**vibe, "metadata": redact(vibe["metadata"])}
+
+
+def redact_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a checkpoint record with secrets removed from ``vibe.metadata``, the plan's
+    ``source_vibe.metadata`` and every plan node's ``parameters``."""
+    out = dict(record)
+    if "vibe" in out:
+        out["vibe"] = _redact_vibe(out["vibe"])
+    plan = out.get("workflow_plan")
+    if isinstance(plan, dict):
+        plan = dict(plan)
+        if "source_vibe" in plan:
+            plan["source_vibe"] = _redact_vibe(plan["source_vibe"])
+        if isinstance(plan.get("root_nodes"), list):
+            plan["root_nodes"] = [_redact_node(node) for node in plan["root_nodes"]]
+        out["workflow_plan"] = plan
+    return out

@@ -1,75 +1,123 @@
-"""The storage contract every checkpoint store fulfils (files today; SQLite/Postgres later).
+"""The storage contract every store fulfils (files today; SQLite and PostgreSQL behind it too).
 
-Stores are synchronous; the async scheduler calls them through ``asyncio.to_thread``. A store
-moves records (plain JSON-able dicts) and never interprets them beyond the ids; the codec owns
-the byte format, schema versions and checksums.
+A store moves records (:mod:`.records`) and never interprets them beyond ids and journal
+sequence numbers; the codec owns bytes, versions and checksums. No method takes or returns a
+path: segments, rotation, quarantine and folder fsyncs are the file store's private business.
+Stores are synchronous; the async runs layer calls them through a worker thread.
 
 Lifecycle of a plan's data::
 
-    with store.lock(plan_id):                    # one runner per plan, else CheckpointLockedError
-        store.write_checkpoint(snapshot)         # full snapshot, atomically (journal_seq = S)
-        store.rotate_journal(plan_id, S + 1)     # the following records go to a new segment
-        store.append_journal(plan_id, records)   # each batch: one write + one fsync
-        ...                                      # more appends, more snapshots
-        store.compact_journal(plan_id, S_old)    # drop segments an older snapshot covers
-        store.prune(plan_id, keep_last)          # drop the oldest snapshots
-    store.delete_plan(plan_id)                   # everything of the plan, when done
+    with store.lease(plan_id) as lease:          # one writer per plan, else CheckpointLockedError
+        store.write_snapshot(lease, snapshot)    # a full snapshot, atomically
+        store.append_entries(lease, entries)     # each batch: durable before it returns
+        store.trim_entries(lease, covered_seq)   # entries a snapshot covers may go
+        store.discard_entries(lease, after_seq)  # set aside a damaged journal tail
+        store.delete_snapshot(lease, old_id)     # retention
+    store.delete_plan(plan_id)                   # everything of the plan (takes the lease)
 
-Resume from latest = the newest snapshot that decodes + ``read_journal(plan_id, its
+**Fencing.** Every write names the :class:`Lease` it is made under. A lease that was released
+(or, in a shared database, expired and taken over) refuses every later write with
+:class:`~vibe_aigc.errors.CheckpointLockedError`; releasing waits for a write in progress. So
+a run that lost its lease can never interleave with the new owner.
+
+Resume from latest = the newest snapshot that decodes + ``read_entries(plan_id, its
 journal_seq)``. Resume from a given checkpoint id = exactly that snapshot.
 
-Records: a checkpoint record has the guide's keys (``checkpoint_id``, ``plan_id``,
-``created_at``, ``vibe``, ``workflow_plan``, ``completed_nodes``, ``node_results``,
-``pending_nodes``) and ``state``, ``total_nodes``, ``run_id``, ``journal_seq``; extra keys are
-kept. A journal record is a dict with an int ``seq``, strictly increasing over the plan's
-journal (gaps allowed); the caller assigns seqs.
-
-Errors: bad ids raise InvalidIdError before any path is built; a missing checkpoint raises
-CheckpointNotFoundError; bad stored data raises CheckpointCorruptError naming the file; a
-refused write raises CheckpointWriteError (earlier data intact).
+Errors: bad ids raise InvalidIdError before anything is touched; a missing checkpoint raises
+CheckpointNotFoundError; bad stored data raises CheckpointCorruptError naming where; a refused
+write raises CheckpointWriteError (earlier data intact); contention CheckpointLockedError.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-Record = dict[str, Any]
+from vibe_aigc.persistence.blobs import BlobStore
+from vibe_aigc.persistence.records import Record
+
+
+@dataclass
+class JournalRead:
+    """What :meth:`Store.read_entries` found.
+
+    ``entries``: the valid entries after the asked seq, in order. ``warnings``: what was
+    dropped and why (a torn last entry after a crash). ``damage``: why reading stopped early
+    (an entry in the middle is damaged); ``entries`` then holds the valid ones before it,
+    and the runs layer may :meth:`Store.discard_entries` the rest.
+    """
+
+    entries: list[Record] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    damage: str | None = None
 
 
 @runtime_checkable
-class CheckpointStore(Protocol):
-    """Where checkpoints and journals live (see the module docstring for the lifecycle)."""
+class Lease(Protocol):
+    """One writer's hold on one plan (see *Fencing* in the module docstring)."""
+
+    plan_id: str
+    token: int
+
+    def __enter__(self) -> Lease: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    @property
+    def held(self) -> bool:
+        """True from acquiring until release (or until the store saw it lost)."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where snapshots, journals and blobs of plans live (see the module docstring)."""
+
+    url: str
+    blobs: BlobStore
+
+    def lease(self, plan_id: str) -> Lease:
+        """An unacquired lease; entering it raises CheckpointLockedError naming the holder."""
+        ...
 
     # ------------------------------------------------------------------ snapshots
 
-    def write_checkpoint(self, record: Record) -> str:
-        """Store a full snapshot atomically; ``record`` holds its ``checkpoint_id`` and
-        ``plan_id``. Overwrites a checkpoint with the same id. Returns the checkpoint id."""
+    def write_snapshot(self, lease: Lease, record: Record) -> None:
+        """Store a full checkpoint record atomically (its ``checkpoint_id``/``plan_id`` name
+        it; the plan must be the lease's). Overwrites one with the same id."""
         ...
 
-    def read_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
+    def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
         """The decoded (migrated) record; searches every plan when ``plan_id`` is None."""
         ...
 
-    def list_checkpoints(self, plan_id: str | None = None) -> list[Record]:
-        """Summaries, newest first: ``checkpoint_id, plan_id, created_at, completed_nodes``
-        (a count), ``total_nodes, state, path, corrupt`` (False). A record that fails to decode
-        is listed as ``{checkpoint_id, plan_id, path, corrupt: True, error}``; never raises
-        for bad data."""
-        ...
-
-    def latest_checkpoint_ids(self, plan_id: str) -> list[str]:
+    def snapshot_ids(self, plan_id: str) -> list[str]:
         """The plan's checkpoint ids, newest first, without decoding them."""
         ...
 
-    def delete_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> bool:
-        """Remove one checkpoint; False when it did not exist."""
+    def delete_snapshot(self, lease: Lease, checkpoint_id: str) -> bool:
+        """Remove one checkpoint of the lease's plan; False when it did not exist."""
         ...
 
-    def prune(self, plan_id: str, keep_last: int | None) -> list[str]:
-        """Delete the plan's oldest checkpoints beyond ``keep_last`` (None keeps all)."""
+    # ------------------------------------------------------------------ journal
+
+    def append_entries(self, lease: Lease, entries: list[Record]) -> None:
+        """Durably append a batch (group commit); ``seq`` strictly increasing, and above
+        every seq already stored for the plan."""
+        ...
+
+    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
+        """Entries with ``seq > after_seq`` in order (see :class:`JournalRead`)."""
+        ...
+
+    def trim_entries(self, lease: Lease, covered_seq: int) -> None:
+        """Entries with ``seq <= covered_seq`` are covered by a snapshot and may be dropped
+        (a store may keep some; the highest seq ever written stays known)."""
+        ...
+
+    def discard_entries(self, lease: Lease, after_seq: int) -> list[str]:
+        """Set aside every entry with ``seq > after_seq`` (a damaged tail), kept for
+        inspection but never read again; returns what was set aside."""
         ...
 
     # ------------------------------------------------------------------ plans
@@ -79,41 +127,15 @@ class CheckpointStore(Protocol):
         ...
 
     def delete_plan(self, plan_id: str) -> list[str]:
-        """Remove everything the plan stored; returns what was removed. Raises
-        CheckpointLockedError while another runner holds the plan."""
+        """Remove everything the store wrote for the plan (never anything it did not write);
+        returns what was removed. CheckpointLockedError while another writer holds it."""
         ...
 
-    def lock(self, plan_id: str) -> AbstractContextManager[Any]:
-        """An unacquired lock; entering it raises CheckpointLockedError on contention."""
+    def close(self) -> None:
+        """Release connections and open handles (the store may be used again after)."""
         ...
 
-    def artifacts_dir(self, plan_id: str) -> Path:
-        """Where large binary outputs of the plan may be written (not created)."""
-        ...
 
-    # ------------------------------------------------------------------ journal
-
-    def append_journal(self, plan_id: str, records: list[Record]) -> None:
-        """Durably append a batch (group commit: one write, one fsync)."""
-        ...
-
-    def read_journal(self, plan_id: str, after_seq: int = -1) -> tuple[list[Record], list[str]]:
-        """Records with ``seq > after_seq`` in order, and warnings (a torn last record
-        is dropped with a warning; damage elsewhere raises CheckpointCorruptError)."""
-        ...
-
-    def rotate_journal(self, plan_id: str, next_seq: int) -> None:
-        """Send the following appends (seq >= ``next_seq``) to a new segment."""
-        ...
-
-    def close_journal(self, plan_id: str) -> None:
-        """Release any handle kept open for appending (a later append reopens it)."""
-        ...
-
-    def quarantine_journal(self, plan_id: str) -> list[str]:
-        """Move a damaged journal aside so a resumed run can journal afresh; returns paths."""
-        ...
-
-    def compact_journal(self, plan_id: str, covered_seq: int) -> list[str]:
-        """Delete segments whose every record has ``seq <= covered_seq``; returns them."""
-        ...
+def describe(store: Any) -> str:
+    """A store's URL for messages (works for any object)."""
+    return str(getattr(store, "url", store))

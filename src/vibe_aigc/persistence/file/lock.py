@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from types import TracebackType
 
 from vibe_aigc import results
 from vibe_aigc.errors import CheckpointLockedError, CheckpointWriteError
-from vibe_aigc.persistence.atomic import ensure_dir
+from vibe_aigc.persistence.file.atomic import ensure_dir
 
 LOCK_NAME = ".lock"
 _HOLDER_INFO_WAITS = 20  # x 5 ms: how long a refused runner waits for the holder's info
@@ -158,6 +159,14 @@ class PlanLock:
         if stale:
             os.close(fd)
             return None
+        if mine.st_nlink != 1 or not stat.S_ISREG(mine.st_mode):
+            # a hard link planted as .lock: truncating and chmod'ing it would damage the
+            # file it is linked to, so nothing is written to it
+            os.close(fd)
+            raise CheckpointWriteError(
+                str(self.plan_dir),
+                OSError(f"{self.path} is not a plain file of its own (hard-linked); refused"),
+            )
         return fd
 
     def release(self) -> None:

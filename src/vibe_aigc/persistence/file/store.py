@@ -22,49 +22,39 @@ symlinked folders, are not plans.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-import re
 import shutil
 import stat
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from vibe_aigc.errors import (
     CheckpointCorruptError,
-    CheckpointEncodeError,
     CheckpointNotFoundError,
     CheckpointWriteError,
     ConfigurationError,
-    UnsupportedSchemaError,
 )
 from vibe_aigc.models import is_safe_id
-from vibe_aigc.persistence import atomic
+from vibe_aigc.persistence.blobs import BLOBS_DIR, FileBlobStore
 from vibe_aigc.persistence.codec import Codec, JsonCodec
+from vibe_aigc.persistence.file import atomic
+from vibe_aigc.persistence.file.journal import (
+    QUARANTINE_RE,
+    SEGMENT_RE,
+    SegmentJournal,
+    check_seq,
+)
+from vibe_aigc.persistence.file.lease import FileLease
+from vibe_aigc.persistence.file.lock import LOCK_NAME, PlanLock, held_here
 from vibe_aigc.persistence.ids import is_checkpoint_id, validate_checkpoint_id, validate_plan_id
-from vibe_aigc.persistence.lock import LOCK_NAME, PlanLock, held_here
+from vibe_aigc.persistence.records import Record, corrupt_summary, summary_of
+from vibe_aigc.persistence.store import JournalRead, Lease
 
-Record = dict[str, Any]
-
-SEGMENT_RE = re.compile(r"journal-(\d{12,})\.jsonl")
-QUARANTINE_RE = re.compile(r"quarantined-journal-(\d{12,})\.jsonl(\.\d+)?")
-ARTIFACTS_DIR = "artifacts"
+ARTIFACTS_DIR = BLOBS_DIR
 STALE_TEMP_SECONDS = 60.0
 _READ_FLAGS = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
 )
-
-
-def segment_name(start_seq: int) -> str:
-    return f"journal-{start_seq:012d}.jsonl"
-
-
-def _check_seq(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise CheckpointEncodeError(what, f"must be an integer, found {type(value).__name__}")
-    return value
 
 
 class FileCheckpointStore:
@@ -73,11 +63,9 @@ class FileCheckpointStore:
     def __init__(self, root: str | os.PathLike[str], codec: Codec | None = None) -> None:
         self.root = Path(os.path.abspath(root))
         self.codec: Codec = codec if codec is not None else JsonCodec()
-        # plan id -> (plan folder's (inode, mtime_ns), segment start seq, open segment).
-        # A folder whose entries changed (a rotation, a compaction, another store's work)
-        # has a new mtime, so the cached segment is only reused while it is still current.
-        self._appenders: dict[str, tuple[tuple[int, int], int, atomic.AppendHandle]] = {}
-        self._journal_guard = threading.Lock()
+        self.url = self.root.as_uri()
+        self.blobs = FileBlobStore(self.root)
+        self._journal = SegmentJournal(self.codec, self._read_file)
 
     def __repr__(self) -> str:
         return f"FileCheckpointStore({str(self.root)!r})"
@@ -145,18 +133,6 @@ class FileCheckpointStore:
         ]
         return sorted(ids, reverse=True)
 
-    def _segments(self, plan_dir: Path) -> list[tuple[int, Path]]:
-        try:
-            entries = list(os.scandir(plan_dir))
-        except FileNotFoundError:
-            return []
-        out = []
-        for entry in entries:
-            match = SEGMENT_RE.fullmatch(entry.name)
-            if match and not entry.is_dir(follow_symlinks=False):
-                out.append((int(match.group(1)), plan_dir / entry.name))
-        return sorted(out)
-
     def _fsync_quietly(self, folder: Path) -> None:
         with contextlib.suppress(OSError):
             atomic.fsync_dir(folder)
@@ -203,6 +179,7 @@ class FileCheckpointStore:
             raise CheckpointNotFoundError(checkpoint_id) from None
 
     def list_checkpoints(self, plan_id: str | None = None) -> list[Record]:
+        """Summaries of every snapshot, newest first (see :mod:`..records`)."""
         plans = [validate_plan_id(plan_id)] if plan_id is not None else self.plan_ids()
         out: list[Record] = []
         for plan in plans:
@@ -214,28 +191,9 @@ class FileCheckpointStore:
                 except FileNotFoundError:
                     continue
                 except CheckpointCorruptError as exc:
-                    out.append(
-                        {
-                            "checkpoint_id": checkpoint_id,
-                            "plan_id": plan,
-                            "path": str(path),
-                            "corrupt": True,
-                            "error": exc.reason,
-                        }
-                    )
+                    out.append(dict(corrupt_summary(checkpoint_id, plan, exc.reason)))
                     continue
-                out.append(
-                    {
-                        "checkpoint_id": checkpoint_id,
-                        "plan_id": plan,
-                        "created_at": record["created_at"],
-                        "completed_nodes": len(record["completed_nodes"]),
-                        "total_nodes": record["total_nodes"],
-                        "state": record["state"],
-                        "path": str(path),
-                        "corrupt": False,
-                    }
-                )
+                out.append(dict(summary_of(record)))
         out.sort(key=lambda e: (e["checkpoint_id"], e["plan_id"]), reverse=True)
         return out
 
@@ -298,8 +256,7 @@ class FileCheckpointStore:
 
     def delete_plan(self, plan_id: str) -> list[str]:
         plan_dir = self._plan_path(plan_id)
-        with self._journal_guard:
-            self._drop_appender(plan_id)
+        self._journal.close(plan_dir)
         if not os.path.isdir(plan_dir):
             return []
         lock_path = plan_dir / LOCK_NAME
@@ -342,183 +299,91 @@ class FileCheckpointStore:
         return removed
 
     def lock(self, plan_id: str) -> PlanLock:
+        """The plan's bare runner lock (a :meth:`lease` adds fencing on top of it)."""
         return PlanLock(self._plan_path(plan_id, write=True), plan_id)
 
     def artifacts_dir(self, plan_id: str) -> Path:
         return self._plan_path(plan_id) / ARTIFACTS_DIR
 
-    # ------------------------------------------------------------------ journal
+    # ------------------------------------------------------------------ the store contract
+
+    def lease(self, plan_id: str) -> FileLease:
+        plan_dir = self._plan_path(plan_id, write=True)
+        return FileLease(PlanLock(plan_dir, plan_id), on_release=self._journal.close)
+
+    def _fenced(self, lease: Lease, plan_id: str | None = None) -> FileLease:
+        if not isinstance(lease, FileLease) or lease.plan_dir.parent != self.root:
+            raise CheckpointWriteError(
+                str(self.root), OSError("the lease belongs to another store; refused")
+            )
+        if plan_id is not None and plan_id != lease.plan_id:
+            raise CheckpointWriteError(
+                str(self.root),
+                OSError(f"the lease is for plan {lease.plan_id!r}, not {plan_id!r}; refused"),
+            )
+        return lease
+
+    def write_snapshot(self, lease: Lease, record: Record) -> None:
+        fenced = self._fenced(lease, validate_plan_id(record.get("plan_id")))
+        with fenced.writing():
+            self.write_checkpoint(record)
+            self._sweep_temp_files(fenced.plan_dir)
+
+    def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
+        return self.read_checkpoint(checkpoint_id, plan_id)
+
+    def snapshot_ids(self, plan_id: str) -> list[str]:
+        return self.latest_checkpoint_ids(plan_id)
+
+    def delete_snapshot(self, lease: Lease, checkpoint_id: str) -> bool:
+        fenced = self._fenced(lease)
+        with fenced.writing():
+            return self.delete_checkpoint(checkpoint_id, fenced.plan_id)
+
+    def append_entries(self, lease: Lease, entries: list[Record]) -> None:
+        fenced = self._fenced(lease)
+        with fenced.writing():
+            self.append_journal(fenced.plan_id, entries)
+
+    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
+        return self._journal.read(self._plan_path(plan_id), after_seq)
+
+    def trim_entries(self, lease: Lease, covered_seq: int) -> None:
+        fenced = self._fenced(lease)
+        with fenced.writing():
+            self._journal.trim(fenced.plan_dir, covered_seq)
+
+    def discard_entries(self, lease: Lease, after_seq: int) -> list[str]:
+        fenced = self._fenced(lease)
+        with fenced.writing():
+            return self._journal.quarantine(fenced.plan_dir, check_seq(after_seq, "after_seq"))
+
+    def close(self) -> None:
+        self._journal.close_all()
+
+    # ------------------------------------------------------------------ journal (file API)
 
     def append_journal(self, plan_id: str, records: list[Record]) -> None:
-        plan_id = validate_plan_id(plan_id)
-        if not records:
-            return
-        lines = [self.codec.encode_line(record) for record in records]
-        seqs = [_check_seq(r["seq"], "journal record 'seq'") for r in records]
-        for before, after in itertools.pairwise(seqs):
-            if after <= before:
-                raise CheckpointEncodeError(
-                    "journal batch", f"seq {after} follows {before}; seqs must increase"
-                )
-        if seqs[0] < 0:
-            raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
-        with self._journal_guard:
-            start, handle = self._appender(plan_id, seqs[0])
-            if handle is None:
-                raise CheckpointEncodeError(
-                    "journal record 'seq'",
-                    f"{seqs[0]} is below {start}, the first seq of the current segment",
-                )
-            handle.append(b"".join(lines))
-
-    def _folder_stamp(self, plan_dir: Path) -> tuple[int, int] | None:
-        try:
-            info = os.lstat(plan_dir)
-        except OSError:
-            return None
-        if not stat.S_ISDIR(info.st_mode):
-            return None
-        return info.st_ino, info.st_mtime_ns
-
-    def _appender(self, plan_id: str, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
-        """The open current segment of the plan, reopened when the folder changed.
-
-        ``None`` when ``first_seq`` is below the current segment's start (nothing is opened).
-        """
-        cached = self._appenders.get(plan_id)
-        if cached is not None:
-            stamp, start, handle = cached
-            if stamp == self._folder_stamp(self.root / plan_id):
-                return start, (handle if first_seq >= start else None)
-            self._drop_appender(plan_id)
-        plan_dir = self._ensure_plan_dir(plan_id)
-        segments = self._segments(plan_dir)
-        start, path = segments[-1] if segments else (first_seq, plan_dir / segment_name(first_seq))
-        if first_seq < start:
-            return start, None
-        handle = atomic.AppendHandle(path)
-        fresh = self._folder_stamp(plan_dir)
-        if fresh is not None:
-            self._appenders[plan_id] = (fresh, start, handle)
-        return start, handle
-
-    def _drop_appender(self, plan_id: str) -> None:
-        cached = self._appenders.pop(plan_id, None)
-        if cached is not None:
-            cached[2].close()
+        self._journal.append(self._plan_path(validate_plan_id(plan_id), write=True), records)
 
     def close_journal(self, plan_id: str) -> None:
         """Close the plan's open journal segment (a later append reopens it)."""
-        with self._journal_guard:
-            self._drop_appender(validate_plan_id(plan_id))
+        self._journal.close(self._plan_path(plan_id))
 
     def read_journal(self, plan_id: str, after_seq: int = -1) -> tuple[list[Record], list[str]]:
-        after_seq = _check_seq(after_seq, "after_seq")
-        segments = self._segments(self._plan_path(plan_id))
-        records: list[Record] = []
-        warnings: list[str] = []
-        previous: int | None = None
-        for index, (start, path) in enumerate(segments):
-            newest = index == len(segments) - 1
-            limit = None if newest else segments[index + 1][0]
-            if limit is not None and limit - 1 <= after_seq:
-                continue  # every record of this segment is <= after_seq
-            try:
-                lines = self._read_file(path).split(b"\n")
-            except FileNotFoundError:  # compacted meanwhile
-                continue
-            tail = lines.pop()  # b"" when the segment ends with a newline
-            if tail and not newest:
-                raise CheckpointCorruptError(
-                    str(path), f"line {len(lines) + 1}: incomplete line (no newline)"
-                )
-            if tail:
-                warnings.append(
-                    f"{path}: dropped a torn last line ({len(tail)} bytes without a newline; "
-                    "a crash interrupted an append)"
-                )
-            for number, line in enumerate(lines, 1):
-                try:
-                    record = self.codec.decode_line(line, str(path))
-                except UnsupportedSchemaError:
-                    raise  # written by a newer vibe-aigc: not damage, never dropped
-                except CheckpointCorruptError as exc:
-                    if newest and not tail and number == len(lines):
-                        warnings.append(
-                            f"{path}: dropped a damaged last line {number} ({exc.reason}; "
-                            "a crash probably interrupted an append)"
-                        )
-                        break
-                    raise CheckpointCorruptError(
-                        str(path), f"line {number}: {exc.reason}"
-                    ) from None
-                seq = record["seq"]
-                problem = None
-                if seq < start:
-                    problem = f"seq {seq} is below the segment's first seq {start}"
-                elif limit is not None and seq >= limit:
-                    problem = f"seq {seq} belongs to the next segment (from {limit})"
-                elif previous is not None and seq <= previous:
-                    problem = f"seq {seq} does not follow seq {previous}"
-                if problem is not None:
-                    raise CheckpointCorruptError(str(path), f"line {number}: {problem}")
-                previous = seq
-                if seq > after_seq:
-                    records.append(record)
-        return records, warnings
+        """Entries after ``after_seq`` and warnings; damage raises CheckpointCorruptError."""
+        found = self.read_entries(plan_id, after_seq)
+        if found.damage is not None:
+            where, _, reason = found.damage.partition(": ")
+            raise CheckpointCorruptError(where, reason)
+        return found.entries, found.warnings
 
     def rotate_journal(self, plan_id: str, next_seq: int) -> None:
-        plan_id = validate_plan_id(plan_id)
-        next_seq = _check_seq(next_seq, "next_seq")
-        if next_seq < 0:
-            raise CheckpointEncodeError("next_seq", f"{next_seq} is negative")
-        with self._journal_guard:
-            self._drop_appender(plan_id)
-        plan_dir = self._ensure_plan_dir(plan_id)
-        segments = self._segments(plan_dir)
-        if segments:
-            start, current = segments[-1]
-            if next_seq == start:
-                return
-            if next_seq < start:
-                raise CheckpointEncodeError(
-                    "next_seq", f"{next_seq} is below {start}, the current segment's first seq"
-                )
-            atomic.repair_tail(current)
-        atomic.create_empty(plan_dir / segment_name(next_seq))
+        self._journal.rotate(self._plan_path(validate_plan_id(plan_id), write=True), next_seq)
 
     def compact_journal(self, plan_id: str, covered_seq: int) -> list[str]:
-        covered_seq = _check_seq(covered_seq, "covered_seq")
-        plan_dir = self._plan_path(plan_id)
-        with self._journal_guard:
-            self._drop_appender(plan_id)
-        segments = self._segments(plan_dir)
-        removed = [
-            str(path)
-            for (_, path), (next_start, _) in itertools.pairwise(segments)
-            if next_start - 1 <= covered_seq and atomic.remove_file(path)
-        ]
-        if removed:
-            self._fsync_quietly(plan_dir)
-        return removed
+        return self._journal.compact(self._plan_path(plan_id), covered_seq)
 
     def quarantine_journal(self, plan_id: str) -> list[str]:
         """Move every journal segment aside (kept for inspection, ignored by reads)."""
-        plan_dir = self._plan_path(plan_id)
-        with self._journal_guard:
-            self._drop_appender(plan_id)
-        moved: list[str] = []
-        for start, path in self._segments(plan_dir):
-            target = plan_dir / f"quarantined-{segment_name(start)}"
-            suffix = 0
-            while target.exists():
-                suffix += 1
-                target = plan_dir / f"quarantined-{segment_name(start)}.{suffix}"
-            try:
-                os.replace(path, target)
-            except OSError as exc:
-                raise CheckpointWriteError(str(plan_dir), exc) from exc
-            moved.append(str(target))
-        if moved:
-            self._fsync_quietly(plan_dir)
-        return moved
+        return self._journal.quarantine(self._plan_path(plan_id))

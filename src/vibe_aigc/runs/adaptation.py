@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vibe_aigc.checkpointing import ResumeState
+
 from vibe_aigc.errors import ConfigurationError, PlanError
 from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult

@@ -1,0 +1,67 @@
+"""What counts as JSON data here, checked in one place.
+
+:func:`json_data` is the one normalisation of values that leave a node's work (outputs, memos):
+the scheduler applies it the moment a node completes, so dependents see the same value live as
+after a resume. :func:`check_json_data` is the strict form the codec applies to records.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from vibe_aigc.errors import CheckpointEncodeError
+
+__all__ = ["MAX_DEPTH", "check_json_data", "json_data"]
+
+MAX_DEPTH = 64
+"""Deepest nesting of lists and objects accepted in a node's output or memo (a real output is a
+few levels deep; pydantic and the JSON encoder have limits of their own near 100-250 levels)."""
+
+def _json_copy(item: Any, path: str, depth: int, tuples: bool) -> Any:
+    """``item`` as exact JSON data (tuples become lists when ``tuples``), or
+    CheckpointEncodeError naming the path of the first value that is not JSON data."""
+    kind = type(item)
+    if item is None or kind is bool or kind is int:
+        return item
+    if kind is str:
+        if not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise CheckpointEncodeError(path, "string is not valid Unicode") from None
+        return item
+    if kind is float:
+        if not math.isfinite(item):
+            raise CheckpointEncodeError(path, f"{item} is not a finite number")
+        return item
+    if depth >= MAX_DEPTH:
+        raise CheckpointEncodeError(path, f"nested more than {MAX_DEPTH} levels deep")
+    if kind is list or (tuples and kind is tuple):
+        return [_json_copy(v, f"{path}[{i}]", depth + 1, tuples) for i, v in enumerate(item)]
+    if kind is dict:
+        out = {}
+        for key, value in item.items():
+            if type(key) is not str:
+                raise CheckpointEncodeError(
+                    path, f"key {key!r} is not a string (JSON object keys are strings)"
+                )
+            _json_copy(key, f"{path} key", depth, tuples)
+            out[key] = _json_copy(value, f"{path}.{key}", depth + 1, tuples)
+        return out
+    raise CheckpointEncodeError(path, f"{kind.__name__} is not JSON data")
+
+
+def check_json_data(value: Any, where: str = "record") -> None:
+    """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly (and is
+    nested at most :data:`MAX_DEPTH` levels)."""
+    _json_copy(value, where, 0, tuples=False)
+
+
+def json_data(value: Any, where: str = "output") -> Any:
+    """The one normalisation of values that leave a node (outputs, memos): a copy that is
+    exact JSON data, with tuples turned into lists. Anything else that JSON would change or
+    cannot hold (non-string keys, sets, bytes, objects, NaN, lone surrogates, deeper nesting
+    than :data:`MAX_DEPTH`) raises CheckpointEncodeError naming its path. A dependent sees this
+    copy, live or after a resume, so both see the same value."""
+    return _json_copy(value, where, 0, tuples=True)

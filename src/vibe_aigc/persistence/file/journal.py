@@ -1,0 +1,301 @@
+"""The file store's journal: append-only segment files, private to the file store.
+
+``<plan>/journal-<startseq:012d>.jsonl`` holds entries from ``startseq`` up to the next
+segment's start, one codec line each. Appends go to the newest segment through a kept-open
+handle (one write + one fsync per batch). After a snapshot the runs layer trims: the current
+segment is closed, so the next batch starts a new segment named by its first seq, and segments
+every entry of which a snapshot covers are deleted. A damaged segment is set aside as
+``quarantined-journal-...`` (kept for inspection, never read again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import stat
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from vibe_aigc.errors import (
+    CheckpointCorruptError,
+    CheckpointEncodeError,
+    CheckpointWriteError,
+    UnsupportedSchemaError,
+)
+from vibe_aigc.persistence.codec import Codec
+from vibe_aigc.persistence.file import atomic
+from vibe_aigc.persistence.records import Record
+from vibe_aigc.persistence.store import JournalRead
+
+SEGMENT_RE = re.compile(r"journal-(\d{12,})\.jsonl")
+QUARANTINE_RE = re.compile(r"quarantined-journal-(\d{12,})\.jsonl(\.\d+)?")
+
+ReadFile = Callable[[Path], bytes]
+
+
+def segment_name(start_seq: int) -> str:
+    return f"journal-{start_seq:012d}.jsonl"
+
+
+def check_seq(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CheckpointEncodeError(what, f"must be an integer, found {type(value).__name__}")
+    return value
+
+
+def segments(plan_dir: Path) -> list[tuple[int, Path]]:
+    """The plan's segments by start seq (symlinks and folders are not segments)."""
+    try:
+        entries = list(os.scandir(plan_dir))
+    except FileNotFoundError:
+        return []
+    out = []
+    for entry in entries:
+        match = SEGMENT_RE.fullmatch(entry.name)
+        if match and not entry.is_dir(follow_symlinks=False):
+            out.append((int(match.group(1)), plan_dir / entry.name))
+    return sorted(out)
+
+
+def _fsync_quietly(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        atomic.fsync_dir(folder)
+
+
+def _folder_stamp(plan_dir: Path) -> tuple[int, int] | None:
+    try:
+        info = os.lstat(plan_dir)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode):
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+class SegmentJournal:
+    """Appends and reads one store's journals (see the module docstring)."""
+
+    def __init__(self, codec: Codec, read_file: ReadFile) -> None:
+        self.codec = codec
+        self._read_file = read_file
+        # plan folder -> (folder's (inode, mtime_ns), segment start seq, open segment).
+        # A folder whose entries changed (a rotation, a compaction, another store's work)
+        # has a new mtime, so the cached segment is only reused while it is still current.
+        self._appenders: dict[Path, tuple[tuple[int, int], int, atomic.AppendHandle]] = {}
+        self._rotate: set[Path] = set()  # the next batch starts a new segment
+        self.guard = threading.Lock()
+
+    # ------------------------------------------------------------------ appending
+
+    def append(self, plan_dir: Path, records: list[Record]) -> None:
+        if not records:
+            return
+        lines = [self.codec.encode_line(record) for record in records]
+        seqs = [check_seq(r["seq"], "journal record 'seq'") for r in records]
+        for before, after in itertools.pairwise(seqs):
+            if after <= before:
+                raise CheckpointEncodeError(
+                    "journal batch", f"seq {after} follows {before}; seqs must increase"
+                )
+        if seqs[0] < 0:
+            raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
+        with self.guard:
+            start, handle = self._appender(plan_dir, seqs[0])
+            if handle is None:
+                raise CheckpointEncodeError(
+                    "journal record 'seq'",
+                    f"{seqs[0]} is below {start}, the first seq of the current segment",
+                )
+            handle.append(b"".join(lines))
+
+    def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
+        """The open current segment, reopened when the folder changed, or a new segment when
+        a trim asked for one. ``None`` when ``first_seq`` is below the current segment's start.
+        """
+        cached = self._appenders.get(plan_dir)
+        if cached is not None and plan_dir not in self._rotate:
+            stamp, start, handle = cached
+            if stamp == _folder_stamp(plan_dir):
+                return start, (handle if first_seq >= start else None)
+        self._drop(plan_dir)
+        atomic.ensure_dir(plan_dir)
+        existing = segments(plan_dir)
+        if plan_dir in self._rotate or not existing:
+            if existing and existing[-1][0] > first_seq:
+                return existing[-1][0], None
+            if existing:
+                atomic.repair_tail(existing[-1][1])
+            start, path = first_seq, plan_dir / segment_name(first_seq)
+        else:
+            start, path = existing[-1]
+        if first_seq < start:
+            return start, None
+        handle = atomic.AppendHandle(path)
+        self._rotate.discard(plan_dir)
+        fresh = _folder_stamp(plan_dir)
+        if fresh is not None:
+            self._appenders[plan_dir] = (fresh, start, handle)
+        return start, handle
+
+    def _drop(self, plan_dir: Path) -> None:
+        cached = self._appenders.pop(plan_dir, None)
+        if cached is not None:
+            cached[2].close()
+
+    def close(self, plan_dir: Path) -> None:
+        """Close the plan's open segment (a later append reopens it)."""
+        with self.guard:
+            self._drop(plan_dir)
+
+    def close_all(self) -> None:
+        with self.guard:
+            for plan_dir in list(self._appenders):
+                self._drop(plan_dir)
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, plan_dir: Path, after_seq: int = -1) -> JournalRead:
+        """Entries after ``after_seq``; damage in the middle stops the read (see
+        :class:`~vibe_aigc.persistence.store.JournalRead`): the valid entries before it are
+        returned with ``damage`` set."""
+        after_seq = check_seq(after_seq, "after_seq")
+        found = JournalRead()
+        all_segments = segments(plan_dir)
+        previous: int | None = None
+        for index, (start, path) in enumerate(all_segments):
+            newest = index == len(all_segments) - 1
+            limit = None if newest else all_segments[index + 1][0]
+            if limit is not None and limit - 1 <= after_seq:
+                continue  # every record of this segment is <= after_seq
+            try:
+                lines = self._read_file(path).split(b"\n")
+            except FileNotFoundError:  # compacted meanwhile
+                continue
+            except CheckpointCorruptError as exc:
+                found.damage = f"{path}: {exc.reason}"
+                return found
+            tail = lines.pop()  # b"" when the segment ends with a newline
+            if tail and not newest:
+                found.damage = f"{path}: line {len(lines) + 1}: incomplete line (no newline)"
+            for number, line in enumerate(lines, 1):
+                try:
+                    record = self.codec.decode_line(line, str(path))
+                except UnsupportedSchemaError:
+                    raise  # written by a newer vibe-aigc: not damage, never dropped
+                except CheckpointCorruptError as exc:
+                    if newest and not tail and number == len(lines):
+                        found.warnings.append(
+                            f"{path}: dropped a damaged last line {number} ({exc.reason}; "
+                            "a crash probably interrupted an append)"
+                        )
+                        break
+                    found.damage = f"{path}: line {number}: {exc.reason}"
+                    return found
+                seq = record["seq"]
+                problem = None
+                if seq < start:
+                    problem = f"seq {seq} is below the segment's first seq {start}"
+                elif limit is not None and seq >= limit:
+                    problem = f"seq {seq} belongs to the next segment (from {limit})"
+                elif previous is not None and seq <= previous:
+                    problem = f"seq {seq} does not follow seq {previous}"
+                if problem is not None:
+                    found.damage = f"{path}: line {number}: {problem}"
+                    return found
+                previous = seq
+                if seq > after_seq:
+                    found.entries.append(record)
+            if found.damage is not None:
+                return found
+            if tail:
+                found.warnings.append(
+                    f"{path}: dropped a torn last line ({len(tail)} bytes without a newline; "
+                    "a crash interrupted an append)"
+                )
+        return found
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def rotate(self, plan_dir: Path, next_seq: int) -> None:
+        """Start a segment at ``next_seq`` now (CheckpointEncodeError if one starts above)."""
+        next_seq = check_seq(next_seq, "next_seq")
+        if next_seq < 0:
+            raise CheckpointEncodeError("next_seq", f"{next_seq} is negative")
+        with self.guard:
+            self._drop(plan_dir)
+            self._rotate.discard(plan_dir)
+        atomic.ensure_dir(plan_dir)
+        existing = segments(plan_dir)
+        if existing:
+            start, current = existing[-1]
+            if next_seq == start:
+                return
+            if next_seq < start:
+                raise CheckpointEncodeError(
+                    "next_seq", f"{next_seq} is below {start}, the current segment's first seq"
+                )
+            atomic.repair_tail(current)
+        atomic.create_empty(plan_dir / segment_name(next_seq))
+
+    def trim(self, plan_dir: Path, covered_seq: int) -> list[str]:
+        """The next batch starts a new segment; delete segments every entry of which is
+        ``<= covered_seq`` (the newest segment always stays: it shows the highest seq)."""
+        covered_seq = check_seq(covered_seq, "covered_seq")
+        with self.guard:
+            self._drop(plan_dir)
+            self._rotate.add(plan_dir)
+        return self.compact(plan_dir, covered_seq)
+
+    def compact(self, plan_dir: Path, covered_seq: int) -> list[str]:
+        covered_seq = check_seq(covered_seq, "covered_seq")
+        with self.guard:
+            self._drop(plan_dir)
+        removed = [
+            str(path)
+            for (_, path), (next_start, _) in itertools.pairwise(segments(plan_dir))
+            if next_start - 1 <= covered_seq and atomic.remove_file(path)
+        ]
+        if removed:
+            _fsync_quietly(plan_dir)
+        return removed
+
+    def quarantine(self, plan_dir: Path, after_seq: int | None = None) -> list[str]:
+        """Move segments aside (all, or those holding entries after ``after_seq``); the valid
+        entries up to ``after_seq`` of a segment that is moved are written back first, to a
+        segment of their own, so nothing recorded before the damage is lost."""
+        with self.guard:
+            self._drop(plan_dir)
+            self._rotate.add(plan_dir)
+        keep: list[Record] = []
+        doomed = segments(plan_dir)
+        if after_seq is not None:
+            starts = [s for s, _ in doomed]
+            ends = [*(s - 1 for s in starts[1:]), None]
+            doomed = [
+                (s, p)
+                for (s, p), end in zip(doomed, ends, strict=True)
+                if end is None or end > after_seq
+            ]
+            if doomed:
+                found = self.read(plan_dir, doomed[0][0] - 1).entries
+                keep = [r for r in found if r["seq"] <= after_seq]
+        moved: list[str] = []
+        for start, path in doomed:
+            target = plan_dir / f"quarantined-{segment_name(start)}"
+            suffix = 0
+            while target.exists():
+                suffix += 1
+                target = plan_dir / f"quarantined-{segment_name(start)}.{suffix}"
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                raise CheckpointWriteError(str(plan_dir), exc) from exc
+            moved.append(str(target))
+        if moved:
+            _fsync_quietly(plan_dir)
+        if keep:
+            self.append(plan_dir, keep)
+        return moved

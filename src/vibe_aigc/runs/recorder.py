@@ -1,0 +1,240 @@
+"""Recording a run as it goes: the scheduler hook that journals and snapshots.
+
+:class:`CheckpointHook` is an :class:`~vibe_aigc.executor.ExecutionHook`. It writes a full,
+guide-shaped checkpoint when a run starts, every ``interval`` completed nodes, and when the run
+ends (completed, failed, or interrupted by cancellation / SIGINT / SIGTERM). Between them every
+finished node is appended to the plan's journal, durably, before its dependents start;
+completions that finish together share one write (group commit). Every write goes under the
+run's lease, so once the lease is released nothing of this run can be written any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
+from vibe_aigc.jsondata import json_data
+from vibe_aigc.models import WorkflowPlan
+from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
+from vibe_aigc.persistence.records import memo_entry, result_entry
+from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.writer import JournalWriter
+
+log = logging.getLogger("vibe_aigc.checkpoints")
+
+T = TypeVar("T")
+
+_FINISHED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
+
+
+def state_of(result: ExecutionResult, interrupted: bool = False) -> str:
+    """The checkpoint ``state`` for a run: running / failed / interrupted / completed."""
+    if interrupted:
+        return "interrupted"
+    return {
+        ExecutionStatus.COMPLETED: "completed",
+        ExecutionStatus.FAILED: "failed",
+        ExecutionStatus.RUNNING: "running",
+    }.get(result.status, "interrupted")
+
+
+def checkpoint_body(
+    plan: WorkflowPlan,
+    result: ExecutionResult,
+    state: str,
+    *,
+    run_id: str,
+    journal_seq: int,
+    memos: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The record of a checkpoint, in the guide's shape (ids and time are added on save).
+
+    ``memos`` are per-node notes (e.g. provider job ids) of nodes not yet completed.
+    """
+    node_results = {
+        node_id: r.model_dump(mode="json", exclude_none=True)
+        for node_id, r in result.node_results.items()
+        if r.status in _FINISHED
+    }
+    completed = result.completed_nodes
+    done = set(completed)  # built once: a per-node ``set(completed)`` made 10k nodes O(n^2)
+    return {
+        "plan_id": plan.id,
+        "vibe": plan.source_vibe.model_dump(mode="json"),
+        "workflow_plan": plan.model_dump(mode="json"),
+        "completed_nodes": completed,
+        "node_results": node_results,
+        "pending_nodes": [n for n in plan.node_ids if n not in done],
+        "state": state,
+        "total_nodes": plan.total_nodes,
+        "run_id": run_id,
+        "journal_seq": journal_seq,
+        "summary": result.get_summary(),
+        "memos": {
+            node_id: notes
+            for node_id, notes in (memos or {}).items()
+            if notes and node_id not in done
+        },
+    }
+
+
+async def in_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run blocking I/O in a worker thread; when cancelled, wait for it before re-raising.
+
+    ``asyncio.to_thread`` alone abandons the thread on cancellation, so a checkpoint write
+    could still be running after the run stopped (and after the plan lock was released).
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what propagates
+        raise
+
+
+class CheckpointHook:
+    """Durable recording of one run (see the module docstring)."""
+
+    def __init__(
+        self,
+        manager: WorkflowPersistenceManager,
+        plan: WorkflowPlan,
+        lease: Lease,
+        *,
+        interval: int | None,
+        run_id: str,
+        next_seq: int,
+        on_checkpoint: Callable[[str, str, ExecutionResult], Awaitable[None]] | None = None,
+        memos: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.plan = plan
+        self.lease = lease
+        self.interval = interval
+        self.run_id = run_id
+        self.next_seq = next_seq
+        self.last_flushed_seq = next_seq - 1
+        self.on_checkpoint = on_checkpoint
+        self.completed_since_snapshot = 0
+        self.durable_completed = 0  # completions journaled by this run
+        self.last_checkpoint_id: str | None = None
+        self.snapshot_seqs: list[int] = []
+        self._snapshot_lock = asyncio.Lock()
+        # One thread appends journal batches (group commit) and, in queue order, rotates and
+        # compacts segments: a rotation lands exactly between the records numbered before
+        # and after it, so a segment never starts above a seq still being written.
+        self._writer = JournalWriter(
+            lambda records: manager.append_entries(lease, records), f"vibe-journal-{plan.id}"
+        )
+        self.memos: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (memos or {}).items()}
+
+    # ------------------------------------------------------------------ memo protocol
+
+    async def remember(self, node_id: str, key: str, value: Any) -> None:
+        """Journal a node's note (durably) before returning: it survives a crash."""
+        try:
+            value = json_data(value, f"memo {key!r}")
+        except CheckpointEncodeError as exc:
+            raise NodeExecutionError(
+                f"memo {key!r} is not JSON data ({exc.where}: {exc.reason})", node_id
+            ) from None
+        self.memos.setdefault(node_id, {})[key] = value
+        await self._journal(memo_entry(self.run_id, self.plan.id, node_id, key, value))
+
+    def recall(self, node_id: str, key: str) -> Any:
+        return self.memos.get(node_id, {}).get(key)
+
+    # ------------------------------------------------------------------ hook protocol
+
+    async def on_run_start(self, state: ExecutionResult) -> None:
+        await self.snapshot(state, "running")
+
+    async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None:
+        # the scheduler already made the output JSON data (executor.core / jsondata)
+        record = result_entry(
+            self.run_id,
+            self.plan.id,  # a line copied from another plan's journal is refused
+            result.node_id,
+            result.model_dump(mode="json", exclude_none=True),
+        )
+        await self._journal(record)
+        if result.status == ExecutionStatus.COMPLETED:
+            self.completed_since_snapshot += 1
+            self.durable_completed += 1
+            if self.interval is not None and self.completed_since_snapshot >= self.interval:
+                await self.snapshot(state, "running")
+
+    async def on_run_end(self, state: ExecutionResult, interrupted: bool) -> None:
+        try:
+            with contextlib.suppress(Exception):
+                await self._writer.call(lambda: None)  # every queued record is settled
+            await self.snapshot(state, state_of(state, interrupted))
+            state.checkpoint_id = self.last_checkpoint_id
+        finally:
+            await in_thread(self._close_writer)
+
+    def _close_writer(self) -> None:
+        self._writer.stop()
+
+    # ------------------------------------------------------------------ writing
+
+    async def snapshot(self, state: ExecutionResult, run_state: str) -> str:
+        async with self._snapshot_lock:
+            self.completed_since_snapshot = 0
+            body = checkpoint_body(
+                self.plan,
+                state,
+                run_state,
+                run_id=self.run_id,
+                journal_seq=self.last_flushed_seq,
+                memos=self.memos,
+            )
+            checkpoint_id = await in_thread(
+                self.manager.save_checkpoint, self.plan.id, body, self.lease
+            )
+            self.last_checkpoint_id = checkpoint_id
+            # what this snapshot covers (flushes may have moved last_flushed_seq meanwhile)
+            self.snapshot_seqs.append(body["journal_seq"])
+            rotate_at = self.next_seq
+            await self._writer.call(lambda: self._after_snapshot(rotate_at))
+        if self.on_checkpoint is not None:
+            await self.on_checkpoint(checkpoint_id, run_state, state)
+        return checkpoint_id
+
+    def _after_snapshot(self, rotate_at: int) -> None:
+        """Trim the journal: entries two snapshots old go (the last one is kept as a fallback).
+
+        Runs on the journal writer thread, after every record numbered below ``rotate_at``.
+        "- 1": the entry holding the highest seq always stays, so a fresh run numbers on from
+        it even when the last two snapshots cover the same seq.
+        """
+        del rotate_at  # the store starts its next segment with the next batch
+        covered = self.snapshot_seqs[-2] - 1 if len(self.snapshot_seqs) >= 2 else -1
+        self.manager.trim_entries(self.lease, covered)
+
+    async def _journal(self, record: dict[str, Any]) -> None:
+        """Number ``record`` and return once it is durable (group-committed by the writer)."""
+        if self._writer.failure is not None:
+            raise self._writer.failure
+        seq = record["seq"] = self.next_seq
+        self.next_seq += 1
+        try:
+            await self._writer.append(record)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            # the store rolled the batch back and the writer fails every later append: no seq
+            # at or above this one was written, so numbering resumes here
+            self.next_seq = min(self.next_seq, seq)
+            raise
+        self.last_flushed_seq = max(self.last_flushed_seq, seq)
+
+

@@ -1,0 +1,260 @@
+"""Rebuilding a run's state on resume: exactly one checkpoint when an id is given, else the
+newest valid checkpoint plus every journal entry after it (a damaged journal keeps the valid
+entries before the damage; the rest is set aside with a warning).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
+from vibe_aigc.models import WorkflowPlan, plan_graph
+from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
+from vibe_aigc.persistence.records import is_memo
+from vibe_aigc.results import ExecutionStatus, NodeResult
+
+log = logging.getLogger("vibe_aigc.checkpoints")
+
+_FINISHED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
+
+@dataclass
+class ResumeState:
+    """What a resumed run starts from."""
+
+    plan: WorkflowPlan
+    checkpoint_id: str
+    completed: dict[str, NodeResult]
+    next_seq: int
+    warnings: list[str] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
+    memos: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")[:300]
+
+
+def results_from_record(
+    record: dict[str, Any], source: str = "checkpoint"
+) -> dict[str, NodeResult]:
+    """The node results of a checkpoint record; CheckpointCorruptError if one is invalid."""
+    out: dict[str, NodeResult] = {}
+    for node_id, data in (record.get("node_results") or {}).items():
+        out[node_id] = _node_result(node_id, data, source, f"node_results[{node_id!r}]")
+    return out
+
+
+def _node_result(node_id: Any, data: Any, source: str, where: str) -> NodeResult:
+    """A stored node result, checked: only finished results of the named node are stored."""
+    if not isinstance(data, dict):
+        raise CheckpointCorruptError(source, f"{where} is not an object")
+    try:
+        result = NodeResult.model_validate({"node_id": node_id, **data})
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise CheckpointCorruptError(
+            source, f"{where} is not a node result ({_short(exc)})"
+        ) from None
+    if result.node_id != node_id or result.status not in _FINISHED:
+        raise CheckpointCorruptError(
+            source, f"{where} is not a finished result of node {node_id!r}"
+        )
+    return result
+
+
+def memos_from_record(record: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    memos = record.get("memos")
+    if memos is None:  # written before memos existed
+        return {}
+    if not isinstance(memos, dict) or not all(isinstance(v, dict) for v in memos.values()):
+        raise CheckpointCorruptError(source, "'memos' must map node ids to objects")
+    return {str(k): dict(v) for k, v in memos.items()}
+
+
+def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
+    """The stored plan; CheckpointCorruptError unless it is a runnable plan of this record."""
+    try:
+        plan = WorkflowPlan.model_validate(record["workflow_plan"])
+    except Exception as exc:
+        raise CheckpointCorruptError(source, f"workflow_plan is not a valid plan ({exc})") from None
+    if plan.id != record.get("plan_id"):
+        # resuming it would write into another plan's folder, without that plan's lock
+        raise CheckpointCorruptError(
+            source, f"workflow_plan has id {plan.id!r}, not {record.get('plan_id')!r}"
+        )
+    problems = plan.problems()
+    if problems:
+        raise CheckpointCorruptError(
+            source, "workflow_plan cannot run: " + "; ".join(str(p) for p in problems[:5])
+        )
+    return plan
+
+
+def check_listed(results: dict[str, NodeResult], listed: Any, source: str) -> None:
+    """CheckpointCorruptError unless a record's ``completed_nodes`` names exactly the
+    completed entries of its ``node_results``."""
+    done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
+    if not isinstance(listed, list) or set(listed) != done:
+        odd = sorted(set(listed if isinstance(listed, list) else []) ^ done)[:5]
+        raise CheckpointCorruptError(
+            source, f"completed_nodes disagrees with node_results (e.g. {', '.join(odd)})"
+        )
+
+
+def check_closed(
+    plan: WorkflowPlan, results: dict[str, NodeResult], nodes: Any, source: str
+) -> None:
+    """CheckpointCorruptError when one of ``nodes`` is completed but something it waits on is
+    not: the scheduler never does that, so records in between were lost."""
+    done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
+    graph = plan_graph(plan)
+    for node_id in sorted(set(nodes) & done):
+        waiting = sorted(b for b in graph.before.get(node_id, ()) if b not in done)
+        if waiting:
+            raise CheckpointCorruptError(
+                source,
+                f"node {node_id!r} is recorded as completed but {', '.join(waiting[:5])} "
+                "(which it waits on) is not",
+            )
+
+
+def _replay(
+    entries: list[dict[str, Any]],
+    plan: WorkflowPlan,
+    after_seq: int,
+    results: dict[str, NodeResult],
+    memos: dict[str, dict[str, Any]],
+) -> int:
+    """Apply journal records to ``results``/``memos`` in place; returns the last seq.
+
+    Raises CheckpointCorruptError (and changes nothing) when a record is not what the hook
+    writes, names another plan, or when records right after the checkpoint are missing:
+    replaying later records without them would hand dependents outputs from a lost past.
+    """
+    source = f"journal of plan {plan.id!r}"
+    known = set(plan.node_ids)
+    new_results: dict[str, NodeResult] = {}
+    new_memos: dict[str, dict[str, Any]] = {}
+    last = after_seq
+    for entry in entries:
+        seq = entry["seq"]
+        if seq != last + 1:
+            raise CheckpointCorruptError(
+                source, f"records {last + 1}..{seq - 1} are missing (expected seq {last + 1})"
+            )
+        last = seq
+        if entry.get("plan_id", plan.id) != plan.id:
+            raise CheckpointCorruptError(
+                source, f"record {seq} belongs to plan {entry.get('plan_id')!r}"
+            )
+        node_id = entry.get("node_id")
+        if not isinstance(node_id, str) or node_id not in known:  # not this plan's record
+            raise CheckpointCorruptError(source, f"record {seq} names unknown node {node_id!r}")
+        if is_memo(entry):
+            key = entry.get("key")
+            if not isinstance(key, str):
+                raise CheckpointCorruptError(source, f"record {seq}: a memo without a key")
+            new_memos.setdefault(node_id, {})[key] = entry.get("value")
+            continue
+        new_results[node_id] = _node_result(node_id, entry.get("result"), source, f"record {seq}")
+    check_closed(plan, {**results, **new_results}, new_results, source)
+    results.update(new_results)
+    for node_id, notes in new_memos.items():
+        memos.setdefault(node_id, {}).update(notes)
+    return last
+
+
+def _set_aside(
+    manager: WorkflowPersistenceManager,
+    lease: Lease,
+    after_seq: int,
+    reason: str,
+    warnings: list[str],
+) -> None:
+    moved = manager.discard_entries(lease, after_seq)
+    message = (
+        f"journal of plan {lease.plan_id!r} is damaged ({reason}); entries up to seq "
+        f"{after_seq} are kept, the rest is set aside: {', '.join(moved) or '(nothing)'}"
+    )
+    log.warning(message)
+    warnings.append(message)
+
+
+def journal_after(
+    manager: WorkflowPersistenceManager,
+    lease: Lease | None,
+    plan_id: str,
+    seq: int,
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    """Journal entries after ``seq``; a damaged tail is set aside (with ``lease``), keeping
+    the valid entries before it, with a warning."""
+    found = manager.read_entries(plan_id, seq)
+    warnings.extend(found.warnings)
+    if found.damage is not None:
+        last = max([seq, *(int(r["seq"]) for r in found.entries)])
+        if lease is not None:
+            _set_aside(manager, lease, last, found.damage, warnings)
+        else:
+            warnings.append(f"journal of plan {plan_id!r} is damaged ({found.damage})")
+    return found.entries
+
+
+def load_resume_state(
+    manager: WorkflowPersistenceManager,
+    lease: Lease,
+    plan_id: str,
+    checkpoint_id: str | None = None,
+) -> ResumeState | None:
+    """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all.
+
+    ``lease`` is the plan's (a damaged journal tail is set aside under it).
+    """
+    warnings: list[str] = []
+    if checkpoint_id is not None:
+        record = manager.load_checkpoint(checkpoint_id, plan_id)
+        plan = plan_from_record(record, checkpoint_id)
+        results = results_from_record(record, checkpoint_id)
+        check_listed(results, record["completed_nodes"], checkpoint_id)
+        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+        memos = memos_from_record(record, checkpoint_id)
+        seq = record["journal_seq"]
+        later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
+        last = max([seq, *(int(r["seq"]) for r in later)])
+        return ResumeState(plan, checkpoint_id, completed, last + 1, warnings, record, memos)
+
+    ids = manager.latest_checkpoint_ids(plan_id)
+    if not ids:
+        return None
+    skipped = False
+    for candidate in ids:
+        try:
+            record = manager.load_checkpoint(candidate, plan_id)
+            plan = plan_from_record(record, candidate)
+            results = results_from_record(record, candidate)
+            check_listed(results, record["completed_nodes"], candidate)
+            memos = memos_from_record(record, candidate)
+        except UnsupportedSchemaError:
+            raise  # a newer vibe-aigc wrote it: falling back would hide its work; upgrade
+        except CheckpointCorruptError as exc:
+            message = f"skipped corrupt checkpoint {candidate}: {exc.reason}"
+            log.warning(message)
+            warnings.append(message)
+            skipped = True
+            continue
+        seq = record["journal_seq"]
+        entries = journal_after(manager, lease, plan_id, seq, warnings)
+        try:
+            last = _replay(entries, plan, seq, results, memos)
+        except CheckpointCorruptError as exc:
+            last = max([seq, *(int(r["seq"]) for r in entries)])
+            _set_aside(manager, lease, seq, exc.reason, warnings)
+        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+        if skipped:
+            warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
+        return ResumeState(plan, candidate, completed, last + 1, warnings, record, memos)
+    raise CheckpointCorruptError(
+        f"plan {plan_id!r} in {manager.url}",
+        f"none of the {len(ids)} checkpoint(s) of plan {plan_id!r} is valid",
+    )
