@@ -367,7 +367,7 @@ def test_a_hard_link_in_the_plan_folder_is_never_written_through(tmp_path: Path)
     segment = next((tmp_path / "cps" / "plan-h").glob("journal-*.jsonl"))
     outside = tmp_path / "outside.txt"
     outside.write_text("precious\n")
-    manager.close_journal("plan-h")
+    manager.store.close()
     segment.unlink()
     os.link(outside, segment)
     with pytest.raises(CheckpointWriteError):

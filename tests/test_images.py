@@ -28,7 +28,7 @@ from vibe_aigc import (
     WorkflowPersistenceManager,
     WorkflowPlan,
 )
-from vibe_aigc.artifacts import ArtifactStore, artifact_refs, gc_artifacts
+from vibe_aigc.artifacts import ArtifactStore, artifact_refs
 from vibe_aigc.context import InMemoryMemo, NodeContext
 from vibe_aigc.testing import ComfyUIStub, OpenAIStub, tiny_png
 from vibe_aigc.testing.stub_server import stub_process
@@ -116,8 +116,8 @@ async def test_gc_removes_artifacts_no_checkpoint_references(tmp_path: Path) -> 
     record = manager.load_checkpoint(result.checkpoint_id or "", "plan-gc")
     record["node_results"]["a"]["output"]["image"] = kept
     manager.save_checkpoint("plan-gc", record)
-    assert gc_artifacts(manager, "plan-gc", min_age_seconds=3600) == []  # too young
-    assert gc_artifacts(manager, "plan-gc") == [orphan["path"]]
+    assert manager.collect_artifacts("plan-gc", min_age_seconds=3600) == []  # too young
+    assert manager.collect_artifacts("plan-gc") == [orphan["path"]]
     assert Path(kept["path"]).exists() and not Path(orphan["path"]).exists()
     manager.delete_plan("plan-gc")
     assert not (tmp_path / "plan-gc").exists()

@@ -1,6 +1,6 @@
 """Fault injection: the disk refuses a write at each step; earlier data stays intact.
 
-The OS calls of ``vibe_aigc.persistence.atomic`` are looked up on the ``os`` module at call
+The OS calls of ``vibe_aigc.persistence.file.atomic`` are looked up on the ``os`` module at call
 time, so the tests patch ``atomic.os.<name>`` for the duration of one store call only.
 
 A read-only folder is simulated by raising ``EROFS``: the tests run as root, and ``chmod 0500``
@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from vibe_aigc.errors import CheckpointWriteError
-from vibe_aigc.persistence import FileCheckpointStore, WorkflowPersistenceManager, atomic
+from vibe_aigc.persistence import FileCheckpointStore, WorkflowPersistenceManager
+from vibe_aigc.persistence.file import atomic
 from vibe_aigc.persistence.ids import new_checkpoint_id
 
-ATOMIC = "vibe_aigc.persistence.atomic"
+ATOMIC = "vibe_aigc.persistence.file.atomic"
 
 
 def record(plan_id: str = "plan-a", **extra: Any) -> dict[str, Any]:

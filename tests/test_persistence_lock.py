@@ -15,7 +15,7 @@ import pytest
 
 from vibe_aigc.errors import CheckpointLockedError
 from vibe_aigc.persistence import FileCheckpointStore
-from vibe_aigc.persistence.lock import PlanLock, describe_holder
+from vibe_aigc.persistence.file.lock import PlanLock, describe_holder
 
 HOLD = """
 import sys, time

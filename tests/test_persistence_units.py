@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from vibe_aigc import results
 from vibe_aigc.errors import (
     CheckpointEncodeError,
+    CheckpointLockedError,
     CheckpointNotFoundError,
     ConfigurationError,
     InvalidIdError,
@@ -318,13 +319,16 @@ def test_manager_rejects_bad_keep_last(tmp_path: Path, bad: Any) -> None:
         WorkflowPersistenceManager(tmp_path, keep_last=bad)
 
 
-def test_manager_journal_and_lock_pass_through(tmp_path: Path) -> None:
+def test_manager_journal_and_lease_pass_through(tmp_path: Path) -> None:
     manager = WorkflowPersistenceManager(tmp_path / "cps")
-    with manager.lock("plan-a"):
-        manager.rotate_journal("plan-a", 0)
-        manager.append_journal("plan-a", [{"seq": 0}, {"seq": 1}])
-        manager.rotate_journal("plan-a", 2)
-        manager.append_journal("plan-a", [{"seq": 2}])
-        assert manager.compact_journal("plan-a", 1)
+    with manager.lease("plan-a") as lease:
+        manager.append_entries(lease, [{"seq": 0}, {"seq": 1}])
+        manager.trim_entries(lease, -1)  # the next batch starts a new segment
+        manager.append_entries(lease, [{"seq": 2}])
+        manager.trim_entries(lease, 1)  # entries 0..1 are covered: their segment goes
         assert manager.read_journal("plan-a") == ([{"seq": 2}], [])
-    assert manager.artifacts_dir("plan-a") == tmp_path / "cps" / "plan-a" / "artifacts"
+        assert manager.read_entries("plan-a").entries == [{"seq": 2}]
+    segments = sorted(p.name for p in (tmp_path / "cps" / "plan-a").glob("journal-*"))
+    assert segments == ["journal-000000000002.jsonl"]
+    with pytest.raises(CheckpointLockedError, match="no longer holds"):
+        manager.append_entries(lease, [{"seq": 3}])  # fenced: the lease was released

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import threading
 import time
@@ -32,7 +31,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent
+from vibe_aigc.executor.events import EventKind, ProgressEvent
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus
 from vibe_aigc.visualization import STATUS_ICONS, one_line, render_ascii
@@ -374,17 +373,6 @@ class LiveView(Display):
         return Group(grid, saved)
 
 
-def _chain(first: ProgressCallback, then: ProgressCallback | None) -> ProgressCallback:
-    async def both(event: ProgressEvent) -> None:
-        first(event)
-        if then is not None:
-            outcome: Any = then(event)
-            if inspect.isawaitable(outcome):
-                await outcome
-
-    return both
-
-
 async def run_with_visualization(
     planner: MetaPlanner,
     vibe_or_plan: Vibe | WorkflowPlan,
@@ -409,14 +397,11 @@ async def run_with_visualization(
         live = (
             console.is_terminal and not console.is_dumb_terminal and not os.environ.get("NO_COLOR")
         )
-    original = planner.progress_callback
     view = LiveView(console, plan, transient=True) if live else None
-    if view is not None:
-        planner.progress_callback = _chain(view, original)
-    try:
-        with view if view is not None else contextlib.nullcontext():
-            result = await planner.execute(plan)
-    finally:
-        planner.progress_callback = original
+    with contextlib.ExitStack() as stack:
+        if view is not None:
+            stack.enter_context(planner.subscribed(view))
+            stack.enter_context(view)
+        result = await planner.execute(plan)
     console.print(Text(render_ascii(plan, result)), soft_wrap=True)
     return result

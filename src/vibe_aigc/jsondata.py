@@ -18,7 +18,11 @@ MAX_DEPTH = 64
 """Deepest nesting of lists and objects accepted in a node's output or memo (a real output is a
 few levels deep; pydantic and the JSON encoder have limits of their own near 100-250 levels)."""
 
-def _json_copy(item: Any, path: str, depth: int, tuples: bool) -> Any:
+RECORD_DEPTH = 400
+"""Deepest nesting accepted in a whole record (a plan nested 120 levels is ~250 deep)."""
+
+
+def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_DEPTH) -> Any:
     """``item`` as exact JSON data (tuples become lists when ``tuples``), or
     CheckpointEncodeError naming the path of the first value that is not JSON data."""
     kind = type(item)
@@ -35,10 +39,12 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool) -> Any:
         if not math.isfinite(item):
             raise CheckpointEncodeError(path, f"{item} is not a finite number")
         return item
-    if depth >= MAX_DEPTH:
-        raise CheckpointEncodeError(path, f"nested more than {MAX_DEPTH} levels deep")
+    if depth >= limit:
+        raise CheckpointEncodeError(path, f"nested more than {limit} levels deep")
     if kind is list or (tuples and kind is tuple):
-        return [_json_copy(v, f"{path}[{i}]", depth + 1, tuples) for i, v in enumerate(item)]
+        return [
+            _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit) for i, v in enumerate(item)
+        ]
     if kind is dict:
         out = {}
         for key, value in item.items():
@@ -46,16 +52,16 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool) -> Any:
                 raise CheckpointEncodeError(
                     path, f"key {key!r} is not a string (JSON object keys are strings)"
                 )
-            _json_copy(key, f"{path} key", depth, tuples)
-            out[key] = _json_copy(value, f"{path}.{key}", depth + 1, tuples)
+            _json_copy(key, f"{path} key", depth, tuples, limit)
+            out[key] = _json_copy(value, f"{path}.{key}", depth + 1, tuples, limit)
         return out
     raise CheckpointEncodeError(path, f"{kind.__name__} is not JSON data")
 
 
 def check_json_data(value: Any, where: str = "record") -> None:
     """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly (and is
-    nested at most :data:`MAX_DEPTH` levels)."""
-    _json_copy(value, where, 0, tuples=False)
+    nested at most :data:`RECORD_DEPTH` levels)."""
+    _json_copy(value, where, 0, tuples=False, limit=RECORD_DEPTH)
 
 
 def json_data(value: Any, where: str = "output") -> Any:

@@ -145,7 +145,8 @@ def test_lock_file_removed_between_open_and_flock(
     runner that opened the old file just before must not end up "holding" that orphaned file
     while a third runner locks the new one: two runners on one plan."""
     from vibe_aigc.errors import CheckpointLockedError
-    from vibe_aigc.persistence import FileCheckpointStore, lock
+    from vibe_aigc.persistence import FileCheckpointStore
+    from vibe_aigc.persistence.file import lock
 
     store = FileCheckpointStore(tmp_path / "cps")
     holder = store.lock("plan-a").acquire()

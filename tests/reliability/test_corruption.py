@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 from reliability_kit import LedgerExecutor, build_chaos_plan
 
 from vibe_aigc import ExecutionStatus, MetaPlanner, NodeResult, WorkflowPlan
-from vibe_aigc.checkpointing import load_resume_state
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence import JsonCodec, WorkflowPersistenceManager
 from vibe_aigc.persistence.codec import checksum_of
-from vibe_aigc.persistence.file_store import SEGMENT_RE
+from vibe_aigc.persistence.file.journal import SEGMENT_RE
+from vibe_aigc.runs import load_resume_state
 
 PLAN_A, PLAN_B = "plan-fuzz-a", "plan-fuzz-b"
 CODEC = JsonCodec()
@@ -79,7 +79,7 @@ def make_run(root: Path, plan: WorkflowPlan) -> None:
     assert result.status == ExecutionStatus.COMPLETED
     newest = planner.list_checkpoints(plan.id)[0]
     assert newest["state"] == "completed"
-    Path(newest["path"]).unlink()  # "crashed before the final snapshot"
+    (root / plan.id / f"{newest['checkpoint_id']}.json").unlink()  # "crashed before the end"
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +325,7 @@ def test_checkpoint_file_mutations(pristine: Pristine, mutation: Any) -> None:
         else:
             if name == "rewrite":  # valid shape: exactly what the file says
                 expected = json.loads(written)
-                del expected["checksum"], expected["schema_version"]
+                del expected["checksum"], expected["schema_version"], expected["format"]
                 assert loaded == expected
             else:
                 assert loaded == pristine.checkpoints[checkpoint_id]
@@ -392,7 +392,9 @@ def check_state(pristine: Pristine, folder: Path) -> Any:
     """Rebuild the resume state: outputs as written, and dependency-closed (a node recorded as
     completed never waits on a node that is not: that would be an output built on a lost
     past)."""
-    state = load_resume_state(WorkflowPersistenceManager(folder), PLAN_A)
+    manager = WorkflowPersistenceManager(folder)
+    with manager.lease(PLAN_A) as lease:
+        state = load_resume_state(manager, lease, PLAN_A)
     assert state is not None
     graph = state.plan.validate_plan()
     for node_id, result in state.completed.items():
@@ -460,5 +462,6 @@ def test_resume_state_after_every_single_truncation_of_the_newest_segment(
         manager = WorkflowPersistenceManager(folder)
         for end in [0, *ends]:
             (folder / PLAN_A / newest).write_bytes(data[:end])
-            assert load_resume_state(manager, PLAN_A) is not None
+            with manager.lease(PLAN_A) as lease:
+                assert load_resume_state(manager, lease, PLAN_A) is not None
             check_state(pristine, folder)

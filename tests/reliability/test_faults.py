@@ -1,6 +1,6 @@
 """Storage faults during real runs: ENOSPC and EIO at each step of each kind of write.
 
-Every OS call of ``vibe_aigc.persistence.atomic`` (and of the lock module) goes through a
+Every OS call of ``vibe_aigc.persistence.file.atomic`` (and of the lock module) goes through a
 proxy of ``os`` (:class:`FaultyOs`) that names each call by what it does and to which file
 (``write:journal``, ``fsync:checkpoint``, ``replace:checkpoint``, ``fsync:folder``,
 ``open:journal`` ...) and can make the n-th such call fail once, or fail from then on (a disk
@@ -44,7 +44,8 @@ from reliability_kit import (
 
 from vibe_aigc import ExecutionStatus, MetaPlanner, WorkflowNodeType
 from vibe_aigc.errors import CheckpointWriteError
-from vibe_aigc.persistence import WorkflowPersistenceManager, atomic, lock
+from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.persistence.file import atomic, lock
 
 PLAN_NODES = 30
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND

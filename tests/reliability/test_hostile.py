@@ -240,11 +240,16 @@ def api_calls(root: Path, cp_id: str, bad: str) -> list[tuple[str, Callable[[], 
         ("manager.prune", lambda: manager.prune(bad, 1)),
         ("manager.append_journal", lambda: manager.append_journal(bad, [{"seq": 0}])),
         ("manager.read_journal", lambda: manager.read_journal(bad)),
-        ("manager.rotate_journal", lambda: manager.rotate_journal(bad, 0)),
-        ("manager.compact_journal", lambda: manager.compact_journal(bad, 10)),
-        ("manager.quarantine_journal", lambda: manager.quarantine_journal(bad)),
+        ("manager.read_entries", lambda: manager.read_entries(bad)),
+        ("manager.lease", lambda: manager.lease(bad).__enter__()),
         ("manager.lock", lambda: manager.lock(bad).__enter__().__exit__(None, None, None)),
-        ("manager.artifacts_dir", lambda: manager.artifacts_dir(bad)),
+        ("manager.collect_artifacts", lambda: manager.collect_artifacts(bad)),
+        ("manager.running", lambda: manager.running(bad)),
+        ("store.lease", lambda: store.lease(bad).acquire().release()),
+        ("store.read_snapshot", lambda: store.read_snapshot(bad)),
+        ("store.read_snapshot(plan)", lambda: store.read_snapshot(cp_id, bad)),
+        ("store.snapshot_ids", lambda: store.snapshot_ids(bad)),
+        ("store.read_entries", lambda: store.read_entries(bad)),
         (
             "store.write_checkpoint(cp)",
             lambda: store.write_checkpoint({**good, "checkpoint_id": bad}),
@@ -265,7 +270,8 @@ def api_calls(root: Path, cp_id: str, bad: str) -> list[tuple[str, Callable[[], 
         ("store.rotate_journal", lambda: store.rotate_journal(bad, 0)),
         ("store.compact_journal", lambda: store.compact_journal(bad, 10)),
         ("store.quarantine_journal", lambda: store.quarantine_journal(bad)),
-        ("artifacts.folder", lambda: artifacts.folder(bad)),
+        ("blobs.digests", lambda: store.blobs.digests(bad)),
+        ("blobs.remove", lambda: store.blobs.remove(bad, set())),
         ("artifacts.save", lambda: artifacts.save(bad, b"\x89PNG\r\n\x1a\nxx")),
         ("artifacts.exists", lambda: artifacts.exists(bad, ref)),
         ("artifacts.read", lambda: artifacts.read(bad, ref)),
@@ -481,7 +487,7 @@ def test_symlinks_pointing_out_of_the_folder(tmp_path: Path) -> None:
     foreign_plan.mkdir()
     real_cp = plan_dir / f"{cp_id}.json"
     (outside / "cp.json").write_bytes(real_cp.read_bytes())
-    segment = next(plan_dir.glob("journal-*.jsonl"))
+    segment = max(plan_dir.glob("journal-*.jsonl"))  # the newest: where appends go
     (outside / "journal.jsonl").write_bytes(segment.read_bytes())
     link_cp = "cp-0000000000009-aaaa"
     (plan_dir / f"{link_cp}.json").symlink_to(outside / "cp.json")

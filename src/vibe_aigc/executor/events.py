@@ -33,6 +33,7 @@ class EventKind(str, Enum):
     NODE_RETRYING = "node_retrying"
     NODE_SKIPPED = "node_skipped"
     CHECKPOINT_SAVED = "checkpoint_saved"
+    RUN_RESUMED = "run_resumed"
 
 
 @dataclass(frozen=True)

@@ -192,9 +192,10 @@ class WorkflowPersistenceManager:
         owner = validate_plan_id(plan_id) if plan_id is not None else self.plan_of(checkpoint_id)
         if owner is None:
             return False
+        in_run = self.running(owner)  # a running node may hold a blob it has not reported yet
         with self._writing(owner) as held:
             deleted = self.store.delete_snapshot(held, checkpoint_id)
-            if deleted and not self.running(owner):
+            if deleted and not in_run:
                 self._collect(owner)
         return deleted
 
@@ -268,7 +269,8 @@ class WorkflowPersistenceManager:
         """Entries after ``after_seq`` and warnings (damage: CheckpointCorruptError)."""
         found = self.read_entries(plan_id, after_seq)
         if found.damage is not None:
-            raise CheckpointCorruptError(f"journal of plan {plan_id!r}", found.damage)
+            where, _, reason = found.damage.partition(": ")
+            raise CheckpointCorruptError(where, reason)
         return found.entries, found.warnings
 
     def append_journal(self, plan_id: str, records: list[Record]) -> None:

@@ -210,7 +210,7 @@ def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
 def entry_problem(entry: Record) -> str | None:
     """Why a decoded journal entry is not one this library writes (None when it is)."""
     seq = entry.get("seq")
-    if not _is_int(seq) or not 0 <= seq <= MAX_SEQ:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
         return "missing or out-of-range integer 'seq'"
     return None
 

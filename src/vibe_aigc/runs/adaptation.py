@@ -1,6 +1,6 @@
 """``execute_with_adaptation``: when nodes fail, revise the failed part and run again.
 
-1. Plan (unless given a plan) and run, as :meth:`MetaPlanner.execute` does.
+1. Run the plan (``run(plan, {}, None)``: durably or not, as the caller wired it).
 2. While the run failed and fewer than ``max_adaptations`` revisions were made: collect the
    failed nodes and their errors, ask the planner for a revised plan (``planner.revise(vibe,
    plan, failures, completed)``; a planner without ``revise`` plans the vibe again under the
@@ -17,18 +17,19 @@ the newest (revised) plan.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-from vibe_aigc.checkpointing import ResumeState
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from vibe_aigc.errors import ConfigurationError, PlanError
 from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
 
-if TYPE_CHECKING:
-    from vibe_aigc.planner.meta import MetaPlanner
+RunWith = Callable[[WorkflowPlan, dict[str, NodeResult], str | None], Awaitable[ExecutionResult]]
+"""Runs a plan with earlier completed results (and the checkpoint they came from)."""
+
+
+class Planner(Protocol):
+    async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan: ...
 
 
 @runtime_checkable
@@ -45,41 +46,20 @@ class Reviser(Protocol):
 
 
 async def revise_plan(
-    meta: MetaPlanner,
+    planner: Planner,
+    check_plan: Callable[[WorkflowPlan], None],
     plan: WorkflowPlan,
     failures: Mapping[str, str],
     completed: Mapping[str, NodeResult],
 ) -> WorkflowPlan:
-    planner: Any = meta.planner
     if isinstance(planner, Reviser):
         revised = await planner.revise(plan.source_vibe, plan, failures, completed)
     else:
         revised = await planner.plan(plan.source_vibe, plan_id=plan.id)
     if revised.id != plan.id:
         revised = revised.model_copy(update={"id": plan.id})
-    meta.check_plan(revised)
+    check_plan(revised)
     return revised
-
-
-async def _run(
-    meta: MetaPlanner, plan: WorkflowPlan, completed: dict[str, NodeResult], previous: str | None
-) -> ExecutionResult:
-    if meta.checkpoint_interval is None:
-        return await meta.executor.execute(
-            plan, completed=completed, progress_callbacks=meta._callbacks()
-        )
-    async with meta._plan_lock(plan.id):
-        warnings: list[str] = []
-        next_seq = await asyncio.to_thread(meta._next_seq, plan.id, warnings)
-        resume = ResumeState(
-            plan=plan,
-            checkpoint_id=previous or "adaptation",
-            completed=completed,
-            next_seq=next_seq,
-            warnings=warnings,
-        )
-        meta._plans[plan.id] = plan
-        return await meta._run_durably(plan, resume)
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -92,18 +72,21 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 async def execute_with_adaptation(
-    meta: MetaPlanner, vibe_or_plan: Vibe | WorkflowPlan, max_adaptations: int = 2
+    plan: WorkflowPlan,
+    planner: Planner,
+    check_plan: Callable[[WorkflowPlan], None],
+    run: RunWith,
+    max_adaptations: int = 2,
 ) -> ExecutionResult:
     """See the module docstring."""
     if isinstance(max_adaptations, bool) or not isinstance(max_adaptations, int):
         raise ConfigurationError("max_adaptations must be a whole number >= 0")
     if max_adaptations < 0:
         raise ConfigurationError("max_adaptations must be >= 0")
-    plan = await meta._plan_for(vibe_or_plan)
-    result = await meta.execute(plan)
+    result = await run(plan, {}, None)
     history: list[dict[str, Any]] = []
     notes: list[str] = []
-    planner_name = str(getattr(meta.planner, "name", type(meta.planner).__name__))
+    planner_name = str(getattr(planner, "name", type(planner).__name__))
     while result.status == ExecutionStatus.FAILED and len(history) < max_adaptations:
         failures = {
             node_id: r.error or "failed"
@@ -124,7 +107,7 @@ async def execute_with_adaptation(
             "planner": planner_name,
         }
         try:
-            revised = await revise_plan(meta, plan, failures, completed)
+            revised = await revise_plan(planner, check_plan, plan, failures, completed)
         except PlanError as exc:
             entry.update(added=[], removed=[], status="not revised", error=str(exc))
             history.append(entry)
@@ -135,7 +118,7 @@ async def execute_with_adaptation(
         entry["removed"] = [n for n in plan.node_ids if n not in new]
         entry["dropped_completed"] = sorted(set(completed) - new)
         kept = {k: v for k, v in completed.items() if k in new}
-        result = await _run(meta, revised, kept, result.checkpoint_id)
+        result = await run(revised, kept, result.checkpoint_id)
         entry["status"] = result.status.value
         history.append(entry)
         notes.append(_describe(entry))

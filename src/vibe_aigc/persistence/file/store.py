@@ -35,7 +35,7 @@ from vibe_aigc.errors import (
     ConfigurationError,
 )
 from vibe_aigc.models import is_safe_id
-from vibe_aigc.persistence.blobs import BLOBS_DIR, FileBlobStore
+from vibe_aigc.persistence.blobs import BLOBS_DIR, BlobStore, FileBlobStore
 from vibe_aigc.persistence.codec import Codec, JsonCodec
 from vibe_aigc.persistence.file import atomic
 from vibe_aigc.persistence.file.journal import (
@@ -64,7 +64,7 @@ class FileCheckpointStore:
         self.root = Path(os.path.abspath(root))
         self.codec: Codec = codec if codec is not None else JsonCodec()
         self.url = self.root.as_uri()
-        self.blobs = FileBlobStore(self.root)
+        self.blobs: BlobStore = FileBlobStore(self.root)
         self._journal = SegmentJournal(self.codec, self._read_file)
 
     def __repr__(self) -> str:

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vibe_aigc import __version__
+from vibe_aigc.cli.output import report
 from vibe_aigc.context import NodeContext
 from vibe_aigc.display import Display, LiveView, PlainProgress, wants_live
 from vibe_aigc.errors import (
@@ -24,9 +26,10 @@ from vibe_aigc.errors import (
     ConfigurationError,
     VibeError,
 )
-from vibe_aigc.executor import ExecutionResult, ExecutionStatus, WorkflowExecutor
+from vibe_aigc.executor import EventKind, ExecutionResult, ProgressEvent, WorkflowExecutor
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.persistence.manager import describe_store
 from vibe_aigc.planner import MetaPlanner
 from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer, one_line
 
@@ -74,9 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--plan-id", help="use this plan id instead of the derived one")
 
     def dir_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
+        where = p.add_mutually_exclusive_group()
+        where.add_argument(
             "--checkpoint-dir",
             help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or .vibe_checkpoints)",
+        )
+        where.add_argument(
+            "--store",
+            metavar="URL",
+            help="where runs are kept: a folder, file:///path, sqlite:///runs.db or "
+            "postgresql://... (default: $VIBE_STORE_URL, else the checkpoint folder)",
         )
 
     def interval_flag(p: argparse.ArgumentParser) -> None:
@@ -175,117 +185,9 @@ def executor_from_env() -> WorkflowExecutor | None:
 
 
 def manager_from(args: argparse.Namespace) -> WorkflowPersistenceManager:
-    return WorkflowPersistenceManager(getattr(args, "checkpoint_dir", None))
-
-
-def result_document(result: ExecutionResult, plan: WorkflowPlan | None) -> dict[str, Any]:
-    return {
-        "plan_id": result.plan_id,
-        "status": result.status.value,
-        "summary": result.get_summary(),
-        "resumed_from": result.resumed_from,
-        "checkpoint_id": result.checkpoint_id,
-        "warnings": result.warnings,
-        "node_results": {
-            k: v.model_dump(mode="json", exclude_none=True) for k, v in result.node_results.items()
-        },
-        "plan": plan.model_dump(mode="json") if plan is not None else None,
-    }
-
-
-def deliverables(plan: WorkflowPlan, result: ExecutionResult) -> list[str]:
-    """The nodes whose outputs are the run's product: sinks, looking through final reviews."""
-    graph = plan.validate_plan()
-    chosen: list[str] = []
-    for sink in (n for n in graph.order if not graph.after[n]):
-        if graph.nodes[sink].type.value == "validate":
-            chosen.extend(d for d in graph.dependency_ids(sink) if d not in chosen)
-        if sink not in chosen:
-            chosen.append(sink)
-    done = {n for n, r in result.node_results.items() if r.status == ExecutionStatus.COMPLETED}
-    return [n for n in chosen if n in done]
-
-
-def text_of(output: Any) -> str:
-    if isinstance(output, dict) and isinstance(output.get("text"), str):
-        return str(output["text"])
-    if isinstance(output, str):
-        return output
-    return json.dumps(output, ensure_ascii=False, indent=2)
-
-
-def write_outputs(folder: Path, plan: WorkflowPlan, result: ExecutionResult) -> list[Path]:
-    """Each completed node's output as ``<node>.md``, plus ``result.json``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for node_id, node in result.node_results.items():
-        if node.status == ExecutionStatus.COMPLETED and node.output is not None:
-            path = folder / f"{node_id}.md"
-            path.write_text(text_of(node.output) + "\n", encoding="utf-8")
-            written.append(path)
-    doc = folder / "result.json"
-    doc.write_text(
-        json.dumps(result_document(result, plan), ensure_ascii=False, indent=2) + "\n",
-        encoding="utf-8",
+    return WorkflowPersistenceManager(
+        getattr(args, "checkpoint_dir", None), store=getattr(args, "store", None)
     )
-    return [*written, doc]
-
-
-def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Namespace) -> int:
-    code = EXIT_OK if result.status == ExecutionStatus.COMPLETED else EXIT_FAILED
-    if args.output_dir and plan is not None:
-        written = write_outputs(Path(args.output_dir), plan, result)
-        if not args.json:
-            print(f"Wrote {len(written)} file(s) to {args.output_dir}")
-    if args.json:
-        print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
-        return code
-    if plan is not None and not args.quiet:
-        for node_id in deliverables(plan, result):
-            print()
-            print(f"── {node_id} " + "─" * max(0, 46 - len(node_id)))
-            print(text_of(result.node_results[node_id].output))
-    if not any("offline" in w for w in result.warnings) and any(
-        isinstance(r.output, dict) and r.output.get("offline_draft")
-        for r in result.node_results.values()
-    ):
-        print(
-            "\nNote: offline drafts from the built-in tools (no model configured). "
-            "Set OPENAI_API_KEY / OPENAI_BASE_URL or OLLAMA_HOST for real generation."
-        )
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if args.visualize and plan is not None:
-        print()
-        print(WorkflowVisualizer.generate_diagram(plan, execution_result=result))
-    summary = result.get_summary()
-    print()
-    print("=" * 50)
-    print(f"Status: {summary['status']}")
-    print(f"Completed: {summary['completed']}/{summary['total_nodes']} nodes")
-    if summary["failed"] or summary["skipped"]:
-        print(f"Failed: {summary['failed']}  Skipped: {summary['skipped']}")
-        for node_id, node in result.node_results.items():
-            if node.status == ExecutionStatus.FAILED:
-                print(f"  ❌ {node_id}: {node.error}")
-    retries = sum(max(0, r.attempts - 1) for r in result.node_results.values() if not r.resumed)
-    if retries:
-        print(f"Retries: {retries}")
-    if summary["total_duration"] is not None:
-        print(f"Duration: {summary['total_duration']:.2f}s")
-    usage = summary.get("usage") or {}
-    if usage:
-        shown = ", ".join(
-            f"{key.replace('_', ' ')} {value:g}" for key, value in sorted(usage.items())
-        )
-        print(f"Usage: {shown}")
-    if result.resumed_from:
-        print(f"Resumed from: {result.resumed_from}")
-    if result.checkpoint_id:
-        print(f"Checkpoint: {result.checkpoint_id}")
-        if code != EXIT_OK:
-            print(f"Fix the cause, then resume with: vibe-aigc resume {result.checkpoint_id}")
-    return code
 
 
 async def run_cancellable(coro: Any) -> Any:
@@ -318,9 +220,13 @@ def interrupted(planner: MetaPlanner, plan_id: str | None) -> int:
 
 
 def _dir_suffix(planner: MetaPlanner) -> str:
-    default = WorkflowPersistenceManager().checkpoint_dir
-    here = planner.persistence_manager.checkpoint_dir
-    return "" if Path(here) == Path(default) else f" --checkpoint-dir {here}"
+    """The flag that names this run's store in a printed command (shell-quoted)."""
+    manager = planner.persistence_manager
+    if manager.url == WorkflowPersistenceManager().url:
+        return ""
+    if manager.checkpoint_dir is not None:
+        return f" --checkpoint-dir {shlex.quote(str(manager.checkpoint_dir))}"
+    return f" --store {shlex.quote(manager.url)}"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -421,15 +327,16 @@ def cmd_execute(args: argparse.Namespace) -> int:
         if not durable:
             plan = await planner.plan(vibe, plan_id=plan_id)
             return await planner.execute(plan), plan
-        latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
-        if args.fresh or not latest or latest[0].get("state") == "completed":
-            plan = await planner.plan(vibe, plan_id=plan_id)
-            return await planner.execute_with_resume(plan, fresh=True), plan
-        if not args.json:
-            print(
-                f"Resuming {plan_id} from {latest[0]['checkpoint_id']} (use --fresh to start over)"
-            )
-        result = await planner.execute_with_resume(vibe, plan_id=plan_id)
+        # the runs layer decides: resume an unfinished run, return a finished one's stored
+        # result, or start (fresh with --fresh)
+        def resuming(event: ProgressEvent) -> None:
+            if event.kind == EventKind.RUN_RESUMED and not args.json:
+                print(
+                    f"Resuming {plan_id} from {event.checkpoint_id} (use --fresh to start over)"
+                )
+
+        with planner.subscribed(resuming):
+            result = await planner.execute_with_resume(vibe, plan_id=plan_id, fresh=args.fresh)
         return result, planner.get_plan(plan_id)
 
     outcome = run_with(display, planner, plan_id if durable else None, go())
@@ -472,7 +379,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
             return EXIT_OK
         if not entries:
             where = f" for plan {args.plan}" if args.plan else ""
-            print(f"No checkpoints{where} in {manager.checkpoint_dir}")
+            print(f"No checkpoints{where} in {describe_store(manager)}")
             return EXIT_OK
         print(f"Found {len(entries)} checkpoint(s):\n")
         for cp in entries:
@@ -503,7 +410,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         removed.extend(manager.delete_plan(plan_id))
     for item in removed:
         print(f"Removed {item}")
-    print(f"Cleared {len(plans)} plan(s) ({len(removed)} file(s)) from {manager.checkpoint_dir}")
+    print(f"Cleared {len(plans)} plan(s) ({len(removed)} file(s)) from {describe_store(manager)}")
     return EXIT_OK
 
 
@@ -524,8 +431,8 @@ def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
     if "vibe-aigc checkpoints" in str(exc):
         return None
     if isinstance(exc, CheckpointNotFoundError | CheckpointCorruptError):
-        folder = manager_from(args).checkpoint_dir
-        return f"hint: `vibe-aigc checkpoints --list` shows the checkpoints in {folder}"
+        where = describe_store(manager_from(args))
+        return f"hint: `vibe-aigc checkpoints --list` shows the checkpoints in {where}"
     return None
 
 

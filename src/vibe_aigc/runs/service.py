@@ -1,0 +1,358 @@
+"""The life of a durable run: start, resume, checkpoint, list, get, delete.
+
+:class:`RunService` is the only thing that knows both the scheduler and the store. It holds the
+plan's lease for the whole run (one writer per plan; released only after every write of the run
+has finished), decides resume-or-start, checks a given plan against the stored one, replays the
+journal and hangs the :class:`~vibe_aigc.runs.recorder.CheckpointHook` off the scheduler.
+
+``checkpoint_interval`` has one meaning everywhere: a full snapshot every N completed nodes
+(``None``: snapshots only when the run starts and ends). Every finished node is journaled
+regardless, whenever a run is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from vibe_aigc.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ConfigurationError,
+    PlanMismatchError,
+)
+from vibe_aigc.executor import (
+    EventKind,
+    ExecutionResult,
+    ExecutionStatus,
+    NodeResult,
+    ProgressCallback,
+    ProgressEvent,
+    WorkflowExecutor,
+)
+from vibe_aigc.executor.events import emit
+from vibe_aigc.models import Vibe, WorkflowPlan
+from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
+from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.redaction import redact
+from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, state_of
+from vibe_aigc.runs.resume import ResumeState, journal_after, load_resume_state, plan_from_record
+
+PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
+"""Plans a vibe under a given plan id (the planner's job; the runs layer only calls it)."""
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class RunService:
+    """Durable runs of plans over one persistence manager (see the module docstring)."""
+
+    def __init__(
+        self,
+        manager: WorkflowPersistenceManager,
+        executor: WorkflowExecutor,
+        *,
+        checkpoint_interval: int | None = None,
+        cleanup_on_success: bool = False,
+        callbacks: Callable[[], list[ProgressCallback]] = list,
+    ) -> None:
+        self.manager = manager
+        self.executor = executor
+        self.checkpoint_interval = checkpoint_interval
+        self.cleanup_on_success = cleanup_on_success
+        self._callbacks = callbacks
+        self.plans: dict[str, WorkflowPlan] = {}
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, plan: WorkflowPlan) -> ExecutionResult:
+        """Run ``plan`` fresh and durably (earlier checkpoints of the plan are kept)."""
+        async with self.lease(plan.id) as lease:
+            return await self._run(plan, lease, None)
+
+    async def run_with(
+        self, plan: WorkflowPlan, completed: dict[str, NodeResult], previous: str | None
+    ) -> ExecutionResult:
+        """Run ``plan`` durably, taking ``completed`` results as done (an adapted plan)."""
+        async with self.lease(plan.id) as lease:
+            warnings: list[str] = []
+            next_seq = await asyncio.to_thread(self._next_seq, plan.id, lease, warnings)
+            state = ResumeState(
+                plan=plan,
+                checkpoint_id=previous or "adaptation",
+                completed=completed,
+                next_seq=next_seq,
+                warnings=warnings,
+            )
+            self.plans[plan.id] = plan
+            return await self._run(plan, lease, state)
+
+    async def resume(
+        self,
+        target: str,
+        given: Vibe | WorkflowPlan | None,
+        make_plan: PlanMaker,
+        *,
+        checkpoint_id: str | None = None,
+        fresh: bool = False,
+    ) -> ExecutionResult:
+        """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
+        start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
+        over. A plan whose latest checkpoint is complete is not run again: its stored result
+        is returned (``fresh=True`` to run it anew)."""
+        async with self.lease(target) as lease:
+            state = (
+                None
+                if fresh
+                else await in_thread(
+                    load_resume_state, self.manager, lease, target, checkpoint_id
+                )
+            )
+            if state is None:
+                if given is None:
+                    raise CheckpointNotFoundError(
+                        target,
+                        f"plan {target!r} has no checkpoint to resume; see the plans that "
+                        "have one with `vibe-aigc checkpoints --list` (list_checkpoints())",
+                    )
+                plan = await make_plan(given, target) if isinstance(given, Vibe) else given
+                self.plans[plan.id] = plan
+                return await self._run(plan, lease, None)
+            if isinstance(given, WorkflowPlan):
+                check_same_plan(given, state.plan)
+                # run the caller's copy: the stored one has its secret parameters redacted
+                state.plan = given
+            elif (
+                isinstance(given, Vibe)
+                and checkpoint_id is not None
+                and given.fingerprint() != state.plan.source_vibe.fingerprint()
+            ):
+                raise PlanMismatchError(state.plan.id, [])
+            self.plans[state.plan.id] = state.plan
+            if checkpoint_id is None and len(state.completed) == state.plan.total_nodes:
+                return self._stored_result(state)
+            await emit(
+                self._callbacks(),
+                ProgressEvent(
+                    kind=EventKind.RUN_RESUMED,
+                    plan_id=state.plan.id,
+                    done=len(state.completed),
+                    total=state.plan.total_nodes,
+                    checkpoint_id=state.checkpoint_id,
+                    message=f"resuming from {state.checkpoint_id}",
+                ),
+            )
+            return await self._run(state.plan, lease, state)
+
+    def _stored_result(self, state: ResumeState) -> ExecutionResult:
+        """The result of a finished plan, from storage (nothing runs, nothing is written)."""
+        plan = state.plan
+        results = {
+            n: state.completed[n].model_copy(update={"resumed": True}) for n in plan.node_ids
+        }
+        starts = [r.started_at for r in results.values() if r.started_at is not None]
+        ends = [r.completed_at for r in results.values() if r.completed_at is not None]
+        result = ExecutionResult(
+            plan_id=plan.id,
+            status=ExecutionStatus.COMPLETED,
+            node_results=results,
+            started_at=min(starts) if starts else None,
+            completed_at=max(ends) if ends else None,
+            resumed_from=state.checkpoint_id,
+            checkpoint_id=state.checkpoint_id,
+            warnings=list(state.warnings),
+        )
+        return result
+
+    @contextlib.asynccontextmanager
+    async def lease(self, plan_id: str) -> AsyncIterator[Lease]:
+        """Hold the plan's lease; it is released only after every write of the run ended."""
+        context = self.manager.lease(validate_plan_id(plan_id))
+        try:
+            # in_thread waits for the thread when cancelled: a lease taken just as the caller
+            # was cancelled is released below, never left held by a forgotten thread
+            lease = await in_thread(context.__enter__)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _uncancellable(in_thread(context.__exit__, None, None, None))
+            raise
+        try:
+            yield lease
+        finally:
+            await _uncancellable(in_thread(context.__exit__, None, None, None))
+
+    async def _run(
+        self, plan: WorkflowPlan, lease: Lease, resume: ResumeState | None
+    ) -> ExecutionResult:
+        manager = self.manager
+        callbacks = self._callbacks()
+        run_id = new_run_id()
+
+        async def announce(checkpoint_id: str, run_state: str, state: ExecutionResult) -> None:
+            if not callbacks:
+                return
+            counts = {
+                status.value: state.count(status)
+                for status in (
+                    ExecutionStatus.COMPLETED,
+                    ExecutionStatus.FAILED,
+                    ExecutionStatus.SKIPPED,
+                    ExecutionStatus.RUNNING,
+                )
+            }
+            event = ProgressEvent(
+                kind=EventKind.CHECKPOINT_SAVED,
+                plan_id=plan.id,
+                done=counts["completed"] + counts["failed"] + counts["skipped"],
+                total=plan.total_nodes,
+                counts=counts,
+                run_id=run_id,
+                durable=len(resume.completed if resume else ()) + hook.durable_completed,
+                checkpoint_id=checkpoint_id,
+                message=run_state,
+                state=state,
+            )
+            await emit(callbacks, event)
+
+        warnings: list[str] = []
+        next_seq = (
+            resume.next_seq
+            if resume
+            else await asyncio.to_thread(self._next_seq, plan.id, lease, warnings)
+        )
+        hook = CheckpointHook(
+            manager,
+            plan,
+            lease,
+            interval=self.checkpoint_interval,
+            run_id=run_id,
+            next_seq=next_seq,
+            on_checkpoint=announce,
+            memos=resume.memos if resume else None,
+        )
+        result = await self.executor.execute(
+            plan,
+            completed=resume.completed if resume else None,
+            hooks=[hook],
+            progress_callbacks=callbacks,
+            memo=hook,
+        )
+        result.warnings.extend(warnings)
+        if resume is not None:
+            result.resumed_from = resume.checkpoint_id
+            result.warnings.extend(resume.warnings)
+        if self.cleanup_on_success and result.status == ExecutionStatus.COMPLETED:
+            await asyncio.to_thread(manager.delete_plan, plan.id)
+            result.checkpoint_id = None
+        return result
+
+    def _next_seq(self, plan_id: str, lease: Lease | None, warnings: list[str]) -> int:
+        records = journal_after(self.manager, lease, plan_id, -1, warnings)
+        return max((int(r["seq"]) for r in records), default=-1) + 1
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def plan_of_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> str:
+        validate_checkpoint_id(checkpoint_id)
+        record = self.manager.load_checkpoint(checkpoint_id, plan_id)
+        return str(record["plan_id"])
+
+    def create_checkpoint(
+        self, plan_id: str, execution_state: ExecutionResult | Mapping[str, Any]
+    ) -> str:
+        """Write a checkpoint of ``execution_state`` for ``plan_id``; returns its ``cp-`` id."""
+        validate_plan_id(plan_id)
+        if isinstance(execution_state, ExecutionResult):
+            plan = self.known_plan(plan_id)
+            state = execution_state
+        elif isinstance(execution_state, Mapping):
+            plan, state = self._state_from_mapping(plan_id, dict(execution_state))
+        else:
+            raise TypeError("execution_state must be an ExecutionResult or a mapping")
+        run_state = state_of(state)
+        if not isinstance(execution_state, ExecutionResult):
+            finished = len(state.completed_nodes) == plan.total_nodes
+            run_state = str(
+                execution_state.get("state") or ("completed" if finished else "interrupted")
+            )
+        seq = self._next_seq(plan_id, None, []) - 1
+        body = checkpoint_body(plan, state, run_state, run_id="manual", journal_seq=seq)
+        return self.manager.save_checkpoint(plan_id, body)
+
+    def _state_from_mapping(
+        self, plan_id: str, data: dict[str, Any]
+    ) -> tuple[WorkflowPlan, ExecutionResult]:
+        if data.get("workflow_plan") is not None:
+            plan = WorkflowPlan.model_validate(data["workflow_plan"])
+            if plan.id != plan_id:
+                raise ConfigurationError(
+                    f"execution_state['workflow_plan'] is plan {plan.id!r}, not {plan_id!r}; "
+                    "a checkpoint is stored under the plan it describes"
+                )
+        else:
+            plan = self.known_plan(plan_id)
+        results = {
+            node_id: NodeResult.model_validate({"node_id": node_id, **dict(value)})
+            for node_id, value in (data.get("node_results") or {}).items()
+        }
+        for node_id in data.get("completed_nodes") or []:
+            results.setdefault(
+                node_id, NodeResult(node_id=node_id, status=ExecutionStatus.COMPLETED)
+            )
+        state = ExecutionResult(
+            plan_id=plan_id,
+            node_results={n: results.get(n, NodeResult(node_id=n)) for n in plan.node_ids},
+        )
+        return plan, state
+
+    def known_plan(self, plan_id: str) -> WorkflowPlan:
+        """A plan this service ran, or the one stored in the plan's newest valid checkpoint."""
+        if plan_id in self.plans:
+            return self.plans[plan_id]
+        for checkpoint_id in self.manager.latest_checkpoint_ids(plan_id):
+            try:
+                record = self.manager.load_checkpoint(checkpoint_id, plan_id)
+            except CheckpointError:
+                continue
+            return plan_from_record(record, checkpoint_id)
+        raise CheckpointNotFoundError(
+            plan_id,
+            f"plan {plan_id!r} is unknown here and has no checkpoint; plan or run it first, "
+            "or pass a mapping with 'workflow_plan'",
+        )
+
+
+def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
+    """PlanMismatchError listing the nodes in which ``given`` differs from ``stored``."""
+
+    def shape(plan: WorkflowPlan) -> dict[str, Any]:
+        return {
+            n.id: n.model_dump(mode="json", exclude={"children", "estimated_duration"})
+            | {"children": [c.id for c in n.children], "parameters": redact(n.parameters)}
+            for n in plan.iter_nodes()
+        }  # compared as stored: secret parameters are redacted in checkpoints
+
+    mine, theirs = shape(given), shape(stored)
+    changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
+    if changed:
+        raise PlanMismatchError(given.id, changed)
+
+
+async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
+    """Await to the end, however many cancellations arrive; then re-raise the first one."""
+    future = asyncio.ensure_future(awaitable)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    result = future.result()
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
