@@ -10,8 +10,8 @@ import pytest
 from vibe_aigc.context import NodeContext
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.tools import Tool, ToolRegistry, default_registry
-from vibe_aigc.tools.offline import DEFAULT_TOOLS
 from vibe_aigc.tools.constraints import Limit, check_constraint, parse_limit
+from vibe_aigc.tools.offline import DEFAULT_TOOLS
 
 BLOG = Vibe(
     description="Write a blog post about composting at home for beginners",

@@ -187,16 +187,17 @@ def _tokens(text: str) -> list[str]:
 
 
 def _foreign_scores(text: str) -> dict[str, int]:
+    """One point per :data:`FOREIGN_KEYWORDS` hit: a substring in CJK text; elsewhere a word,
+    or (five letters or more) part of a compound word ("Blogartikel" holds "artikel")."""
     lower = text.lower()
     words = set(re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)?", lower))
-    return {
-        domain: sum(
-            1
-            for k in keys
-            if (k in lower if _CJK_RE.search(k) else k in words or k.rstrip("s") + "s" in words)
-        )
-        for domain, keys in FOREIGN_KEYWORDS.items()
-    }
+
+    def hit(key: str) -> bool:
+        if _CJK_RE.search(key):
+            return key in lower
+        return any(w in (key, key + "s") or (len(key) >= 5 and key in w) for w in words)
+
+    return {domain: sum(1 for k in keys if hit(k)) for domain, keys in FOREIGN_KEYWORDS.items()}
 
 
 def _hits(tokens: list[str], phrase: str) -> bool:
