@@ -179,7 +179,7 @@ def part_blocks(parts: Sequence[Output], *, table: bool) -> list[str]:
             blocks.append(demote(str(part["text"])))
         elif part is notes[0]:
             texts = [demote(str(p["text"])) for p in notes]
-            texts = [_PURPOSE_LINE.sub("", t) if table else t for t in texts]
+            texts = [(_PURPOSE_LINE.sub("", t) if table else t).strip() for t in texts]
             heading = cap(str(part.get("format") or "section notes"))
             blocks.append(f"## {heading}\n\n" + "\n\n".join(texts))
     return blocks
