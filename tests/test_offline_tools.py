@@ -10,8 +10,8 @@ import pytest
 from vibe_aigc.context import NodeContext
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.tools import Tool, ToolRegistry, default_registry
+from vibe_aigc.tools.constraints import Limit, check_constraint, parse_limit
 from vibe_aigc.tools.offline import DEFAULT_TOOLS
-from vibe_aigc.tools.textkit import Limit, check_constraint, parse_limit
 
 BLOG = Vibe(
     description="Write a blog post about composting at home for beginners",
@@ -139,7 +139,7 @@ async def test_outline_is_built_from_the_brief_and_research() -> None:
     out = await run("outline", deps={"brief": brief, "research": research})
     headings = [s["heading"] for s in out["sections"]]
     assert "Alpha point" in headings and "Beta point" in headings
-    assert "Evidence: gamma angle" in out["text"]
+    assert "Research: gamma angle" in out["text"]
     assert out["used_inputs"] == ["brief", "research"]
     assert out["title"] == "Composting at home"
     assert out["sections"][0]["role"] == "intro" and out["sections"][-1]["role"] == "conclusion"

@@ -15,6 +15,16 @@ Domain detection (:func:`detect_domain`)
     number of words, so "blog post" (2) outweighs "post" (1). The best score wins; ties go to
     the earlier domain in :data:`DOMAINS`.
 
+    "Guide", "tutorial", "how-to", "manual" and the like (:data:`GENERIC_DOCS`) are software
+    documentation only next to a software noun (:data:`SOFTWARE_NOUNS`: code, API, library,
+    CLI, SDK, Python, ...); otherwise they name a piece of writing, so "a beginner-friendly
+    guide to baking sourdough bread" is writing and "a tutorial on Python decorators" is docs.
+
+    Other languages: :data:`FOREIGN_KEYWORDS` (Japanese, Chinese, Korean, Spanish, French,
+    German, Portuguese, Italian) score one point per hit, matched as substrings in CJK text
+    and as words elsewhere: ブログ / 記事 → writing, 動画 → video, 音楽 / アルバム → audio,
+    画像 / イラスト → visual.
+
     The medium outranks the purpose: when the words naming the deliverable (everything before
     the first linking word such as "for", "about", "with", "to") contain a medium noun from
     :data:`MEDIUM_KEYWORDS` ("video", "song", "poster", "tutorial", "blog post", ...), the
@@ -74,10 +84,64 @@ DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
     "writing": (
         "article", "blog", "blog post", "post", "essay", "newsletter", "story", "short story",
         "poem", "copy", "op-ed", "column", "ebook", "book", "chapter", "writing", "press release",
-        "speech", "letter", "memoir", "novel",
+        "speech", "letter", "memoir", "novel", "guide", "tutorial", "how-to", "manual",
+        "walkthrough", "handbook", "recipe",
     ),
     "general": ("general", "other", "misc"),
 }  # fmt: skip
+
+# Words that make "guide", "tutorial", ... mean software documentation (see the docstring).
+GENERIC_DOCS: frozenset[str] = frozenset(
+    ("guide", "tutorial", "how-to", "manual", "walkthrough", "faq", "reference",
+     "getting started", "installation")
+)  # fmt: skip
+SOFTWARE_NOUNS: frozenset[str] = frozenset(
+    ("code", "api", "library", "cli", "sdk", "python", "javascript", "typescript", "rust",
+     "golang", "java", "kotlin", "swift", "c++", "c#", "ruby", "php", "sql", "framework",
+     "package", "npm", "pip", "docker", "kubernetes", "git", "github", "database", "server",
+     "software", "programming", "developer", "developers", "command line", "terminal",
+     "plugin", "module", "function", "decorator", "react", "django", "flask", "node.js",
+     "linux", "app", "backend", "frontend", "endpoint", "repository", "script", "compiler",
+     "webhook", "json", "yaml", "html", "css", "devops", "deployment", "open source")
+)  # fmt: skip
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FOREIGN_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "docs": _split(
+        "ドキュメント チュートリアル 文档 文檔 教程 문서 튜토리얼 documentación "
+        "documentation dokumentation documentação documentazione"
+    ),
+    "video": _split(
+        "動画 ビデオ 映像 ムービー 视频 視頻 影片 동영상 영상 비디오 vídeo "
+        "vidéo película film cortometraje court-métrage"
+    ),
+    "audio": _split(
+        "音楽 アルバム 楽曲 曲 歌 ポッドキャスト 音乐 音樂 歌曲 专辑 專輯 播客 "
+        "음악 노래 앨범 팟캐스트 canción chanson lied canzone música musique "
+        "musik musica álbum pódcast"
+    ),
+    "visual": _split(
+        "画像 イラスト ロゴ ポスター 写真 デザイン 图片 圖片 插画 插畫 海报 "
+        "海報 标志 標誌 이미지 일러스트 포스터 로고 cartel affiche plakat "
+        "cartaz manifesto logotipo ilustración illustration imagen bild imagem "
+        "immagine"
+    ),
+    "marketing": _split(
+        "キャンペーン 広告 マーケティング 广告 廣告 营销 營銷 광고 캠페인 "
+        "마케팅 campaña campagne kampagne campanha campagna publicidad "
+        "publicité werbung publicidade pubblicità"
+    ),
+    "writing": _split(
+        "ブログ 記事 エッセイ 小説 物語 ガイド 博客 文章 故事 指南 블로그 기사 "
+        "에세이 소설 가이드 artículo article artikel artigo articolo ensayo "
+        "essai aufsatz cuento nouvelle guía guide leitfaden ratgeber guia guida"
+    ),
+}
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 # Nouns naming what is made (each is also a keyword of its domain); see the module docstring.
 MEDIUM_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -100,7 +164,7 @@ MEDIUM_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
     "writing": (
         "article", "blog", "blog post", "essay", "newsletter", "short story", "poem", "ebook",
-        "press release", "speech",
+        "press release", "speech", "guide", "tutorial", "how-to", "manual", "walkthrough",
     ),
 }  # fmt: skip
 # Marketing keywords that say why the piece exists rather than what it is.
@@ -119,7 +183,21 @@ _SPOKEN = ("podcast", "episode", "interview", "voiceover", "voice-over", "audiob
 
 
 def _tokens(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower())
+    return re.findall(r"[a-z0-9](?:[a-z0-9+#.]*[a-z0-9+#])?(?:[-'][a-z0-9]+)*", text.lower())
+
+
+def _foreign_scores(text: str) -> dict[str, int]:
+    """One point per :data:`FOREIGN_KEYWORDS` hit: a substring in CJK text; elsewhere a word,
+    or (five letters or more) part of a compound word ("Blogartikel" holds "artikel")."""
+    lower = text.lower()
+    words = set(re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)?", lower))
+
+    def hit(key: str) -> bool:
+        if _CJK_RE.search(key):
+            return key in lower
+        return any(w in (key, key + "s") or (len(key) >= 5 and key in w) for w in words)
+
+    return {domain: sum(1 for k in keys if hit(k)) for domain, keys in FOREIGN_KEYWORDS.items()}
 
 
 def _hits(tokens: list[str], phrase: str) -> bool:
@@ -145,11 +223,18 @@ def _names_a_medium(tokens: list[str]) -> bool:
 def domain_scores(text: str) -> dict[str, int]:
     """Keyword score of ``text`` per domain (see the module docstring)."""
     tokens = _tokens(text)
-    skip = PURPOSE_KEYWORDS if _names_a_medium(tokens) else frozenset()
-    return {
-        domain: sum(len(k.split()) for k in keys if k not in skip and _hits(tokens, k))
-        for domain, keys in DOMAIN_KEYWORDS.items()
-    }
+    skip = set(PURPOSE_KEYWORDS) if _names_a_medium(tokens) else set()
+    software = any(_hits(tokens, k) for k in SOFTWARE_NOUNS)
+    scores = {}
+    for domain, keys in DOMAIN_KEYWORDS.items():
+        drop = skip | (GENERIC_DOCS if domain == "docs" and not software else set())
+        if domain == "writing" and software:
+            drop |= GENERIC_DOCS
+        scores[domain] = sum(len(k.split()) for k in keys if k not in drop and _hits(tokens, k))
+    if not any(scores.values()):
+        for domain, score in _foreign_scores(text).items():
+            scores[domain] = scores.get(domain, 0) + score
+    return scores
 
 
 def detect_domain(vibe: Vibe) -> str:
