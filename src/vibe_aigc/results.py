@@ -79,6 +79,18 @@ class ExecutionResult(BaseModel):
                 total[key] = total.get(key, 0) + value
         return total
 
+    def failed_checks(self) -> dict[str, list[str]]:
+        """Checks that completed nodes reported as failed: ``{node_id: [check, ...]}`` for every
+        output with ``"passed": False`` (a review that found the brief not met)."""
+        out: dict[str, list[str]] = {}
+        for node_id, r in self.node_results.items():
+            output = r.output
+            if r.status == ExecutionStatus.COMPLETED and isinstance(output, dict):
+                if output.get("passed") is False:
+                    checks = output.get("failed_checks") or ["a check failed"]
+                    out[node_id] = [str(c) for c in checks] if isinstance(checks, list) else []
+        return out
+
     def get_summary(self) -> dict[str, Any]:
         duration = None
         if self.started_at is not None and self.completed_at is not None:
@@ -99,4 +111,8 @@ class ExecutionResult(BaseModel):
         usage = self.total_usage()
         if usage:
             summary["usage"] = usage
+        failed_checks = self.failed_checks()
+        summary["checks_passed"] = not failed_checks
+        if failed_checks:
+            summary["failed_checks"] = failed_checks
         return summary

@@ -70,7 +70,9 @@ def write_outputs(folder: Path, plan: WorkflowPlan, result: ExecutionResult) -> 
 
 
 def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Namespace) -> int:
-    code = EXIT_OK if result.status == ExecutionStatus.COMPLETED else EXIT_FAILED
+    failed_checks = result.failed_checks()
+    ok = result.status == ExecutionStatus.COMPLETED and not failed_checks
+    code = EXIT_OK if ok else EXIT_FAILED
     if args.output_dir and plan is not None:
         written = write_outputs(Path(args.output_dir), plan, result)
         if not args.json:
@@ -78,19 +80,20 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
     if args.json:
         print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
         return code
+    if any(
+        isinstance(r.output, dict) and r.output.get("offline_draft")
+        for r in result.node_results.values()
+    ):
+        print(
+            "Note: offline production kit from the built-in tools (no model configured): a "
+            "brief, outline with word budgets, shot list, prompts and checklist, not finished "
+            "prose. Set OPENAI_API_KEY / OPENAI_BASE_URL or OLLAMA_HOST for real generation."
+        )
     if plan is not None and not args.quiet:
         for node_id in deliverables(plan, result):
             print()
             print(f"── {node_id} " + "─" * max(0, 46 - len(node_id)))
             print(text_of(result.node_results[node_id].output))
-    if not any("offline" in w for w in result.warnings) and any(
-        isinstance(r.output, dict) and r.output.get("offline_draft")
-        for r in result.node_results.values()
-    ):
-        print(
-            "\nNote: offline drafts from the built-in tools (no model configured). "
-            "Set OPENAI_API_KEY / OPENAI_BASE_URL or OLLAMA_HOST for real generation."
-        )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.visualize and plan is not None:
@@ -99,7 +102,13 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
     summary = result.get_summary()
     print()
     print("=" * 50)
-    print(f"Status: {summary['status']}")
+    status = summary["status"]
+    if failed_checks:
+        status += " — but checks FAILED"
+    print(f"Status: {status}")
+    for node_id, checks in failed_checks.items():
+        for check in checks:
+            print(f"  ❌ {node_id}: {check}")
     print(f"Completed: {summary['completed']}/{summary['total_nodes']} nodes")
     if summary["failed"] or summary["skipped"]:
         print(f"Failed: {summary['failed']}  Skipped: {summary['skipped']}")

@@ -33,7 +33,8 @@ from vibe_aigc.tools import MODEL_DEFAULTS, ToolRegistry, default_registry, mode
 
 OFFLINE_NOTE = (
     "offline mode: no model is configured, so the built-in offline planner and tools made "
-    "template drafts; set OPENAI_API_KEY (and OPENAI_BASE_URL) or OLLAMA_HOST, or pass "
+    "production kits (brief, outline with word budgets, shot list, prompts, checklist), not "
+    "finished prose; set OPENAI_API_KEY (and OPENAI_BASE_URL) or OLLAMA_HOST, or pass "
     "MetaPlanner(llm_config=LLMConfig(...)), for real generation"
 )
 
