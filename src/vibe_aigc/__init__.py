@@ -1,6 +1,6 @@
 """vibe-aigc: from a creative intent (a Vibe) to a durable, resumable workflow.
 
-Public names only; ``tests/test_public_api.py`` checks this list.
+Public names only; ``tests/test_project.py`` checks this list.
 """
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
