@@ -130,8 +130,23 @@ class WorkflowExecutor:
         self, node: WorkflowNode, context: NodeContext, announce: _Announcer
     ) -> NodeResult:
         result = NodeResult(node_id=node.id, status=ExecutionStatus.RUNNING, started_at=utc_now())
-        policy = self.retry_policy.with_overrides(node.parameters.get("retry"))
         timeout = node.parameters.get("timeout", self.node_timeout)
+        try:
+            policy = self.retry_policy.with_overrides(node.parameters.get("retry"))
+            if timeout is not None and (
+                isinstance(timeout, bool)
+                or not isinstance(timeout, int | float)
+                or not 0 < timeout < 1e9
+            ):
+                raise ConfigurationError(
+                    f"parameters['timeout'] must be seconds > 0, got {str(timeout)[:40]!r}"
+                )
+        except (ConfigurationError, TypeError, ValueError) as exc:
+            # a bad per-node setting (a hand-edited or hostile plan) fails this node only
+            result.status = ExecutionStatus.FAILED
+            result.error = f"node {node.id!r} has invalid settings: {exc}"
+            result.completed_at = utc_now()
+            return result
         attempt = 0
         while True:
             attempt += 1

@@ -233,7 +233,11 @@ def repair_tail(path: Path) -> None:
     except OSError as exc:
         raise CheckpointWriteError(str(path.parent), exc) from exc
     try:
-        before = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            # a hard link planted as a segment: cutting it would cut the file it links to
+            raise OSError(errno.EMLINK, "journal segment has other hard links", str(path))
+        before = info.st_size
         if _repair_tail(fd) != before:
             os.fsync(fd)
     except OSError as exc:

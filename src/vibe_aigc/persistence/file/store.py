@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import time
 from pathlib import Path
@@ -51,6 +50,8 @@ from vibe_aigc.persistence.records import Record, corrupt_summary, summary_of
 from vibe_aigc.persistence.store import JournalRead, Lease
 
 ARTIFACTS_DIR = BLOBS_DIR
+PLAN_MARKER = ".vibe-plan"
+"""An empty file in every plan folder the store made: only such folders are plans."""
 STALE_TEMP_SECONDS = 60.0
 _READ_FLAGS = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
@@ -91,7 +92,32 @@ class FileCheckpointStore:
     def _ensure_plan_dir(self, plan_id: str) -> Path:
         path = self._plan_path(plan_id, write=True)
         atomic.ensure_dir(path)
-        return self._plan_path(plan_id, write=True)  # re-check after creating
+        path = self._plan_path(plan_id, write=True)  # re-check after creating
+        if not os.path.lexists(path / PLAN_MARKER):
+            atomic.create_empty(path / PLAN_MARKER)  # this folder is a plan the store made
+        return path
+
+    def _is_plan(self, plan_dir: Path) -> bool:
+        """A folder the store made (its marker), or one from before markers existed that holds
+        a well-named checkpoint; nothing else is treated as a plan, or ever cleared."""
+        try:
+            if os.path.lexists(plan_dir / PLAN_MARKER):
+                return True
+            return bool(self._checkpoint_names(plan_dir))
+        except CheckpointCorruptError:
+            return False
+
+    def _forget_if_empty(self, plan_dir: Path) -> None:
+        """Called with the lease still held: a lease that wrote nothing leaves nothing behind
+        (no stray ``.lock`` or folder for a mistyped plan id)."""
+        self._journal.close(plan_dir)
+        if os.path.lexists(plan_dir / PLAN_MARKER):
+            return
+        with contextlib.suppress(OSError):
+            names = os.listdir(plan_dir)
+            if names == [LOCK_NAME]:
+                os.unlink(plan_dir / LOCK_NAME)
+                os.rmdir(plan_dir)
 
     def _read_file(self, path: Path) -> bytes:
         try:
@@ -251,14 +277,18 @@ class FileCheckpointStore:
         except (FileNotFoundError, NotADirectoryError):
             return []
         return sorted(
-            e.name for e in entries if is_safe_id(e.name) and e.is_dir(follow_symlinks=False)
+            e.name
+            for e in entries
+            if is_safe_id(e.name)
+            and e.is_dir(follow_symlinks=False)
+            and self._is_plan(self.root / e.name)
         )
 
     def delete_plan(self, plan_id: str) -> list[str]:
         plan_dir = self._plan_path(plan_id)
         self._journal.close(plan_dir)
-        if not os.path.isdir(plan_dir):
-            return []
+        if not os.path.isdir(plan_dir) or not self._is_plan(plan_dir):
+            return []  # not a folder this store made: nothing in it is ours to delete
         lock_path = plan_dir / LOCK_NAME
         guard = None if held_here(lock_path) else PlanLock(plan_dir, plan_id).acquire()
         removed: list[str] = []
@@ -278,14 +308,17 @@ class FileCheckpointStore:
                 elif name == ARTIFACTS_DIR:
                     try:
                         if entry.is_symlink() or not entry.is_dir():
-                            os.unlink(path)
-                        else:
-                            shutil.rmtree(path)
+                            os.unlink(path)  # a link: the link goes, never its target
+                            removed.append(str(path))
+                        else:  # only the blobs the store wrote; foreign files stay
+                            removed.extend(self.blobs.remove(plan_id, set()))
+                            with contextlib.suppress(OSError):
+                                os.rmdir(path)
                     except OSError as exc:
                         raise CheckpointWriteError(str(plan_dir), exc) from exc
-                    removed.append(str(path))
-            if atomic.remove_file(lock_path):
-                removed.append(str(lock_path))
+            for own in (PLAN_MARKER, LOCK_NAME):
+                if atomic.remove_file(plan_dir / own):
+                    removed.append(str(plan_dir / own))
             try:
                 os.rmdir(plan_dir)
             except OSError:  # foreign files stay, and so does their folder
@@ -309,7 +342,7 @@ class FileCheckpointStore:
 
     def lease(self, plan_id: str) -> FileLease:
         plan_dir = self._plan_path(plan_id, write=True)
-        return FileLease(PlanLock(plan_dir, plan_id), on_release=self._journal.close)
+        return FileLease(PlanLock(plan_dir, plan_id), on_release=self._forget_if_empty)
 
     def _fenced(self, lease: Lease, plan_id: str | None = None) -> FileLease:
         if not isinstance(lease, FileLease) or lease.plan_dir.parent != self.root:
@@ -364,7 +397,8 @@ class FileCheckpointStore:
     # ------------------------------------------------------------------ journal (file API)
 
     def append_journal(self, plan_id: str, records: list[Record]) -> None:
-        self._journal.append(self._plan_path(validate_plan_id(plan_id), write=True), records)
+        if records:
+            self._journal.append(self._ensure_plan_dir(validate_plan_id(plan_id)), records)
 
     def close_journal(self, plan_id: str) -> None:
         """Close the plan's open journal segment (a later append reopens it)."""
