@@ -232,7 +232,7 @@ async def test_a_model_run_sums_usage_and_keeps_the_key_out_of_files_and_logs(
     usage = result.get_summary()["usage"]
     assert usage["requests"] == 3 and usage["total_tokens"] == 3 * 18
     assert usage["prompt_tokens"] == 33 and usage["completion_tokens"] == 21
-    assert usage["cost"] == pytest.approx(3 * (11 * 0.5 + 7 * 1.5) / 1000)
+    assert usage["cost_usd"] == pytest.approx(3 * (11 * 0.5 + 7 * 1.5) / 1000)
 
     # dependency outputs reach the prompt verbatim
     brief_text = result.node_results["brief"].output["text"]
