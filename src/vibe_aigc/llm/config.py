@@ -170,9 +170,7 @@ def url_secrets(url: str) -> list[str]:
     return [v for v in found if v]
 
 
-def secret_values(
-    config: LLMConfig | None, env: Mapping[str, str] | None = None
-) -> list[str]:
+def secret_values(config: LLMConfig | None, env: Mapping[str, str] | None = None) -> list[str]:
     """Every secret value to redact wherever it appears: the configured key, the key and URL
     credentials in ``env`` (default ``os.environ``), and their URL-/base64-encoded forms."""
     env = os.environ if env is None else env

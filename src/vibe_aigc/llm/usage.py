@@ -48,9 +48,7 @@ def usage_of(raw: Any, price: Price | None = None) -> dict[str, float]:
                 usage[name] = number
     if dropped:
         log.warning("dropped usage field(s) that are not plausible counts: %s", ", ".join(dropped))
-    if "total_tokens" not in usage and (
-        "prompt_tokens" in usage or "completion_tokens" in usage
-    ):
+    if "total_tokens" not in usage and ("prompt_tokens" in usage or "completion_tokens" in usage):
         usage["total_tokens"] = usage.get("prompt_tokens", 0.0) + usage.get(
             "completion_tokens", 0.0
         )

@@ -130,8 +130,7 @@ def llama_server(
         while not _ready(server.base_url):
             if process.poll() is not None:
                 raise RuntimeError(
-                    f"the llama.cpp server exited with {process.returncode}: "
-                    f"{server.log()[-2000:]}"
+                    f"the llama.cpp server exited with {process.returncode}: {server.log()[-2000:]}"
                 )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the llama.cpp server did not answer in {startup_timeout} s")
