@@ -179,7 +179,7 @@ class LLMClient:
         model = data.get("model") if isinstance(data.get("model"), str) else None
         finish = choice.get("finish_reason")
         raw_usage = data.get("usage")
-        if reply.streamed is not None and not isinstance(raw_usage, dict):
+        if reply.streamed is not None and not (isinstance(raw_usage, dict) and raw_usage):
             raw_usage = estimated_usage(messages, int(reply.streamed.get("tokens", 0)))
         return ChatResult(
             text=self.scrubber.scrub(content),

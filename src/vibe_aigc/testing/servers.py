@@ -110,7 +110,8 @@ class StubServer:
                 pieces = answer.pieces if answer.pieces is not None else [(0.0, answer.body)]
                 try:
                     self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.content_type)
+                    if not any(k.lower() == "content-type" for k in answer.headers):
+                        self.send_header("Content-Type", answer.content_type)
                     if answer.length:
                         size = sum(len(piece) for _, piece in pieces)
                         self.send_header("Content-Length", str(size))
@@ -362,8 +363,8 @@ def _event_stream(reply: Reply, content: str, body: dict[str, Any]) -> Answer:
             pieces += [(reply.stall / beats, b": keep-alive\n\n") for _ in range(beats)]
     pieces.append((0.0, chunk({}, reply.finish_reason)))
     options = body.get("stream_options") or {}
-    if isinstance(options, dict) and options.get("include_usage"):
-        usage = reply.usage if reply.usage is not None else dict(DEFAULT_USAGE)
+    usage = reply.usage if reply.usage is not None else dict(DEFAULT_USAGE)
+    if isinstance(options, dict) and options.get("include_usage") and usage:  # {}: none sent
         pieces.append((0.0, event({"object": "chat.completion.chunk", "model": model,
                                    "choices": [], "usage": usage})))  # fmt: skip
     pieces.append((0.0, b"data: [DONE]\n\n"))
