@@ -18,7 +18,7 @@ from vibe_aigc import (
     WorkflowNodeType,
     WorkflowPlan,
 )
-from vibe_aigc.errors import ConfigurationError
+from vibe_aigc.errors import ConfigurationError, TransientError
 from vibe_aigc.llm import LLMClient, ProviderError, TokenProgress, plain_http_warning
 from vibe_aigc.pricing import Budget, Price, estimate_usd, load_prices, price_for
 from vibe_aigc.testing import OpenAIStub, Reply
@@ -197,3 +197,19 @@ def test_a_key_over_plain_http_to_another_machine_is_warned_about() -> None:
     assert plain_http_warning(LLMConfig(base_url="http://127.0.0.1:8000/v1", api_key="k")) is None  # type: ignore[arg-type]
     assert plain_http_warning(LLMConfig(base_url="https://api.example.com/v1", api_key="k")) is None  # type: ignore[arg-type]
     assert plain_http_warning(LLMConfig(base_url="http://10.1.2.3:11434/v1")) is None  # no key
+
+
+async def test_a_stream_cut_short_is_transient_not_a_short_answer(stub: OpenAIStub) -> None:
+    # llama-cpp-python ends a running stream when another request arrives: [DONE], no reason
+    cut = b'data: {"choices": [{"index": 0, "delta": {"content": "Autumn in Ky"}}]}\n\n'
+    sse = {"Content-Type": "text/event-stream"}
+    stub.script(
+        "chat",
+        Reply(raw=cut + b"data: [DONE]\n\n", headers=sse),
+        Reply(raw=cut, headers=sse),
+    )
+    client = LLMClient(cfg(stub))
+    with pytest.raises(TransientError, match="without a finish reason"):
+        await client.chat([{"role": "user", "content": "x"}])
+    with pytest.raises(TransientError, match="ended early"):
+        await client.chat([{"role": "user", "content": "x"}])

@@ -109,8 +109,11 @@ class ChatStream:
                 )
         if buffer.strip():
             self._event(buffer.strip(), parts, state)
-        if not done and state["finish_reason"] is None:
-            raise TransientError(f"{self.what}: the answer stream ended early", host=self.host)
+        if state["finish_reason"] is None:
+            # every server we know sends a finish reason before [DONE]; without one the answer
+            # was cut short (llama-cpp-python ends a stream when another request arrives)
+            how = "without a finish reason" if done else "early"
+            raise TransientError(f"{self.what}: the answer stream ended {how}", host=self.host)
         self._report(done=True)
         return {
             "model": state["model"],

@@ -13,6 +13,9 @@ change: llama.cpp's extra CPU buffer types (weight repacking, e.g. for AMX) are 
 because on some virtual machines they crash the server on its first batched prompt (seen with
 llama-cpp-python 0.3.36 on an AMX Xeon VM); a 135M model does not need them. The server's
 access log is kept, so :meth:`LlamaServer.requests` counts the requests it really received.
+``--interrupt_requests False``: by default the server ends a running stream when another
+request arrives (its answer is cut short, with no finish reason); the scheduler runs
+independent nodes concurrently, so they queue instead.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ def llama_server(
     log_path = folder / f"llama-server-{port}.log"
     args = [sys.executable, "-m", "vibe_aigc.testing.llama", "--model", str(model)]
     args += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)]
+    args += ["--interrupt_requests", "False"]  # queue concurrent requests, do not cut streams
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
