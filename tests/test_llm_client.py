@@ -121,7 +121,7 @@ async def test_chat_sends_the_model_json_mode_and_reports_usage(stub: OpenAIStub
         "prompt_tokens": 3.0,
         "completion_tokens": 4.0,
         "total_tokens": 7.0,
-        "cost": 0.011,
+        "cost_usd": 0.011,
     }
     sent = stub.chat_requests[0]
     assert sent.body["model"] == "stub-1"

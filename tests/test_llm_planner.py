@@ -95,7 +95,10 @@ async def test_a_plan_from_the_model(stub: OpenAIStub, tmp_path: Path) -> None:
     assert plan.get_node("draft").parameters["tool"] == "generate_text"  # type default filled in
     assert "retry" not in plan.get_node("review").parameters  # the model does not set retries
     request = stub.chat_requests[0].body
-    assert request["response_format"] == {"type": "json_object"}
+    assert request["response_format"]["type"] == "json_schema"  # structured output first
+    schema = request["response_format"]["json_schema"]["schema"]
+    tools = schema["properties"]["root_nodes"]["items"]["properties"]["parameters"]
+    assert tools["properties"]["tool"]["enum"] == sorted(meta.planner.tools.names())  # type: ignore[attr-defined]
     prompt = request["messages"][1]["content"]
     assert VIBE.description in prompt and "under 600 words" in prompt
     assert "generate_text" in prompt and '"root_nodes"' in prompt  # tools + domain example
@@ -232,7 +235,7 @@ async def test_a_model_run_sums_usage_and_keeps_the_key_out_of_files_and_logs(
     usage = result.get_summary()["usage"]
     assert usage["requests"] == 3 and usage["total_tokens"] == 3 * 18
     assert usage["prompt_tokens"] == 33 and usage["completion_tokens"] == 21
-    assert usage["cost"] == pytest.approx(3 * (11 * 0.5 + 7 * 1.5) / 1000)
+    assert usage["cost_usd"] == pytest.approx(3 * (11 * 0.5 + 7 * 1.5) / 1000)
 
     # dependency outputs reach the prompt verbatim
     brief_text = result.node_results["brief"].output["text"]

@@ -111,13 +111,20 @@ class NodeOutputError(NodeExecutionError):
 
 
 class TransientError(ExecutionError):
-    """A failure worth retrying: rate limits, timeouts, 5xx. ``retry_after`` in seconds."""
+    """A failure worth retrying: rate limits, timeouts, 5xx. ``retry_after`` in seconds;
+    ``host`` names the server that failed (``host:port``), when known."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, status_code: int | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        host: str | None = None,
     ) -> None:
         self.retry_after = retry_after
         self.status_code = status_code
+        self.host = host
         super().__init__(message)
 
 

@@ -7,6 +7,7 @@ as httpx and openai errors do). Everything else is permanent and fails at once.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -40,30 +41,47 @@ class RetryPolicy:
 
     Delay before attempt ``k+1`` is uniform in ``[0, min(max_delay, base_delay * 2**(k-1))]``
     (full jitter), or the error's ``Retry-After`` when it has one (capped at
-    ``max_retry_after``).
+    ``max_retry_after``: a server asking for a day, or for infinity, gets 2 minutes; a
+    ``Retry-After`` that is not a number of seconds, such as NaN, is ignored).
     """
 
     max_attempts: int = 3
     base_delay: float = 1.0
     max_delay: float = 60.0
-    max_retry_after: float = 600.0
+    max_retry_after: float = 120.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise ConfigurationError("retry max_attempts must be a whole number >= 1")
         if self.max_attempts < 1:
             raise ConfigurationError("retry max_attempts must be >= 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ConfigurationError("retry delays must be >= 0")
+        for name in ("base_delay", "max_delay", "max_retry_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"retry {name} must be a number of seconds")
+            if not 0 <= value < math.inf:
+                raise ConfigurationError("retry delays must be >= 0 and finite")
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> RetryPolicy:
         """A copy with per-node overrides from ``parameters["retry"]``."""
         if not overrides:
             return self
+        if not isinstance(overrides, Mapping):
+            raise ConfigurationError("parameters['retry'] must be a mapping of retry settings")
         allowed = {"max_attempts", "base_delay", "max_delay", "max_retry_after"}
         unknown = set(overrides) - allowed
         if unknown:
             raise ConfigurationError(f"unknown retry setting(s): {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
         for key, value in overrides.items():
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if (
+                not numeric
+                or not math.isfinite(value)
+                or (key == "max_attempts" and value != int(value))
+            ):
+                shown = repr(value)[:40]
+                raise ConfigurationError(f"retry setting {key!r} must be a number, got {shown}")
             values[key] = int(value) if key == "max_attempts" else float(value)
         return replace(self, **values)
 
@@ -77,6 +95,28 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
         return self.backoff(attempt, rng)
+
+
+def retry_notice(error: BaseException, delay: float) -> str:
+    """The line to show while waiting to retry, naming the host when the error knows it:
+    "rate limited by api.example.com:443, retrying in 42 s"."""
+    host = getattr(error, "host", None)
+    code = status_code_of(error)
+    wait = f"{delay:.0f} s" if delay >= 10 else f"{delay:.1f} s"
+    if isinstance(host, str) and host:
+        if code == 429:
+            return f"rate limited by {host}, retrying in {wait}"
+        if code is not None:
+            return f"HTTP {code} from {host}, retrying in {wait}"
+        return f"{host} did not answer in time or refused the connection, retrying in {wait}"
+    return f"retrying in {wait}"
+
+
+def _seconds(value: float) -> float | None:
+    """Seconds to wait: NaN means nothing (None), negative means now, infinity stays."""
+    if math.isnan(value):
+        return None
+    return max(value, 0.0)
 
 
 def status_code_of(error: BaseException) -> int | None:
@@ -109,12 +149,12 @@ def retry_after_of(error: BaseException) -> float | None:
                 value = None
     if value is None:
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _seconds(float(value))
+    text = str(value).strip()[:100]
     try:
-        return float(text)
-    except ValueError:
+        return _seconds(float(text))
+    except (ValueError, OverflowError):
         pass
     try:
         when = parsedate_to_datetime(text)

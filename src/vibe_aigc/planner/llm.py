@@ -13,6 +13,13 @@ repair round sends them back; then :class:`ModelPlanError` (a ``PlanningError``)
 The plan id is always ours (``derive_plan_id`` or the caller's), never the model's. Parameters
 that steer retries or timeouts (``retry``, ``timeout``) are dropped: the model does not decide
 how often we pay. Transient endpoint errors are retried with the executor's policy.
+
+Structured output: each request carries the small flat plan schema of :mod:`.schema` (as the
+server accepts it: OpenAI ``json_schema``, llama.cpp ``json_object`` + ``schema``, plain JSON
+mode; see ``LLMConfig.structured_output``). When the plan stays invalid after the repair
+round, the :class:`ModelPlanError` ends with :data:`OFFLINE_HINT` (``--planner offline``).
+Every planning call's usage is summed in :attr:`LLMPlanner.usage` (planning tokens count in a
+run's cost too).
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from pydantic import ValidationError
 from vibe_aigc.errors import PlanningError, ToolError, TransientError
 from vibe_aigc.executor.retry import RetryPolicy
 from vibe_aigc.llm import ChatResult, LLMClient, ProviderError
+from vibe_aigc.llm.usage import add_usage
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan, derive_plan_id
 from vibe_aigc.planner.knowledge import KnowledgePlanner, detect_domain
+from vibe_aigc.planner.schema import SCHEMA_NAME, plan_schema
 from vibe_aigc.results import NodeResult
 from vibe_aigc.tools import ToolRegistry
 
@@ -57,13 +66,23 @@ REPAIR = (
 )
 
 
-class ModelPlanError(PlanningError):
-    """The model's plan stayed invalid after the repair round. ``problems`` lists why."""
+OFFLINE_HINT = (
+    "hint: run again with --planner offline to use the built-in plan and have the model "
+    "write every text step"
+)
 
-    def __init__(self, message: str, problems: list[str], answer: str = "") -> None:
+
+class ModelPlanError(PlanningError):
+    """The model's plan stayed invalid after the repair round. ``problems`` lists why;
+    ``hint`` is the one line telling the user what to do instead (``--planner offline``)."""
+
+    def __init__(
+        self, message: str, problems: list[str], answer: str = "", hint: str = OFFLINE_HINT
+    ) -> None:
         self.problems = problems
         self.answer = answer[:2000]
-        super().__init__(message)
+        self.hint = hint
+        super().__init__(f"{message}\n{hint}" if hint else message)
 
 
 def _strip_fences(text: str) -> str:
@@ -140,8 +159,13 @@ def parse_plan_answer(
     return plan, []
 
 
-def example_plan(vibe: Vibe) -> dict[str, Any]:
-    """The offline template for the vibe's domain, in the answer shape, without offline tools."""
+def example_plan(vibe: Vibe, defaults: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The offline template for the vibe's domain, in the answer shape, without offline tools.
+
+    With ``defaults`` (node type -> tool) the example is flat, as the structured-output schema
+    wants: children become nodes of their own and a parent depends on its children; each node
+    names its type's default tool.
+    """
     plan = KnowledgePlanner().plan(vibe)
 
     def node(n: WorkflowNode) -> dict[str, Any]:
@@ -155,7 +179,28 @@ def example_plan(vibe: Vibe) -> dict[str, Any]:
             "children": [node(c) for c in n.children],
         }
 
-    return {"id": "plan", "root_nodes": [node(n) for n in plan.root_nodes]}
+    if defaults is None:
+        return {"id": "plan", "root_nodes": [node(n) for n in plan.root_nodes]}
+    flat: list[dict[str, Any]] = []
+
+    def lift(n: WorkflowNode, inherited: list[str]) -> None:
+        for child in n.children:
+            lift(child, [*inherited, *n.dependencies])
+        deps = [*dict.fromkeys([*inherited, *n.dependencies, *(c.id for c in n.children)])]
+        tool = defaults.get("composite" if n.children else n.type.value)
+        flat.append(
+            {
+                "id": n.id,
+                "type": n.type.value,
+                "description": n.description,
+                "parameters": {"tool": tool} if tool else {},
+                "dependencies": deps,
+            }
+        )
+
+    for root in plan.root_nodes:
+        lift(root, [])
+    return {"root_nodes": flat}
 
 
 class LLMPlanner:
@@ -171,12 +216,16 @@ class LLMPlanner:
         retry_policy: RetryPolicy | None = None,
         max_repairs: int = 1,
         rng: random.Random | None = None,
+        structured: bool = True,
+        max_tokens: int | None = 3000,
     ) -> None:
         self.client = client
         self.tools = tools
         self.retry_policy = retry_policy or RetryPolicy()
         self.max_repairs = max_repairs
         self._rng = rng or random.Random()
+        self.schema = plan_schema(tools.names()) if structured else None
+        self.max_tokens = max_tokens
         self.usage: dict[str, float] = {}  # summed over every planning call
 
     def _intro(self, vibe: Vibe) -> str:
@@ -193,8 +242,11 @@ class LLMPlanner:
             f"Available tools (parameters.tool):\n{tools}\nDefaults by type: {defaults}\n\n"
             f"Domain knowledge: a proven plan for the {detect_domain(vibe)!r} domain; adapt it "
             "to this vibe (add, drop or rewrite steps as needed):\n"
-            f"{json.dumps(example_plan(vibe), ensure_ascii=False)}"
+            f"{json.dumps(self._example(vibe), ensure_ascii=False)}"
         )
+
+    def _example(self, vibe: Vibe) -> dict[str, Any]:
+        return example_plan(vibe, type_defaults(self.tools) if self.schema else None)
 
     async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan:
         ask = self._intro(vibe) + "\n\nAnswer with the plan for this vibe."
@@ -267,7 +319,13 @@ class LLMPlanner:
         while True:
             attempt += 1
             try:
-                answer = await self.client.chat(messages, json_mode=True)
+                answer = await self.client.chat(
+                    messages,
+                    json_mode=True,
+                    schema=self.schema,
+                    schema_name=SCHEMA_NAME,
+                    max_tokens=self.max_tokens or self.client.config.max_tokens,
+                )
             except TransientError as exc:
                 if attempt >= self.retry_policy.max_attempts:
                     raise PlanningError(
@@ -278,6 +336,5 @@ class LLMPlanner:
                 continue
             except ProviderError as exc:
                 raise PlanningError(f"{where} refused the planning request: {exc}") from exc
-            for key, value in answer.usage.items():
-                self.usage[key] = self.usage.get(key, 0.0) + value
+            add_usage(self.usage, answer.usage)
             return answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import struct
 import threading
 import time
@@ -14,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 HERMETIC_ENV = (
     "OPENAI_API_KEY",
@@ -22,6 +23,8 @@ HERMETIC_ENV = (
     "OLLAMA_HOST",
     "VIBE_LLM_MODEL",
     "VIBE_IMAGE_MODEL",
+    "VIBE_PRICES",
+    "VIBE_PLANNER",
     "COMFYUI_URL",
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -56,11 +59,17 @@ class RecordedRequest:
 
 @dataclass
 class Answer:
+    """An HTTP answer. With ``pieces`` ((delay, bytes) pairs) the body is written piece by
+    piece after each delay; without a known length (``length=False``) the connection closes
+    at the end (how an event stream ends)."""
+
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     content_type: str = "application/json"
+    pieces: list[tuple[float, bytes]] | None = None
+    length: bool = True
 
 
 def json_answer(data: Any, status: int = 200, **kw: Any) -> Answer:
@@ -98,14 +107,25 @@ class StubServer:
                 answer = stub.handle(request)
                 if answer.delay:
                     time.sleep(answer.delay)
+                pieces = answer.pieces if answer.pieces is not None else [(0.0, answer.body)]
                 try:
                     self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.content_type)
-                    self.send_header("Content-Length", str(len(answer.body)))
+                    if not any(k.lower() == "content-type" for k in answer.headers):
+                        self.send_header("Content-Type", answer.content_type)
+                    if answer.length:
+                        size = sum(len(piece) for _, piece in pieces)
+                        self.send_header("Content-Length", str(size))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     for name, value in answer.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(answer.body)
+                    for wait, piece in pieces:
+                        if wait:
+                            time.sleep(wait)
+                        self.wfile.write(piece)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
@@ -170,7 +190,16 @@ class StubServer:
 @dataclass
 class Reply:
     """One scripted answer. ``content`` becomes the chat message; ``body`` replaces the whole
-    JSON answer; ``raw`` replaces the bytes; ``redirect_to`` answers 307 to that URL."""
+    JSON answer; ``raw`` replaces the bytes; ``redirect_to`` answers 307 to that URL.
+
+    Streaming: a chat request asking ``stream: true`` gets server-sent events (``stream=None``;
+    ``False`` answers one JSON body anyway, ``True`` streams always): the content in ``chunks``
+    (default: word by word), ``chunk_delay`` seconds apart, then a usage event when asked
+    (``stream_options.include_usage``) and ``[DONE]``. ``stall`` seconds of keep-alive comments
+    and no token follow the first chunk. ``trickle`` sends the whole answer one byte at a time,
+    that many seconds apart. ``echo`` is a template for the content with the request's
+    credentials: ``{auth}`` (the Authorization header), ``{key}``, ``{key_b64}``, ``{key_url}``.
+    """
 
     content: str | None = None
     status: int = 200
@@ -178,9 +207,15 @@ class Reply:
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None
     finish_reason: str = "stop"
     redirect_to: str | None = None
+    stream: bool | None = None
+    chunks: list[str] | None = None
+    chunk_delay: float = 0.0
+    stall: float = 0.0
+    trickle: float = 0.0
+    echo: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reply:
@@ -247,7 +282,7 @@ class OpenAIStub(StubServer):
         reply = self._next("chat") or Reply()
         special = self._special(reply)
         if special is not None:
-            return special
+            return _trickled(special, reply.trickle)
         content = reply.content
         if content is None:
             content = self.default_content
@@ -255,6 +290,12 @@ class OpenAIStub(StubServer):
             messages = (request.body or {}).get("messages") or [{}]
             last = str(messages[-1].get("content", "")).strip().splitlines() or [""]
             content = f"Stub answer: {last[0][:80]}"
+        if reply.echo is not None:
+            content = _echo(reply.echo, request)
+        body = request.body if isinstance(request.body, dict) else {}
+        wants_stream = bool(body.get("stream")) if reply.stream is None else reply.stream
+        if wants_stream:
+            return _event_stream(reply, content, body)
         model = (request.body or {}).get("model", "stub-model")
         data = {
             "id": "chatcmpl-stub",
@@ -269,7 +310,9 @@ class OpenAIStub(StubServer):
             ],
             "usage": reply.usage if reply.usage is not None else dict(DEFAULT_USAGE),
         }
-        return json_answer(data, headers=dict(reply.headers), delay=reply.delay)
+        return _trickled(
+            json_answer(data, headers=dict(reply.headers), delay=reply.delay), reply.trickle
+        )
 
     def _images(self, request: RecordedRequest) -> Answer:
         reply = self._next("images") or Reply()
@@ -282,6 +325,59 @@ class OpenAIStub(StubServer):
         data = [{"b64_json": base64.b64encode(png).decode()} for _ in range(n)]
         usage = reply.usage or {"input_tokens": 5, "output_tokens": 100, "total_tokens": 105}
         return json_answer({"created": 0, "data": data, "usage": usage}, delay=reply.delay)
+
+
+def _trickled(answer: Answer, seconds: float) -> Answer:
+    if seconds > 0:
+        answer.pieces = [(seconds, answer.body[i : i + 1]) for i in range(len(answer.body))]
+    return answer
+
+
+def _echo(template: str, request: RecordedRequest) -> str:
+    auth = request.headers.get("authorization", "")
+    key = auth.removeprefix("Bearer ")
+    return template.format(
+        auth=auth,
+        key=key,
+        key_b64=base64.b64encode(key.encode()).decode(),
+        key_url=quote(key, safe=""),
+    )
+
+
+def _event_stream(reply: Reply, content: str, body: dict[str, Any]) -> Answer:
+    model = body.get("model", "stub-model")
+    chunks = reply.chunks if reply.chunks is not None else re.findall(r"\S+\s*|\s+", content)
+
+    def event(data: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return event({"object": "chat.completion.chunk", "model": model, "choices": [choice]})
+
+    pieces: list[tuple[float, bytes]] = [(reply.delay, chunk({"role": "assistant"}))]
+    for i, text in enumerate(chunks):
+        pieces.append((reply.chunk_delay if i else 0.0, chunk({"content": text})))
+        if i == 0 and reply.stall > 0:
+            beats = max(1, int(reply.stall / 0.2))
+            pieces += [(reply.stall / beats, b": keep-alive\n\n") for _ in range(beats)]
+    pieces.append((0.0, chunk({}, reply.finish_reason)))
+    options = body.get("stream_options") or {}
+    usage = reply.usage if reply.usage is not None else dict(DEFAULT_USAGE)
+    if isinstance(options, dict) and options.get("include_usage") and usage:  # {}: none sent
+        pieces.append((0.0, event({"object": "chat.completion.chunk", "model": model,
+                                   "choices": [], "usage": usage})))  # fmt: skip
+    pieces.append((0.0, b"data: [DONE]\n\n"))
+    if reply.trickle > 0:
+        whole = b"".join(piece for _, piece in pieces)
+        pieces = [(reply.trickle, whole[i : i + 1]) for i in range(len(whole))]
+    return Answer(
+        body=b"",
+        headers=dict(reply.headers),
+        content_type="text/event-stream",
+        pieces=pieces,
+        length=False,
+    )
 
 
 # --------------------------------------------------------------------------- ComfyUI-like

@@ -7,12 +7,20 @@ constraints, domain) and the outputs of the node's dependencies and children *ve
 
     {"tool": "generate_text", "node_id": ..., "text": <the model's answer>, "model": ...,
      "finish_reason": ..., "usage": {"prompt_tokens", "completion_tokens", "total_tokens",
-     "requests", "cost" (when a price table is configured)}}
+     "requests", "cost_usd" (when a price is configured)}}
 
 ``validate`` nodes are asked to begin with ``PASSED`` or ``FAILED``; the output adds
 ``passed`` (True / False / None when the answer says neither).
 
-Node parameters: ``temperature`` (0-2) and ``max_tokens`` (1-32000) override the config.
+Node parameters: ``temperature`` (0-2) and ``max_tokens`` (1-32000) override the config. The
+scaffold of a built-in plan written by the model (:func:`~vibe_aigc.planner.choice.model_written`)
+goes into the prompt: ``purpose`` (what to deliver), ``section`` (which part of the piece this
+node writes) and ``template_tool``.
+
+Live progress: when ``context.services["on_tokens"]`` is a callable, it is called as
+``on_tokens(node_id, progress)`` with a :class:`~vibe_aigc.llm.TokenProgress` (``tokens``,
+``elapsed``, ``tokens_per_second``, ``done``) while the answer streams, at most every 0.2 s
+and once at the end. It must be quick and must not raise (errors are logged and ignored).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any
 
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import ToolError
-from vibe_aigc.llm import LLMClient
+from vibe_aigc.llm import LLMClient, ProgressFn, TokenProgress
 from vibe_aigc.models import WorkflowNode, WorkflowNodeType
 
 SYSTEM_PROMPT = (
@@ -74,6 +82,14 @@ def build_messages(node: WorkflowNode, context: NodeContext) -> list[dict[str, s
     if domain:
         lines.append(f"Domain: {domain}")
     lines.append(f"\nYour task ({node.type.value}, step {node.id!r}): {node.description}")
+    purpose = node.parameters.get("purpose")
+    if isinstance(purpose, str) and purpose:
+        lines.append(f"Deliver: {purpose}.")
+    section = node.parameters.get("section")
+    if isinstance(section, str) and section:
+        lines.append(
+            f"You write only the {section} section of the piece; other steps write the rest."
+        )
     lines.append(_TASK_HINTS[node.type])
     inputs = _ordered(context, context.dependency_outputs) + _ordered(
         context, context.child_outputs
@@ -106,6 +122,19 @@ def verdict(text: str) -> bool | None:
     return None
 
 
+def progress_for(context: NodeContext) -> ProgressFn | None:
+    """``context.services["on_tokens"]`` bound to this node, if there is one."""
+    on_tokens = context.services.get("on_tokens")
+    if not callable(on_tokens):
+        return None
+    node_id = context.node_id
+
+    def report(progress: TokenProgress) -> None:
+        on_tokens(node_id, progress)
+
+    return report
+
+
 class ChatTool:
     """``generate_text``: one chat completion per node (see the module docstring)."""
 
@@ -125,6 +154,7 @@ class ChatTool:
             build_messages(node, context),
             temperature=temperature,
             max_tokens=int(max_tokens) if max_tokens else None,
+            on_progress=progress_for(context),
         )
         output: dict[str, Any] = {
             "tool": self.name,

@@ -197,9 +197,15 @@ class ComfyUITool:
         poll_interval: float = 1.0,
         max_wait: float = 3600.0,
         limiter: RateLimiter | None = None,
+        request_deadline: float = 600.0,
     ) -> None:
+        # ``timeout``: the longest wait for data; ``request_deadline``: one whole request
+        # (a large image from /view included)
         self.endpoint = Endpoint(
-            base_url, timeout=timeout, limiter=limiter or RateLimiter(max_concurrent=8)
+            base_url,
+            timeout=max(request_deadline, timeout),
+            idle_timeout=timeout,
+            limiter=limiter or RateLimiter(max_concurrent=8),
         )
         self.artifacts = artifacts
         self.poll_interval = poll_interval
