@@ -46,14 +46,17 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+            # ``from pkg import sub`` imports the submodule; pkg itself only for other names
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+            ]
         else:
             continue
         for name in names:
             while name and name not in known:
                 name = name.rpartition(".")[0]
-            if name and name != me:
-                found.add(name)
+            if name and name != me and not me.startswith(name + "."):
+                found.add(name)  # (a module's own package is initialised before it anyway)
     return found
 
 

@@ -85,10 +85,13 @@ class ExecutionResult(BaseModel):
         out: dict[str, list[str]] = {}
         for node_id, r in self.node_results.items():
             output = r.output
-            if r.status == ExecutionStatus.COMPLETED and isinstance(output, dict):
-                if output.get("passed") is False:
-                    checks = output.get("failed_checks") or ["a check failed"]
-                    out[node_id] = [str(c) for c in checks] if isinstance(checks, list) else []
+            if (
+                r.status == ExecutionStatus.COMPLETED
+                and isinstance(output, dict)
+                and output.get("passed") is False
+            ):
+                checks = output.get("failed_checks") or ["a check failed"]
+                out[node_id] = [str(c) for c in checks] if isinstance(checks, list) else []
         return out
 
     def get_summary(self) -> dict[str, Any]:

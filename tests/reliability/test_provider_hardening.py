@@ -25,8 +25,8 @@ from vibe_aigc import (
     WorkflowPlan,
 )
 from vibe_aigc.errors import ConfigurationError
-from vibe_aigc.executor.retry import retry_notice
 from vibe_aigc.llm import LLMClient, ProviderError, secret_values
+from vibe_aigc.retry import retry_notice
 from vibe_aigc.testing import OpenAIStub, Reply
 from vibe_aigc.tools import default_registry
 

@@ -3,8 +3,8 @@
 from vibe_aigc.context import NodeContext
 from vibe_aigc.executor.core import ExecutionHook, WorkflowExecutor
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent
-from vibe_aigc.executor.retry import RetryPolicy, is_transient, retry_after_of
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.retry import RetryPolicy, is_transient, retry_after_of
 
 __all__ = [
     "EventKind",

@@ -45,10 +45,10 @@ from vibe_aigc.errors import (
     NodeOutputError,
 )
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
-from vibe_aigc.executor.retry import RetryPolicy, is_transient
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, utc_now
+from vibe_aigc.retry import RetryPolicy, is_transient
 from vibe_aigc.tools import ToolRegistry, default_registry
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -13,10 +13,10 @@ import httpx
 from pydantic import SecretStr
 
 from vibe_aigc.errors import NodeExecutionError, TransientError
-from vibe_aigc.executor.retry import retry_after_of
 from vibe_aigc.llm.config import is_loopback, origin_of
 from vibe_aigc.llm.scrub import Scrubber
 from vibe_aigc.ratelimit import RateLimiter
+from vibe_aigc.retry import retry_after_of
 
 StreamReader = Callable[[httpx.Response], Awaitable[Any]]
 DETAIL_CHARS = 300

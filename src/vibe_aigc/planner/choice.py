@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from typing import Literal, Protocol, cast, get_args
 
 from vibe_aigc.errors import ConfigurationError
-from vibe_aigc.executor.retry import RetryPolicy
 from vibe_aigc.llm import LLMClient
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.planner.knowledge import KnowledgePlanner
 from vibe_aigc.planner.llm import LLMPlanner
+from vibe_aigc.retry import RetryPolicy
 from vibe_aigc.tools import MODEL_DEFAULTS, ToolRegistry, model_tools
 
 PlannerMode = Literal["auto", "offline", "model"]

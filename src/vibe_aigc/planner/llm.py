@@ -34,13 +34,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from vibe_aigc.errors import PlanningError, ToolError, TransientError
-from vibe_aigc.executor.retry import RetryPolicy
 from vibe_aigc.llm import ChatResult, LLMClient, ProviderError
 from vibe_aigc.llm.usage import add_usage
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan, derive_plan_id
 from vibe_aigc.planner.knowledge import KnowledgePlanner, detect_domain
 from vibe_aigc.planner.schema import SCHEMA_NAME, plan_schema
 from vibe_aigc.results import NodeResult
+from vibe_aigc.retry import RetryPolicy
 from vibe_aigc.tools import ToolRegistry
 
 MAX_ANSWER_CHARS = 1_000_000
