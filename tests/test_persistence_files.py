@@ -103,8 +103,8 @@ def test_layout_modes_and_keys(store: FileCheckpointStore, root: Path) -> None:
         pass
     path = root / "plan-a" / f"{rec['checkpoint_id']}.json"
     assert sorted(p.name for p in (root / "plan-a").iterdir()) == sorted(
-        [path.name, "journal-000000000000.jsonl", ".lock"]
-    )
+        [path.name, "journal-000000000000.jsonl", ".lock", ".vibe-plan"]
+    )  # .vibe-plan marks a folder the store made: only such folders are plans
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     assert stat.S_IMODE((root / "plan-a").stat().st_mode) == 0o700
     for file in (root / "plan-a").iterdir():

@@ -287,9 +287,23 @@ class FileCheckpointStore:
     def delete_plan(self, plan_id: str) -> list[str]:
         plan_dir = self._plan_path(plan_id)
         self._journal.close(plan_dir)
-        if not os.path.isdir(plan_dir) or not self._is_plan(plan_dir):
-            return []  # not a folder this store made: nothing in it is ours to delete
+        if not os.path.isdir(plan_dir):
+            return []
         lock_path = plan_dir / LOCK_NAME
+        if not self._is_plan(plan_dir):
+            # not a folder this store made: only a lock file of ours may go (and the folder,
+            # when that leaves it empty); refused while someone holds it
+            if not os.path.lexists(lock_path) or held_here(lock_path):
+                return []
+            guard = PlanLock(plan_dir, plan_id).acquire()
+            try:
+                gone = [str(lock_path)] if atomic.remove_file(lock_path) else []
+                with contextlib.suppress(OSError):
+                    os.rmdir(plan_dir)
+                    gone.append(str(plan_dir))
+                return gone
+            finally:
+                guard.release()
         guard = None if held_here(lock_path) else PlanLock(plan_dir, plan_id).acquire()
         removed: list[str] = []
         try:
