@@ -132,7 +132,7 @@ class PgCluster:
 
     def stop(self) -> None:
         with contextlib.suppress(PgUnavailable, subprocess.TimeoutExpired, OSError):
-            self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
+            self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data))
         shutil.rmtree(self.root, ignore_errors=True)
 
 
