@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from vibe_aigc.persistence.lock import PlanLock, describe_holder
 
 from vibe_aigc.errors import CheckpointLockedError
 from vibe_aigc.persistence import FileCheckpointStore
-from vibe_aigc.persistence.lock import PlanLock, describe_holder
 
 HOLD = """
 import sys, time

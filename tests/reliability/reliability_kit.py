@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vibe_aigc.persistence.file_store import QUARANTINE_RE, SEGMENT_RE
+
 from vibe_aigc import Vibe, WorkflowExecutor, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import CheckpointCorruptError
 from vibe_aigc.persistence import JsonCodec
-from vibe_aigc.persistence.file_store import QUARANTINE_RE, SEGMENT_RE
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "chaos_runner.py"

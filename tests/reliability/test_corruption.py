@@ -27,13 +27,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_kit import LedgerExecutor, build_chaos_plan
+from vibe_aigc.checkpointing import load_resume_state
+from vibe_aigc.persistence.file_store import SEGMENT_RE
 
 from vibe_aigc import ExecutionStatus, MetaPlanner, NodeResult, WorkflowPlan
-from vibe_aigc.checkpointing import load_resume_state
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence import JsonCodec, WorkflowPersistenceManager
 from vibe_aigc.persistence.codec import checksum_of
-from vibe_aigc.persistence.file_store import SEGMENT_RE
 
 PLAN_A, PLAN_B = "plan-fuzz-a", "plan-fuzz-b"
 CODEC = JsonCodec()
