@@ -352,6 +352,7 @@ def test_blobs_in_the_database_or_the_artifact_folder(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("VIBE_ARTIFACT_DIR", raising=False)
     big = os.urandom((1 << 20) + 1)
     in_db = opened()
     small = in_db.blobs.put("plan-a", b"small")
