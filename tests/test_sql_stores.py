@@ -179,8 +179,7 @@ def test_hand_edited_and_spliced_rows_are_corrupt(db: Db, opened: Callable[..., 
         store.read_snapshot(first["checkpoint_id"])
     assert "spliced" in str(info.value)
     db.execute(
-        "UPDATE vibe_entries SET line = (SELECT line FROM vibe_entries WHERE seq = 2) "
-        "WHERE seq = 1"
+        "UPDATE vibe_entries SET line = (SELECT line FROM vibe_entries WHERE seq = 2) WHERE seq = 1"
     )
     found = store.read_entries("plan-a")
     assert [e["seq"] for e in found.entries] == [0]

@@ -10,20 +10,16 @@ edits the stored bytes the way a person or a broken disk would.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
-import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from store_records import entry, record
 from strategies import json_values
 from vibe_aigc.errors import (
     CheckpointCorruptError,
@@ -33,121 +29,13 @@ from vibe_aigc.errors import (
     CheckpointWriteError,
     InvalidIdError,
 )
-from vibe_aigc.persistence import BlobStore, Lease, Store, new_checkpoint_id, open_store
+from vibe_aigc.persistence import BlobStore, Lease, Store, new_checkpoint_id
 from vibe_aigc.persistence.store import JournalRead
 
-pytest_plugins = ("pgcluster",)
+if TYPE_CHECKING:
+    from store_backends import Backend, Edit
 
-KINDS = ["file", "sqlite", "postgres"]
-Edit = Callable[[bytes], bytes]
-
-
-@dataclass
-class Backend:
-    """One store kind under test: how to open it and how to damage its data."""
-
-    kind: str
-    url: str
-    root: Path
-
-    def open(self) -> Store:
-        return open_store(self.url)
-
-    def tamper_snapshot(self, plan_id: str, checkpoint_id: str, edit: Edit) -> None:
-        if self.kind == "file":
-            path = self.root / "store" / plan_id / f"{checkpoint_id}.json"
-            path.write_bytes(edit(path.read_bytes()))
-            return
-        self._tamper_row(
-            "SELECT data FROM vibe_snapshots WHERE plan_id = ? AND checkpoint_id = ?",
-            "UPDATE vibe_snapshots SET data = ? WHERE plan_id = ? AND checkpoint_id = ?",
-            (plan_id, checkpoint_id),
-            edit,
-        )
-
-    def tamper_entry(self, plan_id: str, seq: int, edit: Edit) -> None:
-        if self.kind == "file":
-            for segment in sorted((self.root / "store" / plan_id).glob("journal-*.jsonl")):
-                lines = segment.read_bytes().split(b"\n")
-                for number, line in enumerate(lines):
-                    if line and json.loads(line)["seq"] == seq:
-                        lines[number] = edit(line)
-                        segment.write_bytes(b"\n".join(lines))
-                        return
-            raise AssertionError(f"no entry {seq}")
-        self._tamper_row(
-            "SELECT line FROM vibe_entries WHERE plan_id = ? AND seq = ?",
-            "UPDATE vibe_entries SET line = ? WHERE plan_id = ? AND seq = ?",
-            (plan_id, seq),
-            edit,
-        )
-
-    def _tamper_row(self, select: str, update: str, key: tuple[Any, ...], edit: Edit) -> None:
-        if self.kind == "sqlite":
-            import sqlite3
-
-            conn = sqlite3.connect(self.url.removeprefix("sqlite://"))
-            with conn:
-                (data,) = conn.execute(select, key).fetchone()
-                conn.execute(update, (edit(bytes(data)), *key))
-            conn.close()
-            return
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            row = conn.execute(select.replace("?", "%s"), key).fetchone()
-            assert row is not None
-            conn.execute(update.replace("?", "%s"), (edit(bytes(row[0])), *key))
-
-
-@pytest.fixture(params=KINDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    kind: str = request.param
-    if kind == "file":
-        url = str(tmp_path / "store")
-    elif kind == "sqlite":
-        url = f"sqlite://{tmp_path / 'runs.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    return Backend(kind, url, tmp_path)
-
-
-@pytest.fixture
-def store(backend: Backend) -> Iterator[Store]:
-    opened = backend.open()
-    yield opened
-    opened.close()
-
-
-def record(plan_id: str = "plan-a", checkpoint_id: str | None = None, **extra: Any) -> dict:
-    rec: dict[str, Any] = {
-        "checkpoint_id": checkpoint_id or new_checkpoint_id(),
-        "plan_id": plan_id,
-        "created_at": "2026-02-05T10:30:00Z",
-        "vibe": {"description": "a calm café", "style": "lofi", "constraints": ["≤ 3 min"]},
-        "workflow_plan": {"id": plan_id, "root_nodes": [{"id": "n1", "parameters": {"k": 1}}]},
-        "completed_nodes": ["n1"],
-        "node_results": {
-            "n1": {"status": "completed", "output": {"text": "héllo 🌙", "score": 0.1, "n": None}}
-        },
-        "pending_nodes": ["n2", "n3"],
-        "state": "running",
-        "total_nodes": 3,
-        "run_id": "run-1",
-        "journal_seq": 4,
-    }
-    rec.update(extra)
-    return rec
-
-
-def entry(seq: int, plan_id: str = "plan-a", node: str | None = None, **result: Any) -> dict:
-    return {
-        "seq": seq,
-        "run_id": "run-1",
-        "plan_id": plan_id,
-        "node_id": node or f"n{seq}",
-        "result": {"status": "completed", "output": result or {"i": seq}},
-    }
+pytest_plugins = ("pgcluster", "store_backends")
 
 
 def seqs(found: JournalRead) -> list[int]:
@@ -457,34 +345,6 @@ def test_hostile_checkpoint_ids_are_refused(store: Store, bad: Any) -> None:
 
 
 # ---------------------------------------------------------------------- leases
-
-HOLDER = textwrap.dedent(
-    """
-    import sys
-    from vibe_aigc.persistence import open_store
-    store = open_store(sys.argv[1])
-    with store.lease("plan-a"):
-        print("held", flush=True)
-        sys.stdin.read()
-    store.close()
-    """
-)
-
-
-@pytest.fixture
-def other_process(backend: Backend) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding plan-a's lease until its stdin closes."""
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, backend.url],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as child:
-        assert child.stdout is not None and child.stdin is not None
-        assert child.stdout.readline().strip() == "held"
-        yield child
-        child.stdin.close()
-        assert child.wait(timeout=30) == 0
 
 
 def test_lease_contention_names_the_holder(
