@@ -232,15 +232,6 @@ def test_bad_batches_are_refused_whole(store: Store, batch: list[Any]) -> None:
 
 
 def test_seq_must_be_above_every_stored_seq(request: pytest.FixtureRequest, store: Store) -> None:
-    if request.node.callspec.params["backend"] == "file":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="file store bug: its journal only checks a batch against the first seq "
-                "of the current segment, so an append at or below the last stored seq is "
-                "accepted and turns into damage on read (fix: persistence/file/journal.py)",
-            )
-        )
     with store.lease("plan-a") as lease:
         store.append_entries(lease, [entry(0), entry(1), entry(2)])
         for stale in (2, 1):

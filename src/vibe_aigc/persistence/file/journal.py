@@ -86,6 +86,7 @@ class SegmentJournal:
         # has a new mtime, so the cached segment is only reused while it is still current.
         self._appenders: dict[Path, tuple[tuple[int, int], int, atomic.AppendHandle]] = {}
         self._rotate: set[Path] = set()  # the next batch starts a new segment
+        self._last: dict[Path, int] = {}  # highest seq stored, while a segment is open
         self.guard = threading.Lock()
 
     # ------------------------------------------------------------------ appending
@@ -103,6 +104,14 @@ class SegmentJournal:
         if seqs[0] < 0:
             raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
         with self.guard:
+            last = self._last.get(plan_dir)
+            if last is None:
+                found = self.read(plan_dir).entries
+                last = found[-1]["seq"] if found else -1
+            if seqs[0] <= last:
+                raise CheckpointEncodeError(
+                    "journal record 'seq'", f"{seqs[0]} is not above {last}, the highest stored"
+                )
             start, handle = self._appender(plan_dir, seqs[0])
             if handle is None:
                 raise CheckpointEncodeError(
@@ -110,6 +119,7 @@ class SegmentJournal:
                     f"{seqs[0]} is below {start}, the first seq of the current segment",
                 )
             handle.append(b"".join(lines))
+            self._last[plan_dir] = seqs[-1]
 
     def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
         """The open current segment, reopened when the folder changed, or a new segment when
@@ -141,6 +151,7 @@ class SegmentJournal:
         return start, handle
 
     def _drop(self, plan_dir: Path) -> None:
+        self._last.pop(plan_dir, None)
         cached = self._appenders.pop(plan_dir, None)
         if cached is not None:
             cached[2].close()
@@ -245,9 +256,14 @@ class SegmentJournal:
         ``<= covered_seq`` (the newest segment always stays: it shows the highest seq)."""
         covered_seq = check_seq(covered_seq, "covered_seq")
         with self.guard:
+            last = self._last.get(plan_dir)
             self._drop(plan_dir)
             self._rotate.add(plan_dir)
-        return self.compact(plan_dir, covered_seq)
+        removed = self.compact(plan_dir, covered_seq)
+        if last is not None:
+            with self.guard:
+                self._last[plan_dir] = last  # a trim keeps the highest seq (the newest stays)
+        return removed
 
     def compact(self, plan_dir: Path, covered_seq: int) -> list[str]:
         covered_seq = check_seq(covered_seq, "covered_seq")

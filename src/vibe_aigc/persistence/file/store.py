@@ -295,7 +295,7 @@ class FileCheckpointStore:
             # when that leaves it empty); refused while someone holds it
             if not os.path.lexists(lock_path) or held_here(lock_path):
                 return []
-            guard = PlanLock(plan_dir, plan_id).acquire()
+            own = PlanLock(plan_dir, plan_id).acquire()
             try:
                 gone = [str(lock_path)] if atomic.remove_file(lock_path) else []
                 with contextlib.suppress(OSError):
@@ -303,7 +303,7 @@ class FileCheckpointStore:
                     gone.append(str(plan_dir))
                 return gone
             finally:
-                guard.release()
+                own.release()
         guard = None if held_here(lock_path) else PlanLock(plan_dir, plan_id).acquire()
         removed: list[str] = []
         try:
