@@ -330,9 +330,9 @@ class FileCheckpointStore:
                                 os.rmdir(path)
                     except OSError as exc:
                         raise CheckpointWriteError(str(plan_dir), exc) from exc
-            for own in (PLAN_MARKER, LOCK_NAME):
-                if atomic.remove_file(plan_dir / own):
-                    removed.append(str(plan_dir / own))
+            for name in (PLAN_MARKER, LOCK_NAME):
+                if atomic.remove_file(plan_dir / name):
+                    removed.append(str(plan_dir / name))
             try:
                 os.rmdir(plan_dir)
             except OSError:  # foreign files stay, and so does their folder
