@@ -27,6 +27,7 @@ class ExecutionStatus(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"  # a run stopped before the end (a budget), resumable
 
 
 class NodeResult(BaseModel):

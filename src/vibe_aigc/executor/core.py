@@ -52,6 +52,8 @@ from vibe_aigc.retry import RetryPolicy, is_transient
 from vibe_aigc.tools import ToolRegistry, default_registry
 
 Sleep = Callable[[float], Awaitable[None]]
+Admit = Callable[[WorkflowNode], Awaitable[str | None]]
+"""Asked before a node starts: None to start it, or the reason to start no more nodes."""
 
 
 class ExecutionHook(Protocol):
@@ -109,15 +111,20 @@ class WorkflowExecutor:
         hooks: Iterable[ExecutionHook] = (),
         progress_callbacks: Iterable[ProgressCallback] = (),
         memo: Memo | None = None,
+        admit: Admit | None = None,
     ) -> ExecutionResult:
         """Run ``plan`` (validated first) and return its :class:`ExecutionResult`.
 
         ``memo`` keeps per-node notes (``context.remember``); a durable run passes its
-        checkpoint hook so notes survive a crash.
+        checkpoint hook so notes survive a crash. ``admit(node)`` is asked before each node
+        starts; a reason (a string) instead of None stops the run from starting more nodes:
+        the nodes in flight finish, the run ends ``interrupted`` with the reason as a warning
+        (a budget that the next node could exceed, say).
         """
         graph = plan.validate_plan()
         run = _Run(self, plan, graph, list(hooks), self._callbacks(progress_callbacks))
         run.memo = memo if memo is not None else InMemoryMemo()
+        run.admit = admit
         return await run.go(completed or {})
 
     def _callbacks(self, extra: Iterable[ProgressCallback]) -> list[ProgressCallback]:
@@ -180,9 +187,7 @@ class WorkflowExecutor:
                 output = json_data(output, "output")
             except CheckpointEncodeError as exc:  # not retried: the same work returns the same
                 result.status = ExecutionStatus.FAILED
-                result.error = str(
-                    NodeOutputError(node.id, exc.where, exc.reason)
-                )
+                result.error = str(NodeOutputError(node.id, exc.where, exc.reason))
                 break
             result.status = ExecutionStatus.COMPLETED
             result.output = output
@@ -248,6 +253,8 @@ class _Run:
         self.priority = _remaining_path(graph)
         self.position = {n: i for i, n in enumerate(graph.order)}
 
+        self.admit: Admit | None = None
+        self.stopped: str | None = None  # why no more nodes start (admit said so)
         self.done = 0  # nodes finished: completed, failed or skipped
         self.counts = {"completed": 0, "failed": 0, "skipped": 0, "running": 0}
         self.memo: Memo = InMemoryMemo()
@@ -323,13 +330,19 @@ class _Run:
         limit = self.executor.max_concurrency
         try:
             while ready or running:
-                while ready and (limit is None or len(running) < limit):
+                while ready and self.stopped is None and (limit is None or len(running) < limit):
+                    if self.admit is not None:
+                        self.stopped = await self.admit(self.graph.nodes[ready[0][2]])
+                        if self.stopped is not None:
+                            break
                     _, _, node_id = heapq.heappop(ready)
                     state.node_results[node_id].status = ExecutionStatus.RUNNING
                     self.counts["running"] += 1
                     await self.event(EventKind.NODE_STARTED, node_id)
                     task = asyncio.create_task(self.run_one(node_id), name=f"node:{node_id}")
                     running[task] = node_id
+                if not running:
+                    break  # stopped with nothing in flight
                 finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     node_id = running.pop(task)
@@ -352,14 +365,16 @@ class _Run:
         except BaseException:
             await self.abort(running)
             raise
-        state.status = (
-            ExecutionStatus.COMPLETED
-            if all(r.status == ExecutionStatus.COMPLETED for r in state.node_results.values())
-            else ExecutionStatus.FAILED
-        )
+        if all(r.status == ExecutionStatus.COMPLETED for r in state.node_results.values()):
+            state.status = ExecutionStatus.COMPLETED
+        elif self.stopped is not None and not state.count(ExecutionStatus.FAILED):
+            state.status = ExecutionStatus.INTERRUPTED
+            state.warnings.append(self.stopped)
+        else:
+            state.status = ExecutionStatus.FAILED
         state.completed_at = utc_now()
         for hook in self.hooks:
-            await hook.on_run_end(state, interrupted=False)
+            await hook.on_run_end(state, interrupted=state.status == ExecutionStatus.INTERRUPTED)
         await self.event(EventKind.WORKFLOW_COMPLETED, message=state.status.value)
         return state
 
