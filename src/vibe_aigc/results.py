@@ -58,6 +58,8 @@ class ExecutionResult(BaseModel):
     checkpoint_id: str | None = None  # the last checkpoint written for this run, if any
     # execute_with_adaptation: one entry per revised plan (failed nodes, kept, added, removed)
     adaptations: list[dict[str, Any]] = Field(default_factory=list)
+    # tokens (and cost) the planner spent planning this run's plan, counted in total_usage
+    planning_usage: dict[str, float] = Field(default_factory=dict)
 
     def count(self, status: ExecutionStatus) -> int:
         return sum(1 for r in self.node_results.values() if r.status == status)
@@ -74,7 +76,7 @@ class ExecutionResult(BaseModel):
         return {k: r.output for k, r in self.node_results.items() if r.output is not None}
 
     def total_usage(self) -> dict[str, float]:
-        total: dict[str, float] = {}
+        total: dict[str, float] = dict(self.planning_usage)
         for r in self.node_results.values():
             for key, value in (r.usage or {}).items():
                 total[key] = total.get(key, 0) + value

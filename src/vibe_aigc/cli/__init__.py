@@ -27,13 +27,43 @@ from vibe_aigc.errors import (
     VibeError,
 )
 from vibe_aigc.executor import EventKind, ExecutionResult, ProgressEvent, WorkflowExecutor
+from vibe_aigc.llm import plain_http_warning
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.manager import describe_store
 from vibe_aigc.planner import MetaPlanner
-from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer, one_line
+from vibe_aigc.visualization import (
+    VisualizationFormat,
+    WorkflowVisualizer,
+    one_line,
+    terminal_text,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+DEFAULT_NODE_TIMEOUT = 1800.0
+"""Seconds a node's attempt may take in a command-line run (a hung provider never hangs it)."""
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected US dollars, got {text!r}") from None
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -107,6 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quiet", "-q", action="store_true", help="print no deliverable text")
         p.add_argument(
             "--output-dir", metavar="DIR", help="write every node's output (and result.json) here"
+        )
+        p.add_argument(
+            "--planner",
+            choices=["auto", "offline", "model"],
+            default=None,
+            help="who plans: auto (the model when one is configured, default), offline (the "
+            "built-in plan; a configured model writes every text step), model "
+            "(default: $VIBE_PLANNER or auto)",
+        )
+        p.add_argument(
+            "--budget",
+            type=non_negative_float,
+            metavar="USD",
+            help="stop before a paid step that could take the run over this many US dollars "
+            "(needs a price table: VIBE_PRICES); resume with a larger --budget to continue",
+        )
+        p.add_argument(
+            "--node-timeout",
+            type=positive_float,
+            metavar="SECONDS",
+            default=None,
+            help=f"give up on a node's attempt after this long (default: $VIBE_NODE_TIMEOUT "
+            f"or {DEFAULT_NODE_TIMEOUT:g})",
         )
         dir_flag(p)
 
@@ -253,6 +306,35 @@ def display_for(args: argparse.Namespace) -> Display:
     return PlainProgress(sys.stdout)
 
 
+def planner_for(
+    args: argparse.Namespace,
+    display: Display,
+    manager: WorkflowPersistenceManager,
+    interval: int | None,
+) -> MetaPlanner:
+    """The planner a run command uses: its display, store, planner choice, budget, timeout."""
+    planner = MetaPlanner(
+        progress_callback=display,
+        executor=executor_from_env(),
+        checkpoint_interval=interval,
+        persistence_manager=manager,
+        planner=args.planner,
+        budget=args.budget,
+    )
+    if planner.executor.node_timeout is None:
+        raw = os.environ.get("VIBE_NODE_TIMEOUT")
+        timeout = args.node_timeout or (positive_float(raw) if raw else DEFAULT_NODE_TIMEOUT)
+        planner.executor.node_timeout = timeout
+    on_tokens = getattr(display, "on_tokens", None)
+    if on_tokens is not None:
+        planner.executor.services.setdefault("on_tokens", on_tokens)
+    if planner.llm_config is not None:
+        warning = plain_http_warning(planner.llm_config)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+    return planner
+
+
 def check_not_running(manager: WorkflowPersistenceManager, plan_id: str) -> None:
     """Fail fast (CheckpointLockedError naming the holder) when another process runs the plan.
 
@@ -304,12 +386,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint(-interval)")
     display = display_for(args)
     manager = manager_from(args)
-    planner = MetaPlanner(
-        progress_callback=display,
-        executor=executor_from_env(),
-        checkpoint_interval=interval_for(args) if durable else None,
-        persistence_manager=manager,
-    )
+    planner = planner_for(args, display, manager, interval_for(args) if durable else None)
     if args.adapt and not hasattr(planner, "execute_with_adaptation"):
         raise ConfigurationError(
             "--adapt needs adaptive replanning (MetaPlanner.execute_with_adaptation), which is "
@@ -346,12 +423,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     display = display_for(args)
     manager = manager_from(args)
-    planner = MetaPlanner(
-        progress_callback=display,
-        executor=executor_from_env(),
-        checkpoint_interval=args.checkpoint_interval,
-        persistence_manager=manager,
-    )
+    planner = planner_for(args, display, manager, args.checkpoint_interval)
     plan_id = args.plan
     if args.checkpoint_id and plan_id is None:
         plan_id = str(planner.get_checkpoint(args.checkpoint_id)["plan_id"])
@@ -457,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"error: {describe(exc)}", file=sys.stderr)
+        print(f"error: {terminal_text(describe(exc))}", file=sys.stderr)
         hint = hint_for(exc, args) if isinstance(exc, VibeError) else None
         if hint is None and not isinstance(exc, VibeError | OSError):
             hint = "this is a bug in vibe-aigc; rerun with --debug and report the traceback"

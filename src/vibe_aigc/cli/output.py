@@ -10,7 +10,7 @@ from typing import Any
 
 from vibe_aigc.executor import ExecutionResult, ExecutionStatus
 from vibe_aigc.models import WorkflowPlan
-from vibe_aigc.visualization import WorkflowVisualizer
+from vibe_aigc.visualization import WorkflowVisualizer, terminal_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -93,9 +93,9 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         for node_id in deliverables(plan, result):
             print()
             print(f"── {node_id} " + "─" * max(0, 46 - len(node_id)))
-            print(text_of(result.node_results[node_id].output))
+            print(terminal_text(text_of(result.node_results[node_id].output)))
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {terminal_text(warning)}", file=sys.stderr)
     if args.visualize and plan is not None:
         print()
         print(WorkflowVisualizer.generate_diagram(plan, execution_result=result))
@@ -108,13 +108,13 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
     print(f"Status: {status}")
     for node_id, checks in failed_checks.items():
         for check in checks:
-            print(f"  ❌ {node_id}: {check}")
+            print(f"  ❌ {node_id}: {terminal_text(check)}")
     print(f"Completed: {summary['completed']}/{summary['total_nodes']} nodes")
     if summary["failed"] or summary["skipped"]:
         print(f"Failed: {summary['failed']}  Skipped: {summary['skipped']}")
         for node_id, node in result.node_results.items():
             if node.status == ExecutionStatus.FAILED:
-                print(f"  ❌ {node_id}: {node.error}")
+                print(f"  ❌ {node_id}: {terminal_text(node.error or '')}")
     retries = sum(max(0, r.attempts - 1) for r in result.node_results.values() if not r.resumed)
     if retries:
         print(f"Retries: {retries}")
@@ -128,8 +128,10 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         print(f"Usage: {shown}")
     if result.resumed_from:
         print(f"Resumed from: {result.resumed_from}")
+    if result.status == ExecutionStatus.INTERRUPTED and result.checkpoint_id:
+        print(f"Stopped early. Resume with: vibe-aigc resume {result.checkpoint_id}")
     if result.checkpoint_id:
         print(f"Checkpoint: {result.checkpoint_id}")
-        if code != EXIT_OK:
+        if code != EXIT_OK and result.status != ExecutionStatus.INTERRUPTED:
             print(f"Fix the cause, then resume with: vibe-aigc resume {result.checkpoint_id}")
     return code

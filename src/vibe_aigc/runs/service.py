@@ -38,6 +38,7 @@ from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.redaction import redact
+from vibe_aigc.runs.budget import BudgetGate
 from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, state_of
 from vibe_aigc.runs.resume import ResumeState, journal_after, load_resume_state, plan_from_record
 
@@ -60,13 +61,17 @@ class RunService:
         checkpoint_interval: int | None = None,
         cleanup_on_success: bool = False,
         callbacks: Callable[[], list[ProgressCallback]] = list,
+        gate: Callable[[], BudgetGate | None] | None = None,
     ) -> None:
         self.manager = manager
+        self.gate = gate
         self.executor = executor
         self.checkpoint_interval = checkpoint_interval
         self.cleanup_on_success = cleanup_on_success
         self._callbacks = callbacks
         self.plans: dict[str, WorkflowPlan] = {}
+        self.planning_usage: dict[str, dict[str, float]] = {}
+        """What planning a plan cost, counted in the usage of the next run of that plan."""
 
     # ------------------------------------------------------------------ running
 
@@ -235,12 +240,16 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
         )
+        gate = self.gate() if self.gate is not None else None
+        planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
+        hooks: list[Any] = [planning, hook] if gate is None else [gate, planning, hook]
         result = await self.executor.execute(
             plan,
             completed=resume.completed if resume else None,
-            hooks=[hook],
+            hooks=hooks,
             progress_callbacks=callbacks,
             memo=hook,
+            admit=gate.admit if gate is not None else None,
         )
         result.warnings.extend(warnings)
         if resume is not None:
@@ -341,6 +350,23 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
+
+
+class _PlanningUsage:
+    """Puts what planning cost into the run's result before its first snapshot."""
+
+    def __init__(self, usage: dict[str, float] | None) -> None:
+        self.usage = usage
+
+    async def on_run_start(self, state: ExecutionResult) -> None:
+        if self.usage:
+            state.planning_usage = dict(self.usage)
+
+    async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None:
+        return None
+
+    async def on_run_end(self, state: ExecutionResult, interrupted: bool) -> None:
+        return None
 
 
 async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
