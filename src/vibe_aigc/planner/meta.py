@@ -47,6 +47,11 @@ OFFLINE_NOTE = (
 )
 
 
+PROMPT_OVERHEAD = 512
+"""Tokens a model tool adds to a node's own text (system prompt, style, scaffold), for the
+worst-case estimates of ``budget``: an estimate must not come out below the real cost."""
+
+
 class MetaPlanner:
     """Plans vibes into workflows and runs them, durably when asked.
 
@@ -170,7 +175,8 @@ class MetaPlanner:
         images = float(node.parameters.get("count", 1)) if "image" in tool.name else 0.0
         return estimate_usd(
             price,
-            prompt_tokens=prompt_tokens_of(node.description + " " + inputs),
+            # + the tool's own instructions and scaffold, which the node does not show
+            prompt_tokens=prompt_tokens_of(node.description + " " + inputs) + PROMPT_OVERHEAD,
             max_tokens=float(limit) if not images else 0.0,
             images=images,
         )
