@@ -22,10 +22,11 @@ from vibe_aigc.executor import (
     ProgressCallback,
     WorkflowExecutor,
 )
-from vibe_aigc.llm import LLMClient, LLMConfig
+from vibe_aigc.llm import LLMClient, LLMConfig, secret_values
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import Store, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.redaction import add_secret_values
 from vibe_aigc.planner.choice import (
     OfflinePlanner,
     Planner,
@@ -108,6 +109,8 @@ class MetaPlanner:
             )
         self.llm_config: LLMConfig | None = llm_config or None
         self.llm: LLMClient | None = LLMClient(llm_config) if llm_config else None
+        if llm_config:  # the key and URL credentials never reach disk, whatever carries them
+            add_secret_values(secret_values(llm_config))
         self.mode: Literal["llm", "offline"] = "llm" if self.llm else "offline"
         self.progress_callback = progress_callback
         self._subscribers: list[ProgressCallback] = []
