@@ -246,7 +246,10 @@ def test_execute_checkpoints_list_show_resume_delete_clear(tmp_path: Path) -> No
     assert deleted.returncode == 0 and f"Deleted checkpoint {oldest}" in deleted.stdout
     gone = cli("checkpoints", "--delete", oldest, cwd=tmp_path)
     assert gone.returncode == 1 and "not found" in gone.stderr and "--list" in gone.stderr
-    cleared = cli("checkpoints", "--clear", cwd=tmp_path)
+    refused = cli("checkpoints", "--clear", cwd=tmp_path)  # everything, off a terminal
+    assert refused.returncode == 2 and "--yes" in refused.stderr  # issue 12.8: asks first
+    assert cli("checkpoints", "--list", "--json", cwd=tmp_path).stdout.strip() != "[]"
+    cleared = cli("checkpoints", "--clear", "--yes", cwd=tmp_path)
     assert (
         cleared.returncode == 0
         and "Removed" in cleared.stdout
@@ -435,7 +438,11 @@ def wait_for_lock(folder: Path, timeout: float = 20) -> Path:
     raise AssertionError("the first run never took its lock")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],  # SIGHUP: the terminal closed (issue 12.13)
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
+)
 def test_signal_checkpoints_and_prints_resume_command(tmp_path: Path, sig: signal.Signals) -> None:
     proc = subprocess.Popen(
         [str(BIN), "execute", "Write a blog post about signals", "--plain"],

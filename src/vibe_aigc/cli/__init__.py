@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shlex
 import signal
@@ -16,8 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vibe_aigc import __version__
+from vibe_aigc.cli.checkpoints import cmd_checkpoints
+from vibe_aigc.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    manager_from,
+)
 from vibe_aigc.cli.output import report
+from vibe_aigc.cli.parser import DEFAULT_NODE_TIMEOUT, build_parser, positive_float
 from vibe_aigc.context import NodeContext
 from vibe_aigc.display import Display, LiveView, PlainProgress, wants_live
 from vibe_aigc.errors import (
@@ -33,176 +40,10 @@ from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.manager import describe_store
 from vibe_aigc.planner import MetaPlanner
 from vibe_aigc.visualization import (
-    VisualizationFormat,
     WorkflowVisualizer,
     one_line,
     terminal_text,
 )
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-DEFAULT_NODE_TIMEOUT = 1800.0
-"""Seconds a node's attempt may take in a command-line run (a hung provider never hangs it)."""
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value < 1e9:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected US dollars, got {text!r}") from None
-    if not 0 <= value < 1e9:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
-def non_empty(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("the description must not be empty")
-    return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vibe-aigc",
-        description="Plan a creative intent (a vibe) into a workflow and run it durably.",
-    )
-    parser.add_argument("--version", action="version", version=f"vibe-aigc {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def vibe_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("description", type=non_empty, help="what you want made")
-        p.add_argument("--style", "-s", help="aesthetic preferences")
-        p.add_argument(
-            "--constraints",
-            "-c",
-            nargs="+",
-            action="extend",
-            default=[],
-            metavar="TEXT",
-            help="boundaries, e.g. -c 'under 500 words' 'beginner-friendly'",
-        )
-        p.add_argument("--domain", "-d", help="content type, e.g. 'blog', 'video'")
-        p.add_argument("--plan-id", help="use this plan id instead of the derived one")
-
-    def dir_flag(p: argparse.ArgumentParser) -> None:
-        where = p.add_mutually_exclusive_group()
-        where.add_argument(
-            "--checkpoint-dir",
-            help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or .vibe_checkpoints)",
-        )
-        where.add_argument(
-            "--store",
-            metavar="URL",
-            help="where runs are kept: a folder, file:///path, sqlite:///runs.db or "
-            "postgresql://... (default: $VIBE_STORE_URL, else the checkpoint folder)",
-        )
-
-    def interval_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--checkpoint-interval",
-            type=positive_int,
-            default=None,
-            metavar="N",
-            help="write a full checkpoint every N completed nodes (progress is journaled always)",
-        )
-
-    def run_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--visualize", action="store_true", help="draw the plan with statuses")
-        p.add_argument("--json", action="store_true", help="print one JSON result document")
-        p.add_argument(
-            "--plain", action="store_true", help="one plain line per event, no live view"
-        )
-        p.add_argument("--quiet", "-q", action="store_true", help="print no deliverable text")
-        p.add_argument(
-            "--output-dir", metavar="DIR", help="write every node's output (and result.json) here"
-        )
-        p.add_argument(
-            "--planner",
-            choices=["auto", "offline", "model"],
-            default=None,
-            help="who plans: auto (the model when one is configured, default), offline (the "
-            "built-in plan; a configured model writes every text step), model "
-            "(default: $VIBE_PLANNER or auto)",
-        )
-        p.add_argument(
-            "--budget",
-            type=non_negative_float,
-            metavar="USD",
-            help="stop before a paid step that could take the run over this many US dollars "
-            "(needs a price table: VIBE_PRICES); resume with a larger --budget to continue",
-        )
-        p.add_argument(
-            "--node-timeout",
-            type=positive_float,
-            metavar="SECONDS",
-            default=None,
-            help=f"give up on a node's attempt after this long (default: $VIBE_NODE_TIMEOUT "
-            f"or {DEFAULT_NODE_TIMEOUT:g})",
-        )
-        dir_flag(p)
-
-    p_plan = sub.add_parser("plan", help="plan a vibe and show the workflow")
-    vibe_flags(p_plan)
-    p_plan.add_argument(
-        "--format", "-f", choices=[f.value for f in VisualizationFormat], default="ascii"
-    )
-    p_plan.add_argument("--output", "-o", help="write the diagram to this file")
-
-    p_exec = sub.add_parser("execute", help="plan and run a vibe (checkpointed)")
-    vibe_flags(p_exec)
-    p_exec.add_argument(
-        "--checkpoint",
-        action="store_true",
-        help="checkpoint the run (the default; kept for the guide's examples)",
-    )
-    p_exec.add_argument(
-        "--no-checkpoint", action="store_true", help="run without writing any checkpoint"
-    )
-    interval_flag(p_exec)
-    p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
-    p_exec.add_argument("--adapt", action="store_true", help="replan failed parts")
-    run_flags(p_exec)
-
-    p_cps = sub.add_parser("checkpoints", help="list, show, delete or clear checkpoints")
-    action = p_cps.add_mutually_exclusive_group(required=True)
-    action.add_argument("--list", action="store_true", help="list checkpoints, newest first")
-    action.add_argument("--show", metavar="ID", help="print one checkpoint in full (JSON)")
-    action.add_argument("--delete", metavar="ID", help="delete one checkpoint")
-    action.add_argument("--clear", action="store_true", help="delete all (or --plan's)")
-    p_cps.add_argument("--plan", metavar="PLAN_ID", help="only this plan")
-    p_cps.add_argument("--json", action="store_true", help="machine-readable output")
-    dir_flag(p_cps)
-
-    p_res = sub.add_parser("resume", help="resume from a checkpoint (or a plan's latest)")
-    p_res.add_argument("checkpoint_id", nargs="?", help="the cp-... id to resume from")
-    p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
-    interval_flag(p_res)
-    run_flags(p_res)
-    for command in (p_plan, p_exec, p_cps, p_res):
-        command.set_defaults(command_parser=command)
-    return parser
 
 
 def vibe_from(args: argparse.Namespace) -> Vibe:
@@ -237,23 +78,29 @@ def executor_from_env() -> WorkflowExecutor | None:
     return SimulatedLatencyExecutor(delay)
 
 
-def manager_from(args: argparse.Namespace) -> WorkflowPersistenceManager:
-    return WorkflowPersistenceManager(
-        getattr(args, "checkpoint_dir", None), store=getattr(args, "store", None)
-    )
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a polite kill, a closed terminal: each checkpoints the run as interrupted."""
+
+
+def _late_signal(signum: int, frame: Any) -> None:
+    """A stop signal after the run's handlers are gone (while the checkpoint is being told
+    about): still a clean exit 130, never death by signal."""
+    raise KeyboardInterrupt
 
 
 async def run_cancellable(coro: Any) -> Any:
-    """Run ``coro``; SIGINT / SIGTERM cancel it so the run checkpoints before stopping."""
+    """Run ``coro``; SIGINT / SIGTERM / SIGHUP cancel it so the run checkpoints before it
+    stops (however many arrive: the run layer waits for its last write)."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, task.cancel)
     try:
         return await task
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+            signal.signal(sig, _late_signal)
 
 
 def interrupted(planner: MetaPlanner, plan_id: str | None) -> int:
@@ -428,6 +275,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.checkpoint_id and plan_id is None:
         plan_id = str(planner.get_checkpoint(args.checkpoint_id)["plan_id"])
     assert plan_id is not None  # main() checked that one of the two was given
+    if not manager.latest_checkpoint_ids(plan_id):
+        raise CheckpointNotFoundError(
+            plan_id,
+            f"plan {plan_id!r} has no checkpoint in {describe_store(manager)}; "
+            "`vibe-aigc checkpoints --list` shows the plans that have one",
+        )
     check_not_running(manager, plan_id)
     if not args.json:
         print(f"Resuming plan {plan_id} from {args.checkpoint_id or 'its latest checkpoint'}")
@@ -442,60 +295,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
-def cmd_checkpoints(args: argparse.Namespace) -> int:
-    manager = manager_from(args)
-    if args.list:
-        entries = manager.list_checkpoints(args.plan)
-        if args.json:
-            print(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
-            return EXIT_OK
-        if not entries:
-            where = f" for plan {args.plan}" if args.plan else ""
-            print(f"No checkpoints{where} in {describe_store(manager)}")
-            return EXIT_OK
-        print(f"Found {len(entries)} checkpoint(s):\n")
-        for cp in entries:
-            print(f"  ID: {cp['checkpoint_id']}")
-            if cp.get("corrupt"):
-                print(f"  CORRUPT: {cp.get('error')}")
-            else:
-                print(f"  Created: {cp['created_at']}")
-                print(f"  Progress: {cp['completed_nodes']}/{cp['total_nodes']} nodes")
-                print(f"  Plan: {cp['plan_id']}")
-                print(f"  State: {cp['state']}")
-            print()
-        return EXIT_OK
-    if args.show is not None:  # an empty id must never fall through to --clear
-        record = manager.load_checkpoint(args.show, args.plan)
-        print(json.dumps(record, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if args.delete is not None:
-        if manager.delete_checkpoint(args.delete, args.plan):
-            print(f"Deleted checkpoint {args.delete}")
-            return EXIT_OK
-        raise CheckpointNotFoundError(args.delete)
-    if not args.clear:  # pragma: no cover - argparse requires exactly one action
-        raise ConfigurationError("choose one of --list, --show, --delete, --clear")
-    plans = [args.plan] if args.plan is not None else manager.plan_ids()
-    removed: list[str] = []
-    for plan_id in plans:
-        removed.extend(manager.delete_plan(plan_id))
-    for item in removed:
-        print(f"Removed {item}")
-    print(f"Cleared {len(plans)} plan(s) ({len(removed)} file(s)) from {describe_store(manager)}")
-    return EXIT_OK
-
-
 COMMANDS = {
     "plan": cmd_plan,
     "execute": cmd_execute,
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
 }
-
-
-class UsageError(Exception):
-    """Flags that contradict each other: reported like argparse's own errors (exit 2)."""
 
 
 def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
@@ -509,6 +314,17 @@ def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command. Run as the installed command (``argv`` None), it also makes sure a late
+    stop signal (a second Ctrl-C while the run is checkpointed) cannot kill it afterwards:
+    the exit code stays 130."""
+    code = _main(argv)
+    if argv is None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command_parser: argparse.ArgumentParser = args.command_parser

@@ -1,0 +1,111 @@
+"""Rough edges of the command, each reproduced first (issues 11.13 and 12.7, 12.8, 12.14)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from test_cli import BIN, cli, hermetic_env
+
+
+def run_once(tmp_path: Path, text: str = "Write a haiku about clearing") -> None:
+    done = cli("execute", text, "--plain", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_clear_of_a_plan_that_never_existed_is_an_error_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Failed before: "Cleared 1 plan(s)" and a plan-qqq/.lock left behind (12.7)."""
+    run_once(tmp_path)
+    out = cli("checkpoints", "--clear", "--plan", "plan-qqq", cwd=tmp_path)
+    assert out.returncode == 1 and "no plan 'plan-qqq'" in out.stderr
+    assert not (tmp_path / ".vibe_checkpoints" / "plan-qqq").exists()
+    missing = cli("resume", "--plan", "plan-typo", cwd=tmp_path)
+    assert missing.returncode == 1 and "Resuming" not in missing.stdout
+    assert not (tmp_path / ".vibe_checkpoints" / "plan-typo").exists()  # no stray .lock
+
+
+def test_clear_everything_asks_and_reports_in_json(tmp_path: Path) -> None:
+    """Failed before: --clear deleted every plan without a word (12.8)."""
+    run_once(tmp_path, "Write a haiku about one")
+    run_once(tmp_path, "Write a haiku about two")
+    refused = cli("checkpoints", "--clear", cwd=tmp_path)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    doc = json.loads(cli("checkpoints", "--clear", "--yes", "--json", cwd=tmp_path).stdout)
+    assert len(doc["cleared"]) == 2 and doc["errors"] == {}
+    assert all(not item.endswith("plan-") for item in doc["removed"])
+
+
+def test_one_unclearable_plan_does_not_stop_the_others(tmp_path: Path) -> None:
+    """Failed before: one symlinked .lock aborted --clear for every plan (11.13)."""
+    run_once(tmp_path, "Write a haiku about a good plan")
+    run_once(tmp_path, "Write a haiku about a bad plan")
+    root = tmp_path / ".vibe_checkpoints"
+    plans = sorted(p.name for p in root.iterdir())
+    bad = root / plans[0] / ".lock"
+    bad.unlink()
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep\n")
+    bad.symlink_to(target)
+    out = cli("checkpoints", "--clear", "--yes", "--json", cwd=tmp_path)
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert plans[1] in doc["cleared"] and plans[0] in doc["errors"]
+    assert not (root / plans[1]).exists()
+    assert target.read_text() == "keep\n"
+
+
+def test_delete_refuses_while_the_plan_runs_like_clear(tmp_path: Path) -> None:
+    """Failed before: --delete succeeded on a running plan while --clear refused (12.14)."""
+    proc = subprocess.Popen(
+        [str(BIN), "execute", "Write a blog post about deleting", "--plain"],
+        cwd=tmp_path,
+        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.4"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        cps = tmp_path / ".vibe_checkpoints"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(cps.glob("*/cp-*.json")):
+            time.sleep(0.05)
+        cp = next(cps.glob("*/cp-*.json")).name[:-5]
+        out = cli("checkpoints", "--delete", cp, cwd=tmp_path)
+        assert out.returncode == 1 and "another process" in out.stderr, out.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
+def test_a_second_signal_still_exits_130_with_a_matching_resume_line(tmp_path: Path) -> None:
+    """Failed before: a signal after the handlers were removed exited -15 (11.13)."""
+    proc = subprocess.Popen(
+        [str(BIN), "execute", "Write a blog post about two signals", "--plain"],
+        cwd=tmp_path,
+        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cps = tmp_path / ".vibe_checkpoints"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(cps.glob("*/journal-*.jsonl")):
+        time.sleep(0.05)
+    time.sleep(0.4)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err
+    if "Resume with: " in err:
+        named = err.split("Resume with: ", 1)[1].split()[2]
+        listing = json.loads(cli("checkpoints", "--list", "--json", cwd=tmp_path).stdout)
+        assert listing[0]["checkpoint_id"] == named
+    assert os.path.isdir(cps)
