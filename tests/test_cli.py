@@ -307,8 +307,10 @@ def test_model_settings_from_env_never_leak_and_never_crash(tmp_path: Path) -> N
 def test_output_dir_gets_every_node_and_the_result(tmp_path: Path) -> None:
     run = cli("execute", "Write a blog post", "--output-dir", "out", "--quiet", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    doc = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert {p.stem for p in (tmp_path / "out").glob("*.md")} == set(doc["node_results"])
+    [folder] = (tmp_path / "out").iterdir()  # one subfolder per plan (issue 12.9)
+    doc = json.loads((folder / "result.json").read_text())
+    assert folder.name == doc["plan_id"]
+    assert {p.stem for p in folder.glob("*.md")} == set(doc["node_results"])
 
 
 def test_adapt_runs_or_says_it_is_missing(tmp_path: Path) -> None:
@@ -350,7 +352,7 @@ def test_failed_run_exits_1_and_says_how_to_resume(tmp_path: Path) -> None:
         (("execute", "x", "--no-checkpoint", "--checkpoint-interval", "2"), 2, "cannot be"),
         (("execute", "   "), 2, "must not be empty"),
         (("execute", ""), 2, "must not be empty"),
-        (("execute", "x", "--plan-id", "../up"), 1, "invalid plan id"),
+        (("execute", "x", "--plan-id", "../up"), 2, "invalid plan id"),  # a usage error (12.15)
         (("plan", "x", "--format", "svg"), 2, "invalid choice"),
         (("plan", "x", "--output", "no/such/dir/plan.txt"), 1, "no/such/dir/plan.txt"),
         (("plan",), 2, "required"),

@@ -101,7 +101,7 @@ def test_a_second_signal_still_exits_130_with_a_matching_resume_line(tmp_path: P
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, (proc.returncode, err)
     assert "Traceback" not in err
     if "Resume with: " in err:
@@ -109,3 +109,69 @@ def test_a_second_signal_still_exits_130_with_a_matching_resume_line(tmp_path: P
         listing = json.loads(cli("checkpoints", "--list", "--json", cwd=tmp_path).stdout)
         assert listing[0]["checkpoint_id"] == named
     assert os.path.isdir(cps)
+
+
+def test_constraints_before_the_description_get_a_clear_answer(tmp_path: Path) -> None:
+    """Failed before: `-c "under 800 words" "Write..."` took the description as a constraint
+    and argparse only said the description was required (12.15)."""
+    out = cli("execute", "-c", "under 800 words", "Write a post about rivers", cwd=tmp_path)
+    assert out.returncode == 2 and "-c/--constraints took" in out.stderr
+    ok = cli("execute", "-c", "under 800 words", "--", "Write a post about rivers", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_unknown_domain_warns_with_the_known_ones(tmp_path: Path) -> None:
+    out = cli("plan", "Write a post about rivers", "--domain", "fooo", cwd=tmp_path)
+    assert out.returncode == 0 and "domain 'fooo'" in out.stderr and "video" in out.stderr
+    fine = cli("plan", "Design an app", "--domain", "mobile design", cwd=tmp_path)
+    assert fine.returncode == 0 and "warning" not in fine.stderr
+    helped = cli("plan", "--help", cwd=tmp_path)
+    assert "mermaid" in helped.stdout and "execute --plan" in helped.stdout
+
+
+def test_json_is_one_document_even_when_interrupted_or_failing(tmp_path: Path) -> None:
+    """Failed before: --json printed nothing when a run was interrupted or failed (12.2)."""
+    proc = subprocess.Popen(
+        [str(BIN), "execute", "Write a blog post about json", "--json"],
+        cwd=tmp_path,
+        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cps = tmp_path / ".vibe_checkpoints"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(cps.glob("*/journal-*.jsonl")):
+        time.sleep(0.05)
+    time.sleep(0.4)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    doc = json.loads(out)
+    assert doc["status"] == "interrupted" and doc["resume_command"].startswith("vibe-aigc resume")
+    bad = cli("checkpoints", "--show", "cp-0000000000000-0000", "--json", cwd=tmp_path)
+    assert bad.returncode == 1 and json.loads(bad.stdout)["status"] == "error"
+
+
+def test_output_dir_is_checked_before_any_work(tmp_path: Path) -> None:
+    """Failed before: `--output-dir afile` ran the whole workflow, then failed (12.9)."""
+    (tmp_path / "afile").write_text("x")
+    out = cli("execute", "Write a post about files", "--output-dir", "afile", cwd=tmp_path)
+    assert out.returncode == 2 and "not a folder" in out.stderr
+    assert not (tmp_path / ".vibe_checkpoints").exists()
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """Failed before: `... | head -3` printed 16 BrokenPipeError tracebacks (12.1)."""
+    proc = subprocess.run(
+        f"{BIN} execute 'Write a blog post about pipes' --plain | head -2",
+        shell=True,
+        cwd=tmp_path,
+        env=hermetic_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert len(proc.stdout.splitlines()) == 2
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    done = json.loads(cli("checkpoints", "--list", "--json", cwd=tmp_path).stdout)
+    assert done[0]["state"] == "completed"  # the run itself went on to the end

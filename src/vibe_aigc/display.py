@@ -125,6 +125,20 @@ def event_line(event: ProgressEvent) -> str | None:
     return f"{icon} [{node}] {label}  ({event.done}/{event.total})"
 
 
+def silence(stream: IO[str] | Any) -> None:
+    """Point a stream whose reader went away at /dev/null, so later writes (and the
+    interpreter's flush at exit) cannot raise BrokenPipeError again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 class Display:
     """A display that shows nothing: the base of the others, and ``--json``'s display."""
 
@@ -151,11 +165,17 @@ class PlainProgress(Display):
 
     def __init__(self, stream: IO[str] | Any) -> None:
         self.stream = stream
+        self.closed = False
 
     def __call__(self, event: ProgressEvent) -> None:
         line = event_line(event)
-        if line is not None:
+        if line is None or self.closed:
+            return
+        try:
             print(line, file=self.stream, flush=True)
+        except BrokenPipeError:  # `... | head`: the reader left; the run goes on, quietly
+            self.closed = True
+            silence(self.stream)
 
 
 def _tree_rows(plan: WorkflowPlan) -> list[tuple[str, WorkflowNode]]:

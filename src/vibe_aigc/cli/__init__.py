@@ -23,10 +23,10 @@ from vibe_aigc.cli.common import (
     UsageError,
     manager_from,
 )
-from vibe_aigc.cli.output import report
+from vibe_aigc.cli.output import check_output_dir, json_dumps, report
 from vibe_aigc.cli.parser import DEFAULT_NODE_TIMEOUT, build_parser, positive_float
 from vibe_aigc.context import NodeContext
-from vibe_aigc.display import Display, LiveView, PlainProgress, wants_live
+from vibe_aigc.display import Display, LiveView, PlainProgress, silence, wants_live
 from vibe_aigc.errors import (
     CheckpointCorruptError,
     CheckpointNotFoundError,
@@ -39,6 +39,7 @@ from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.manager import describe_store
 from vibe_aigc.planner import MetaPlanner
+from vibe_aigc.planner.knowledge import DOMAINS, known_domain
 from vibe_aigc.visualization import (
     WorkflowVisualizer,
     one_line,
@@ -47,12 +48,27 @@ from vibe_aigc.visualization import (
 
 
 def vibe_from(args: argparse.Namespace) -> Vibe:
-    return Vibe(
+    if args.description is None:
+        hint = (
+            " (-c/--constraints took every word after it: put the description first, or end "
+            "the constraints with --)"
+            if args.constraints
+            else ""
+        )
+        raise UsageError(f"the description (what you want made) is required{hint}")
+    vibe = Vibe(
         description=args.description,
         style=args.style,
         constraints=list(args.constraints),
         domain=args.domain,
     )
+    if args.domain and not known_domain(args.domain):
+        print(
+            f"warning: domain {terminal_text(args.domain)!r} is not one the built-in planner "
+            f"knows ({', '.join(DOMAINS)}); it plans from the description instead",
+            file=sys.stderr,
+        )
+    return vibe
 
 
 class SimulatedLatencyExecutor(WorkflowExecutor):
@@ -103,18 +119,29 @@ async def run_cancellable(coro: Any) -> Any:
             signal.signal(sig, _late_signal)
 
 
-def interrupted(planner: MetaPlanner, plan_id: str | None) -> int:
+def interrupted(planner: MetaPlanner, plan_id: str | None, as_json: bool = False) -> int:
+    latest = (
+        [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
+        if plan_id is not None
+        else []
+    )
+    saved = bool(latest) and latest[0].get("state") != "completed"
+    command = (
+        f"vibe-aigc resume {latest[0]['checkpoint_id']}{_dir_suffix(planner)}" if saved else None
+    )
+    if as_json:  # one document, whatever happened
+        doc = {
+            "plan_id": plan_id,
+            "status": "interrupted",
+            "checkpoint_id": latest[0]["checkpoint_id"] if saved else None,
+            "resume_command": command,
+            "error": None,
+        }
+        print(json_dumps(doc))
     print("\nInterrupted.", file=sys.stderr)
-    if plan_id is None:
-        return EXIT_INTERRUPTED
-    latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
-    if latest and latest[0].get("state") != "completed":
-        print(
-            f"Progress is saved. Resume with: vibe-aigc resume {latest[0]['checkpoint_id']}"
-            + _dir_suffix(planner),
-            file=sys.stderr,
-        )
-    else:
+    if command is not None:
+        print(f"Progress is saved. Resume with: {command}", file=sys.stderr)
+    elif plan_id is not None:
         print("No progress was saved yet; run the same command again.", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -193,7 +220,11 @@ def check_not_running(manager: WorkflowPersistenceManager, plan_id: str) -> None
 
 
 def run_with(
-    display: Display, planner: MetaPlanner, plan_id: str | None, work: Any
+    display: Display,
+    planner: MetaPlanner,
+    plan_id: str | None,
+    work: Any,
+    as_json: bool = False,
 ) -> tuple[ExecutionResult, WorkflowPlan | None] | int:
     """Run ``work`` (a coroutine) under the display; an interrupt returns the exit code."""
     display.attach(planner.get_plan)
@@ -203,7 +234,7 @@ def run_with(
                 run_cancellable(work)
             )
     except (asyncio.CancelledError, KeyboardInterrupt):
-        return interrupted(planner, plan_id)
+        return interrupted(planner, plan_id, as_json)
     return outcome
 
 
@@ -227,6 +258,7 @@ def interval_for(args: argparse.Namespace) -> int | None:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir)
     vibe = vibe_from(args)
     durable = not args.no_checkpoint
     if args.no_checkpoint and (args.checkpoint or args.checkpoint_interval):
@@ -263,11 +295,12 @@ def cmd_execute(args: argparse.Namespace) -> int:
             result = await planner.execute_with_resume(vibe, plan_id=plan_id, fresh=args.fresh)
         return result, planner.get_plan(plan_id)
 
-    outcome = run_with(display, planner, plan_id if durable else None, go())
+    outcome = run_with(display, planner, plan_id if durable else None, go(), args.json)
     return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir)
     display = display_for(args)
     manager = manager_from(args)
     planner = planner_for(args, display, manager, args.checkpoint_interval)
@@ -291,7 +324,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         )
         return result, planner.get_plan(result.plan_id)
 
-    outcome = run_with(display, planner, plan_id, go())
+    outcome = run_with(display, planner, plan_id, go(), args.json)
     return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
@@ -340,11 +373,14 @@ def _main(argv: Sequence[str] | None) -> int:
         print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `vibe-aigc ... | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        silence(sys.stdout)
+        return EXIT_OK
     except Exception as exc:
         if args.debug:
             raise
+        if getattr(args, "json", False):  # --json: one document, also on an error
+            failure = {"status": "error", "error": describe(exc), "kind": type(exc).__name__}
+            print(json_dumps(failure))
         print(f"error: {terminal_text(describe(exc))}", file=sys.stderr)
         hint = hint_for(exc, args) if isinstance(exc, VibeError) else None
         if hint is None and not isinstance(exc, VibeError | OSError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from vibe_aigc.cli.common import UsageError
 from vibe_aigc.executor import ExecutionResult, ExecutionStatus
 from vibe_aigc.models import WorkflowPlan
 from vibe_aigc.visualization import WorkflowVisualizer, terminal_text
@@ -44,6 +46,24 @@ def deliverables(plan: WorkflowPlan, result: ExecutionResult) -> list[str]:
     return [n for n in chosen if n in done]
 
 
+def json_dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=2, default=str)
+
+
+def check_output_dir(folder: str | None) -> None:
+    """Refuse ``--output-dir`` before any work is done when it cannot hold the outputs."""
+    if folder is None:
+        return
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--output-dir {folder}: exists and is not a folder")
+    parent = path if path.exists() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--output-dir {folder}: {parent} is not writable")
+
+
 def text_of(output: Any) -> str:
     if isinstance(output, dict) and isinstance(output.get("text"), str):
         return str(output["text"])
@@ -53,7 +73,9 @@ def text_of(output: Any) -> str:
 
 
 def write_outputs(folder: Path, plan: WorkflowPlan, result: ExecutionResult) -> list[Path]:
-    """Each completed node's output as ``<node>.md``, plus ``result.json``."""
+    """Each completed node's output as ``<plan_id>/<node>.md``, plus ``result.json``: one
+    subfolder per plan, so two plans never mix their files in one folder."""
+    folder = folder / plan.id
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for node_id, node in result.node_results.items():
@@ -76,9 +98,9 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
     if args.output_dir and plan is not None:
         written = write_outputs(Path(args.output_dir), plan, result)
         if not args.json:
-            print(f"Wrote {len(written)} file(s) to {args.output_dir}")
+            print(f"Wrote {len(written)} file(s) to {written[-1].parent}")
     if args.json:
-        print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
+        print(json_dumps(result_document(result, plan)))
         return code
     if any(
         isinstance(r.output, dict) and r.output.get("offline_draft")

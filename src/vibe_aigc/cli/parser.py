@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from vibe_aigc import __version__
+from vibe_aigc.errors import InvalidIdError
+from vibe_aigc.persistence.ids import validate_plan_id
+from vibe_aigc.planner.knowledge import DOMAINS
 from vibe_aigc.visualization import VisualizationFormat
 
 DEFAULT_NODE_TIMEOUT = 1800.0
@@ -29,6 +32,13 @@ def non_negative_float(text: str) -> float:
     if not 0 <= value < 1e9:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def plan_id_arg(text: str) -> str:
+    try:
+        return validate_plan_id(text)
+    except InvalidIdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:
@@ -57,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def vibe_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("description", type=non_empty, help="what you want made")
+        p.add_argument(
+            "description", type=non_empty, nargs="?", default=None, help="what you want made"
+        )
         p.add_argument("--style", "-s", help="aesthetic preferences")
         p.add_argument(
             "--constraints",
@@ -66,10 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
             action="extend",
             default=[],
             metavar="TEXT",
-            help="boundaries, e.g. -c 'under 500 words' 'beginner-friendly'",
+            help="boundaries, e.g. -c 'under 500 words' 'beginner-friendly' (after the "
+            "description, or end the list with --)",
         )
-        p.add_argument("--domain", "-d", help="content type, e.g. 'blog', 'video'")
-        p.add_argument("--plan-id", help="use this plan id instead of the derived one")
+        p.add_argument(
+            "--domain",
+            "-d",
+            help="content type in your words, e.g. 'blog', 'mobile design', 'video' "
+            f"(understood: {', '.join(DOMAINS)})",
+        )
+        p.add_argument(
+            "--plan-id", type=plan_id_arg, help="use this plan id instead of the derived one"
+        )
 
     def dir_flag(p: argparse.ArgumentParser) -> None:
         where = p.add_mutually_exclusive_group()
@@ -131,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_plan = sub.add_parser("plan", help="plan a vibe and show the workflow")
     vibe_flags(p_plan)
     p_plan.add_argument(
-        "--format", "-f", choices=[f.value for f in VisualizationFormat], default="ascii"
+        "--format",
+        "-f",
+        choices=[f.value for f in VisualizationFormat],
+        default="ascii",
+        help="ascii (a diagram, default), mermaid (for docs), or json (a plan file that "
+        "`execute --plan` accepts)",
     )
     p_plan.add_argument("--output", "-o", help="write the diagram to this file")
 
