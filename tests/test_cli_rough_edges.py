@@ -175,3 +175,32 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
     done = json.loads(cli("checkpoints", "--list", "--json", cwd=tmp_path).stdout)
     assert done[0]["state"] == "completed"  # the run itself went on to the end
+
+
+def test_resume_warnings_are_said_once_and_only_when_true(tmp_path: Path) -> None:
+    """Failed before: each "skipped corrupt checkpoint" came twice, and "resumed from the
+    newest valid checkpoint" appeared when nothing was corrupt (12.10)."""
+    proc = subprocess.Popen(
+        [str(BIN), "execute", "Write a blog post about warnings", "--plain"],
+        cwd=tmp_path,
+        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cps = tmp_path / ".vibe_checkpoints"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(cps.glob("*/journal-*.jsonl")):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    [plan_dir] = [p for p in cps.iterdir() if p.is_dir()]
+    newest = max(plan_dir.glob("cp-*.json"))
+    newest.write_text(newest.read_text().replace('"state"', '"stat"', 1))
+    out = cli("resume", "--plan", plan_dir.name, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count(f"skipped corrupt checkpoint {newest.stem}") == 1
+    assert out.stderr.count("the newest valid checkpoint") == 1
+    again = cli("execute", "Write a blog post about warnings", "--fresh", cwd=tmp_path)
+    assert "newest valid" not in again.stderr and "corrupt" not in again.stderr

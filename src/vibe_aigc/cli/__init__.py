@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shlex
 import signal
@@ -350,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command. Run as the installed command (``argv`` None), it also makes sure a late
     stop signal (a second Ctrl-C while the run is checkpointed) cannot kill it afterwards:
     the exit code stays 130."""
+    library = logging.getLogger("vibe_aigc")
+    if not library.handlers:  # what the library logs reaches the user as warnings: once
+        library.addHandler(logging.NullHandler())
     code = _main(argv)
     if argv is None:
         for sig in STOP_SIGNALS:

@@ -120,7 +120,9 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         print(f"warning: {terminal_text(warning)}", file=sys.stderr)
     if args.visualize and plan is not None:
         print()
-        print(WorkflowVisualizer.generate_diagram(plan, execution_result=result))
+        # the statuses drawn in the tree; the summary follows once, below
+        statuses = {n: r.status for n, r in result.node_results.items()}
+        print(WorkflowVisualizer.generate_diagram(plan, node_status=statuses))
     summary = result.get_summary()
     print()
     print("=" * 50)
