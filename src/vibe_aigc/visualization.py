@@ -106,7 +106,7 @@ def _coerce_format(value: VisualizationFormat | str) -> VisualizationFormat:
     except ValueError:
         choices = ", ".join(f.value for f in VisualizationFormat)
         raise ConfigurationError(
-            f"unknown visualization format {value!r}; use one of: {choices}"
+            f"Unsupported format: {value!r} (unknown visualization format; use one of: {choices})"
         ) from None
 
 

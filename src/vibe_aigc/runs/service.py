@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -350,6 +351,26 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
+
+
+async def durable_run(
+    executor: WorkflowExecutor,
+    plan: WorkflowPlan,
+    interval: int,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> ExecutionResult:
+    """``WorkflowExecutor(checkpoint_interval=N, checkpoint_dir=...).execute_plan(plan)``:
+    a durable run of ``plan`` on that executor, as ``MetaPlanner(checkpoint_interval=N)
+    .execute(plan)`` runs it (a fresh run; resume it with ``execute_with_resume``)."""
+    manager = WorkflowPersistenceManager(checkpoint_dir)
+    return await RunService(manager, executor, checkpoint_interval=interval).run(plan)
+
+
+def install_durable_run() -> None:
+    """Hand the scheduler the way to run ``execute_plan`` durably (see executor.core)."""
+    from vibe_aigc.executor import core
+
+    core.DURABLE_RUN = durable_run
 
 
 class _PlanningUsage:
