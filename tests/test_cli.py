@@ -406,7 +406,7 @@ def test_unwritable_checkpoint_folder(tmp_path: Path) -> None:
 
 
 def test_locked_plan_fails_fast_naming_the_holder(tmp_path: Path) -> None:
-    env = hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"})
+    env = hermetic_env({"VIBE_SIMULATE_LATENCY": "1.5"})  # still running while we knock
     holder = subprocess.Popen(
         [str(BIN), "execute", "Write a blog post about locks", "--plain"],
         cwd=tmp_path,
@@ -436,7 +436,9 @@ def wait_for_lock(folder: Path, timeout: float = 20) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for lock in folder.glob("*/.lock"):
-            if lock.read_text().strip():  # the holder has written who it is
+            # the holder has written who it is, and its run has begun (the command's early
+            # check takes the lock for a moment too, and leaves nothing behind)
+            if lock.read_text().strip() and list(lock.parent.glob("cp-*.json")):
                 return lock
         time.sleep(0.05)
     raise AssertionError("the first run never took its lock")

@@ -66,6 +66,7 @@ _STATE_STYLE = {
     ExecutionStatus.COMPLETED: "green",
     ExecutionStatus.FAILED: "bold red",
     ExecutionStatus.SKIPPED: "dim",
+    ExecutionStatus.INTERRUPTED: "yellow",
 }
 _STATE_WORD = {
     ExecutionStatus.PENDING: "pending",
@@ -73,6 +74,7 @@ _STATE_WORD = {
     ExecutionStatus.COMPLETED: "done",
     ExecutionStatus.FAILED: "failed",
     ExecutionStatus.SKIPPED: "skipped",
+    ExecutionStatus.INTERRUPTED: "stopped",
 }
 _OUTCOME_STYLE = {"completed": "bold green", "failed": "bold red"}
 

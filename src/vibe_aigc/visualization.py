@@ -49,6 +49,7 @@ STATUS_ICONS: dict[ExecutionStatus, str] = {
     ExecutionStatus.COMPLETED: "✅",
     ExecutionStatus.FAILED: "❌",
     ExecutionStatus.SKIPPED: "⏭️",
+    ExecutionStatus.INTERRUPTED: "⏸️",
 }
 
 MERMAID_CLASSDEFS = (
