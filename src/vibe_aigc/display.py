@@ -229,6 +229,7 @@ class LiveView(Display):
         self.seconds: dict[str, float] = {}
         self.speed: dict[str, float] = {}  # tokens per second of a streaming node
         self.recorded = 0  # completions recorded durably (journaled before the event)
+        self.cost = 0.0  # US dollars the finished nodes reported (usage "cost_usd")
         self.durable = False
         self._lookup: PlanLookup | None = None
         self._clock = clock
@@ -281,6 +282,10 @@ class LiveView(Display):
             self.outcome = self._ended = None
         elif event.kind == EventKind.NODE_RETRYING:
             self.retries += 1
+        elif event.kind in (EventKind.NODE_COMPLETED, EventKind.NODE_FAILED):
+            finished = event.state.node_results.get(event.node_id or "") if event.state else None
+            if finished is not None and not finished.resumed:
+                self.cost += float((finished.usage or {}).get("cost_usd", 0.0))
         elif event.kind == EventKind.CHECKPOINT_SAVED:
             self.checkpoint, self.checkpoint_done = event.checkpoint_id, event.done
             self.durable = True
@@ -400,6 +405,8 @@ class LiveView(Display):
         info.append(f"{self.done}/{self.total} nodes", style="bold")
         info.append(f"  elapsed {_clock_text(self.elapsed)}")
         info.append(f"  retries {self.retries}", style="yellow" if self.retries else "")
+        if self.cost:
+            info.append(f"  cost ${self.cost:.4f}")
         grid = Table.grid(padding=(0, 2))
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="ellipsis")

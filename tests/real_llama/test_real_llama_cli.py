@@ -114,3 +114,15 @@ def test_kill_9_mid_generation_then_resume_sends_no_completed_step_again(
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     sent_after = llama.requests() - before - sent_before
     assert sent_after == 8 - done  # every step not recorded, and none of those recorded
+
+
+def test_planner_model_with_a_tiny_model_plans_or_prints_the_one_line_hint(
+    llama: LlamaServer, tmp_path: Path
+) -> None:
+    env = {"OPENAI_BASE_URL": llama.base_url, "VIBE_LLM_MODEL": "smollm2"}
+    out = run(["execute", VIBE, "--planner", "model", "--plain"], tmp_path, env)
+    if out.returncode == 0:
+        assert "Status: completed" in out.stdout
+    else:
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert "--planner offline" in out.stderr.strip().splitlines()[-1]

@@ -284,13 +284,12 @@ def cmd_execute(args: argparse.Namespace) -> int:
         if not durable:
             plan = await planner.plan(vibe, plan_id=plan_id)
             return await planner.execute(plan), plan
+
         # the runs layer decides: resume an unfinished run, return a finished one's stored
         # result, or start (fresh with --fresh)
         def resuming(event: ProgressEvent) -> None:
             if event.kind == EventKind.RUN_RESUMED and not args.json:
-                print(
-                    f"Resuming {plan_id} from {event.checkpoint_id} (use --fresh to start over)"
-                )
+                print(f"Resuming {plan_id} from {event.checkpoint_id} (use --fresh to start over)")
 
         with planner.subscribed(resuming):
             result = await planner.execute_with_resume(vibe, plan_id=plan_id, fresh=args.fresh)
@@ -394,9 +393,23 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_FAILED
 
 
+_PYTHON_HINTS = (
+    # library messages name the Python call; on the command line, name the command
+    (
+        "use list_checkpoints() (or `vibe-aigc checkpoints --list`) to see",
+        "`vibe-aigc checkpoints --list` shows",
+    ),
+    (" (list_checkpoints())", ""),
+    ("list_checkpoints()", "`vibe-aigc checkpoints --list`"),
+)
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, VibeError):
-        return str(exc)
+        text = str(exc)
+        for python, command in _PYTHON_HINTS:
+            text = text.replace(python, command)
+        return text
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"
