@@ -100,17 +100,26 @@ class PgCluster:
         )  # fmt: skip
         for _ in range(5):  # the free port may be taken between probing and binding
             self.port = _free_port()
-            options = (
-                f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                "-c max_connections=200 -c shared_buffers=32MB"
-            )
             try:
-                self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
-                          "-l", str(self.log), "-o", options)  # fmt: skip
+                self.start_server()
                 return
             except PgUnavailable:
                 if "could not bind" not in self.log.read_text(errors="replace"):
                     raise
+
+    def start_server(self) -> None:
+        """``pg_ctl start`` on :attr:`port` (again, after :meth:`stop_server`)."""
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c shared_buffers=32MB"
+        )
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
+                  "-l", str(self.log), "-o", options)  # fmt: skip
+
+    def stop_server(self) -> None:
+        """``pg_ctl stop -m immediate``, keeping the data: the server is away until
+        :meth:`start_server`."""
+        self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data))
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"

@@ -31,9 +31,16 @@ from vibe_aigc.errors import (
     CheckpointLockedError,
     CheckpointWriteError,
     ConfigurationError,
+    StoreUnavailableError,
     UnsupportedSchemaError,
 )
-from vibe_aigc.persistence import FileBlobStore, Store, new_checkpoint_id, open_store
+from vibe_aigc.persistence import (
+    FileBlobStore,
+    Store,
+    WorkflowPersistenceManager,
+    new_checkpoint_id,
+    open_store,
+)
 from vibe_aigc.persistence.copy import copy_store
 from vibe_aigc.persistence.sql.base import SqlStore
 from vibe_aigc.persistence.sql.migrations import LATEST
@@ -414,12 +421,34 @@ def test_postgres_restart_mid_append_loses_nothing(pg_cluster: PgCluster, pg_url
         store.close()
 
 
-def test_postgres_that_stays_away_is_a_write_error(pg_cluster: PgCluster) -> None:
+def test_postgres_that_stays_away_is_unavailable_not_corrupt(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
     with socket_port() as port:  # nothing listens there
         url = f"postgresql://vibe@127.0.0.1:{port}/postgres?retry_seconds=1&connect_timeout=2"
-        with pytest.raises(CheckpointWriteError) as info:
+        with pytest.raises(StoreUnavailableError) as info:
             open_store(url)
     assert "unreachable for 1 s" in str(info.value)
+    assert not isinstance(info.value, CheckpointCorruptError)
+    # a store opened while the server was up, then the server goes away: reads and writes
+    # say "unavailable", and listing never reports a snapshot as corrupt
+    store = open_store(f"{pg_url}?retry_seconds=1&connect_timeout=2")
+    manager = WorkflowPersistenceManager(store=store)
+    checkpoint_id = manager.save_checkpoint("plan-a", record())
+    pg_cluster.stop_server()
+    try:
+        with pytest.raises(StoreUnavailableError):
+            store.read_snapshot(checkpoint_id, "plan-a")
+        with pytest.raises(StoreUnavailableError):
+            manager.list_checkpoints("plan-a")
+        with pytest.raises(StoreUnavailableError):
+            store.read_entries("plan-a")
+        with pytest.raises(StoreUnavailableError):
+            manager.save_checkpoint("plan-a", record())
+    finally:
+        pg_cluster.start_server()
+        store.close()
+    assert [c["checkpoint_id"] for c in manager.list_checkpoints("plan-a")] == [checkpoint_id]
 
 
 @contextlib.contextmanager

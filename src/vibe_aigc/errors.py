@@ -21,6 +21,8 @@
         ├── CheckpointEncodeError     a record is not storable JSON data (also a ValueError)
         ├── CheckpointLockedError     another process is running the same plan
         ├── CheckpointWriteError      the disk refused a write (full, read-only, I/O error)
+        ├── StoreUnavailableError     the database stayed away past ``retry_seconds`` (reads
+        │                             and writes); nothing is corrupt, resume when it is back
         └── PlanMismatchError         the stored plan differs from the plan given to resume
 
 Every error carries structured fields and a message that says what to do next.
@@ -202,6 +204,21 @@ class CheckpointWriteError(CheckpointError, OSError):
         super().__init__(
             f"could not write checkpoint data under {path}: {cause}. "
             "Earlier checkpoints are intact; free space or fix permissions, then resume."
+        )
+
+
+class StoreUnavailableError(CheckpointError):
+    """A database store could not be reached (or stayed locked) for longer than its retry
+    budget, on a read or a write. Nothing stored is damaged: never a reason to skip a
+    checkpoint or fall back to an older one; resume once the database is back."""
+
+    def __init__(self, url: str, what: str, reason: str) -> None:
+        self.url = url
+        self.what = what
+        self.reason = reason
+        super().__init__(
+            f"the store {url} is unavailable: could not {what} ({reason}). Nothing recorded "
+            "is lost; resume when the database is reachable again."
         )
 
 

@@ -26,6 +26,7 @@ from vibe_aigc.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     ConfigurationError,
+    StoreUnavailableError,
 )
 from vibe_aigc.persistence.blobs import BlobStore, artifact_refs
 from vibe_aigc.persistence.factory import DEFAULT_DIR, ENV_DIR, ENV_URL, open_store
@@ -165,6 +166,8 @@ class WorkflowPersistenceManager:
                     record = self.store.read_snapshot(checkpoint_id, plan)
                 except CheckpointNotFoundError:
                     continue  # deleted meanwhile
+                except StoreUnavailableError:
+                    raise  # the database is away: nothing is corrupt
                 except CheckpointError as exc:
                     reason = getattr(exc, "reason", str(exc))
                     out.append(dict(corrupt_summary(checkpoint_id, plan, reason)))

@@ -13,8 +13,9 @@ this module opens connections and runs transactions.
 operation is retried with exponential backoff (50 ms doubling to 2 s) for up to
 ``retry_seconds`` (default 60), so a run pauses rather than fails across a server restart. A
 retried append whose first attempt did commit is recognised (same seqs, same bytes) and not
-written twice. If the server stays away, writes raise CheckpointWriteError and reads
-CheckpointCorruptError ("cannot be read"), and the run can resume later. A wrong password or
+written twice. If the server stays away, reads and writes raise StoreUnavailableError (never
+CheckpointCorruptError: an outage must not make a snapshot look damaged), and the run can
+resume later. A wrong password or
 database name is a ConfigurationError at once, not retried.
 
 Query options (the rest of the URL goes to libpq as it is, e.g. ``sslmode``): ``lease_seconds``
@@ -42,6 +43,7 @@ from vibe_aigc.errors import (
     CheckpointError,
     CheckpointWriteError,
     ConfigurationError,
+    StoreUnavailableError,
 )
 from vibe_aigc.persistence.codec import Codec
 from vibe_aigc.persistence.sql.base import Op, SqlStore, Tx
@@ -197,7 +199,7 @@ class PostgresStore(SqlStore):
                     ) from None
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._give_up(exc, write, what)
+                    self._give_up(exc, what)
                 if attempt == 0:
                     log.warning("%s: could not %s (%s); retrying", self.url, what, exc)
                 self.retries += 1
@@ -209,8 +211,6 @@ class PostgresStore(SqlStore):
                     raise CheckpointWriteError(self.url, exc) from exc
                 raise CheckpointCorruptError(self.url, f"could not {what} ({exc})") from None
 
-    def _give_up(self, exc: BaseException, write: bool, what: str) -> None:
+    def _give_up(self, exc: BaseException, what: str) -> None:
         why = f"the server was unreachable for {self.retry_seconds:g} s: {exc}".strip()
-        if write:
-            raise CheckpointWriteError(self.url, OSError(f"could not {what}; {why}")) from exc
-        raise CheckpointCorruptError(self.url, f"cannot be read (could not {what}; {why})")
+        raise StoreUnavailableError(self.url, what, why) from exc

@@ -29,6 +29,7 @@ from vibe_aigc.errors import (
     CheckpointError,
     CheckpointWriteError,
     ConfigurationError,
+    StoreUnavailableError,
 )
 from vibe_aigc.persistence.codec import Codec
 from vibe_aigc.persistence.sql.base import Op, SqlStore, Tx
@@ -196,6 +197,10 @@ class SQLiteStore(SqlStore):
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise StoreUnavailableError(  # another writer kept it past busy_timeout
+                    self.url, what, f"locked by another connection for {self.busy_timeout:g} s"
+                ) from exc
             if type(exc) is sqlite3.DatabaseError or "malformed" in str(exc):
                 raise CheckpointCorruptError(
                     str(self.path), f"could not {what}: the database is damaged ({exc})"

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
+from vibe_aigc.errors import CheckpointCorruptError, StoreUnavailableError, UnsupportedSchemaError
 from vibe_aigc.models import WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
@@ -237,6 +237,8 @@ def load_resume_state(
             memos = memos_from_record(record, candidate)
         except UnsupportedSchemaError:
             raise  # a newer vibe-aigc wrote it: falling back would hide its work; upgrade
+        except StoreUnavailableError:
+            raise  # the database is away, nothing is damaged: never fall back to an older one
         except CheckpointCorruptError as exc:
             message = f"skipped corrupt checkpoint {candidate}: {exc.reason}"
             log.warning(message)

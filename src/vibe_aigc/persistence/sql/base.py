@@ -34,6 +34,7 @@ from vibe_aigc.errors import (
     CheckpointNotFoundError,
     CheckpointWriteError,
     ConfigurationError,
+    StoreUnavailableError,
     UnsupportedSchemaError,
 )
 from vibe_aigc.persistence.blobs import BlobStore, FileBlobStore
@@ -245,7 +246,7 @@ class SqlStore:
             tx.run(self._sql(_RELEASE), (lease.plan_id, lease.token))
 
         # the database is away: the lease simply expires
-        with contextlib.suppress(CheckpointWriteError):
+        with contextlib.suppress(CheckpointWriteError, StoreUnavailableError):
             self._transact(op, write=True, what="release a lease", patient=False)
 
     def _lost_message(self, tx: Tx, lease: SqlLease) -> str:
