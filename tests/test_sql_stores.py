@@ -29,7 +29,6 @@ import pytest
 from vibe_aigc.errors import (
     CheckpointCorruptError,
     CheckpointLockedError,
-    CheckpointWriteError,
     ConfigurationError,
     StoreUnavailableError,
     UnsupportedSchemaError,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vibe_aigc.cli import store_cmd
 from vibe_aigc.cli.checkpoints import cmd_checkpoints
 from vibe_aigc.cli.common import (
     EXIT_FAILED,
@@ -32,6 +33,7 @@ from vibe_aigc.errors import (
     CheckpointCorruptError,
     CheckpointNotFoundError,
     ConfigurationError,
+    UnsupportedSchemaError,
     VibeError,
 )
 from vibe_aigc.executor import EventKind, ExecutionResult, ProgressEvent, WorkflowExecutor
@@ -333,6 +335,7 @@ COMMANDS = {
     "execute": cmd_execute,
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
+    **store_cmd.HANDLERS,
 }
 
 
@@ -340,6 +343,8 @@ def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
     """A second line for errors whose library message names a Python call, not a command."""
     if "vibe-aigc checkpoints" in str(exc):
         return None
+    if isinstance(exc, UnsupportedSchemaError):
+        return None  # the store itself is newer than this code: reopening it fails again
     if isinstance(exc, CheckpointNotFoundError | CheckpointCorruptError):
         where = describe_store(manager_from(args))
         return f"hint: `vibe-aigc checkpoints --list` shows the checkpoints in {where}"

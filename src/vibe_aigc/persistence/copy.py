@@ -88,6 +88,11 @@ def copy_plan(src: Store, dst: Store, plan_id: str, report: CopyReport) -> None:
         report.problems.append(
             f"{plan_id}: journal damaged, entries after the damage not copied: {found.damage}"
         )
+    digests = src.blobs.digests(plan_id)
+    nothing = not snapshots and not found.entries and not digests and found.damage is None
+    if nothing and not src.snapshot_ids(plan_id):
+        report.problems.append(f"{plan_id}: not in {src.url}; nothing copied")
+        return
     for record in [*snapshots, *found.entries]:
         _refs(record, refs)
     with dst.lease(plan_id) as lease:
@@ -106,7 +111,7 @@ def copy_plan(src: Store, dst: Store, plan_id: str, report: CopyReport) -> None:
             dst.append_entries(lease, fresh)
             report.entries += len(fresh)
     have = set(dst.blobs.digests(plan_id))
-    for digest in src.blobs.digests(plan_id):
+    for digest in digests:
         if digest in have:
             continue
         try:

@@ -133,7 +133,7 @@ class PostgresStore(SqlStore):
         self._pool_size = pool_size
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._pool_guard = threading.Lock()
-        self._transact(self._migrate, write=True, what="create or migrate the schema")
+        self.found_version = self.migrate()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:

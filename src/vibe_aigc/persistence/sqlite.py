@@ -88,7 +88,7 @@ class SQLiteStore(SqlStore):
         self._local = threading.local()
         self._conns: dict[int, sqlite3.Connection] = {}
         self._guard = threading.Lock()
-        self._transact(self._migrate, write=True, what="create or migrate the schema")
+        self.found_version = self.migrate()
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:

@@ -189,6 +189,8 @@ class SqlStore:
             else SqlBlobStore(self)
         )
         self._owner = _owner_info()
+        self.found_version = 0
+        """The schema version the database had when this store opened it (0: new)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -202,6 +204,17 @@ class SqlStore:
 
     def _thread_done(self) -> None:
         """A lease's heartbeat thread ends (a backend may drop its connection)."""
+
+    def _migrate(self, tx: Tx, attempt: int) -> int:
+        """Bring the schema to LATEST inside ``tx`` (under the backend's lock); the version
+        found before."""
+        raise NotImplementedError
+
+    def migrate(self) -> int:
+        """Apply the missing schema migrations now (opening a store does it too); returns the
+        version the database had before. UnsupportedSchemaError when it is newer than this
+        code's :data:`~.migrations.LATEST`."""
+        return self._transact(self._migrate, write=True, what="create or migrate the schema")
 
     def _sql(self, statement: str) -> str:
         return sql(statement, self.dialect)
