@@ -41,6 +41,7 @@ from vibe_aigc.persistence.blobs import BlobStore, FileBlobStore
 from vibe_aigc.persistence.codec import Codec, JsonCodec
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import MAX_SEQ, Record
+from vibe_aigc.persistence.sql import statements as q
 from vibe_aigc.persistence.sql.lease import (
     DEFAULT_LEASE_SECONDS,
     SqlLease,
@@ -74,52 +75,6 @@ class Tx(Protocol):
 
 Op = Callable[[Tx, int], T]
 """An operation: gets the transaction and the attempt number (0, then 1, 2 on retries)."""
-
-# ---------------------------------------------------------------------- statements
-
-_FENCE = (
-    "UPDATE vibe_leases SET heartbeat = {now}, expires_at = {now} + ? "
-    "WHERE plan_id = ? AND token = ? AND expires_at > {now}"
-)
-_FENCE_TOP = _FENCE + " RETURNING (SELECT MAX(seq) FROM vibe_entries WHERE plan_id = ?)"
-_HOLDER = "SELECT owner, token, expires_at, {now} FROM vibe_leases WHERE plan_id = ?"
-_ACQUIRE = (
-    "INSERT INTO vibe_leases (plan_id, owner, token, expires_at, heartbeat) "
-    "VALUES (?, ?, 1, {now} + ?, {now}) "
-    "ON CONFLICT (plan_id) DO UPDATE SET owner = excluded.owner, "
-    "token = vibe_leases.token + 1, expires_at = excluded.expires_at, "
-    "heartbeat = excluded.heartbeat WHERE vibe_leases.expires_at <= {now} RETURNING token"
-)
-_RELEASE = "UPDATE vibe_leases SET expires_at = 0 WHERE plan_id = ? AND token = ?"
-_PUT_SNAPSHOT = (
-    "INSERT INTO vibe_snapshots (plan_id, checkpoint_id, data, written_at) "
-    "VALUES (?, ?, ?, {now}) ON CONFLICT (plan_id, checkpoint_id) "
-    "DO UPDATE SET data = excluded.data, written_at = excluded.written_at"
-)
-_GET_SNAPSHOT = "SELECT plan_id, data FROM vibe_snapshots WHERE checkpoint_id = ?"
-_SNAPSHOT_IDS = "SELECT checkpoint_id FROM vibe_snapshots WHERE plan_id = ?"
-_DELETE_SNAPSHOT = "DELETE FROM vibe_snapshots WHERE plan_id = ? AND checkpoint_id = ?"
-_PUT_ENTRY = "INSERT INTO vibe_entries (plan_id, seq, line) VALUES (?, ?, ?)"
-_GET_ENTRIES = "SELECT seq, line FROM vibe_entries WHERE plan_id = ? AND seq > ? ORDER BY seq"
-_SAME_ENTRIES = (
-    "SELECT seq, line FROM vibe_entries WHERE plan_id = ? AND seq >= ? AND seq <= ? ORDER BY seq"
-)
-_TRIM = (
-    "DELETE FROM vibe_entries WHERE plan_id = ? AND seq <= ? "
-    "AND seq < (SELECT MAX(seq) FROM vibe_entries WHERE plan_id = ?)"
-)
-_TAIL = "SELECT seq FROM vibe_entries WHERE plan_id = ? AND seq > ? ORDER BY seq"
-_SET_ASIDE = (
-    "INSERT INTO vibe_discarded_entries (plan_id, seq, line, discarded_at) "
-    "SELECT plan_id, seq, line, {now} FROM vibe_entries WHERE plan_id = ? AND seq > ?"
-)
-_DROP_TAIL = "DELETE FROM vibe_entries WHERE plan_id = ? AND seq > ?"
-_PLANS = (
-    "SELECT plan_id FROM vibe_snapshots UNION SELECT plan_id FROM vibe_entries "
-    "UNION SELECT plan_id FROM vibe_discarded_entries UNION SELECT plan_id FROM vibe_blobs"
-)
-_PLAN_TABLES = ("vibe_snapshots", "vibe_entries", "vibe_discarded_entries", "vibe_blobs")
-
 
 @functools.lru_cache(maxsize=256)
 def sql(statement: str, dialect: Dialect) -> str:
@@ -228,7 +183,7 @@ class SqlStore:
         return SqlLease(self, validate_plan_id(plan_id))
 
     def _holder(self, tx: Tx, plan_id: str) -> str:
-        rows = tx.rows(self._sql(_HOLDER), (plan_id,))
+        rows = tx.rows(self._sql(q.HOLDER), (plan_id,))
         if not rows:
             return "nobody holds it now"
         owner, token, expires_at, now = rows[0]
@@ -236,7 +191,7 @@ class SqlStore:
 
     def _acquire(self, lease: SqlLease) -> int:
         def op(tx: Tx, attempt: int) -> int:
-            rows = tx.rows(self._sql(_ACQUIRE), (lease.plan_id, self._owner, self.lease_seconds))
+            rows = tx.rows(self._sql(q.ACQUIRE), (lease.plan_id, self._owner, self.lease_seconds))
             if not rows:
                 raise CheckpointLockedError(lease.plan_id, self._holder(tx, lease.plan_id))
             return int(rows[0][0])
@@ -248,7 +203,7 @@ class SqlStore:
 
         def op(tx: Tx, attempt: int) -> str | None:
             params = (self.lease_seconds, lease.plan_id, lease.token)
-            if tx.run(self._sql(_FENCE), params) == 1:
+            if tx.run(self._sql(q.FENCE), params) == 1:
                 return None
             return self._lost_message(tx, lease)
 
@@ -256,7 +211,7 @@ class SqlStore:
 
     def _release(self, lease: SqlLease) -> None:
         def op(tx: Tx, attempt: int) -> None:
-            tx.run(self._sql(_RELEASE), (lease.plan_id, lease.token))
+            tx.run(self._sql(q.RELEASE), (lease.plan_id, lease.token))
 
         # the database is away: the lease simply expires
         with contextlib.suppress(CheckpointWriteError, StoreUnavailableError):
@@ -284,11 +239,11 @@ class SqlStore:
         ``top``, also the highest seq stored for the plan."""
         params: tuple[Any, ...] = (self.lease_seconds, lease.plan_id, lease.token)
         if top:
-            rows = tx.rows(self._sql(_FENCE_TOP), (*params, lease.plan_id))
+            rows = tx.rows(self._sql(q.FENCE_TOP), (*params, lease.plan_id))
             if rows:
                 value = rows[0][0]
                 return None if value is None else int(value)
-        elif tx.run(self._sql(_FENCE), params) == 1:
+        elif tx.run(self._sql(q.FENCE), params) == 1:
             return None
         why = self._lost_message(tx, lease)
         lease.lose(why)
@@ -304,14 +259,14 @@ class SqlStore:
 
         def op(tx: Tx, attempt: int) -> None:
             self._fence(tx, fenced)
-            tx.run(self._sql(_PUT_SNAPSHOT), (plan_id, checkpoint_id, data))
+            tx.run(self._sql(q.PUT_SNAPSHOT), (plan_id, checkpoint_id, data))
 
         with fenced.writing():
             self._transact(op, write=True, what=f"write snapshot {checkpoint_id}")
 
     def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
         checkpoint_id = validate_checkpoint_id(checkpoint_id)
-        statement = _GET_SNAPSHOT
+        statement = q.GET_SNAPSHOT
         params: tuple[str, ...] = (checkpoint_id,)
         if plan_id is not None:
             statement += " AND plan_id = ?"
@@ -338,7 +293,7 @@ class SqlStore:
         plan_id = validate_plan_id(plan_id)
 
         def op(tx: Tx, attempt: int) -> list[tuple[Any, ...]]:
-            return tx.rows(self._sql(_SNAPSHOT_IDS), (plan_id,))
+            return tx.rows(self._sql(q.SNAPSHOT_IDS), (plan_id,))
 
         rows = self._transact(op, write=False, what=f"list the snapshots of {plan_id!r}")
         return sorted((str(row[0]) for row in rows), reverse=True)  # not the DB's collation
@@ -349,7 +304,7 @@ class SqlStore:
 
         def op(tx: Tx, attempt: int) -> bool:
             self._fence(tx, fenced)
-            return tx.run(self._sql(_DELETE_SNAPSHOT), (fenced.plan_id, checkpoint_id)) > 0
+            return tx.run(self._sql(q.DELETE_SNAPSHOT), (fenced.plan_id, checkpoint_id)) > 0
 
         with fenced.writing():
             return self._transact(op, write=True, what=f"delete snapshot {checkpoint_id}")
@@ -383,15 +338,15 @@ class SqlStore:
                     f"{seqs[0]} is not above {top}, the highest seq stored for the plan",
                 )
             if len(rows) == 1:
-                tx.run(self._sql(_PUT_ENTRY), rows[0])
+                tx.run(self._sql(q.PUT_ENTRY), rows[0])
             else:
-                tx.many(self._sql(_PUT_ENTRY), rows)
+                tx.many(self._sql(q.PUT_ENTRY), rows)
 
         with fenced.writing():
             self._transact(op, write=True, what=f"append {len(rows)} journal entries")
 
     def _already_written(self, tx: Tx, rows: list[tuple[str, int, bytes]]) -> bool:
-        found = tx.rows(self._sql(_SAME_ENTRIES), (rows[0][0], rows[0][1], rows[-1][1]))
+        found = tx.rows(self._sql(q.SAME_ENTRIES), (rows[0][0], rows[0][1], rows[-1][1]))
         return [(int(s), row_bytes(line, "")) for s, line in found] == [
             (seq, line) for _, seq, line in rows
         ]
@@ -401,7 +356,7 @@ class SqlStore:
         after_seq = check_seq(after_seq, "after_seq")
 
         def op(tx: Tx, attempt: int) -> list[tuple[Any, ...]]:
-            return tx.rows(self._sql(_GET_ENTRIES), (plan_id, after_seq))
+            return tx.rows(self._sql(q.GET_ENTRIES), (plan_id, after_seq))
 
         found = JournalRead()
         for seq, line in self._transact(op, write=False, what=f"read the journal of {plan_id!r}"):
@@ -426,7 +381,7 @@ class SqlStore:
 
         def op(tx: Tx, attempt: int) -> None:
             self._fence(tx, fenced)
-            tx.run(self._sql(_TRIM), (fenced.plan_id, covered_seq, fenced.plan_id))
+            tx.run(self._sql(q.TRIM), (fenced.plan_id, covered_seq, fenced.plan_id))
 
         with fenced.writing():
             self._transact(op, write=True, what="trim the journal")
@@ -438,11 +393,11 @@ class SqlStore:
 
         def op(tx: Tx, attempt: int) -> list[str]:
             self._fence(tx, fenced)
-            seqs = [int(row[0]) for row in tx.rows(self._sql(_TAIL), (plan_id, after_seq))]
+            seqs = [int(row[0]) for row in tx.rows(self._sql(q.TAIL), (plan_id, after_seq))]
             if not seqs:
                 return []
-            tx.run(self._sql(_SET_ASIDE), (plan_id, after_seq))
-            tx.run(self._sql(_DROP_TAIL), (plan_id, after_seq))
+            tx.run(self._sql(q.SET_ASIDE), (plan_id, after_seq))
+            tx.run(self._sql(q.DROP_TAIL), (plan_id, after_seq))
             return [
                 f"{self._source(plan_id, 'entries')} {seqs[0]}..{seqs[-1]} ({len(seqs)} "
                 "entries) set aside in vibe_discarded_entries"
@@ -455,7 +410,7 @@ class SqlStore:
 
     def plan_ids(self) -> list[str]:
         def op(tx: Tx, attempt: int) -> list[tuple[Any, ...]]:
-            return tx.rows(self._sql(_PLANS))
+            return tx.rows(self._sql(q.PLANS))
 
         return sorted({str(row[0]) for row in self._transact(op, write=False, what="list plans")})
 
@@ -492,9 +447,9 @@ class SqlStore:
         plan_id = lease.plan_id
         removed = [
             self._source(plan_id, str(row[0]))
-            for row in tx.rows(self._sql(_SNAPSHOT_IDS), (plan_id,))
+            for row in tx.rows(self._sql(q.SNAPSHOT_IDS), (plan_id,))
         ]
-        for table in _PLAN_TABLES:  # table names are constants of this module
+        for table in q.PLAN_TABLES:  # table names are constants of this module
             count = tx.run(f"DELETE FROM {table} WHERE plan_id = ?", (plan_id,))
             if count and table != "vibe_snapshots":
                 removed.append(f"{self._source(plan_id, table)} ({count} rows)")
