@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_checkpoints_guide as guide
 
+import test_checkpoints_guide as guide
 from vibe_aigc import CheckpointCorruptError, ExecutionStatus, MetaPlanner, Vibe
 from vibe_aigc.models import derive_plan_id
 
