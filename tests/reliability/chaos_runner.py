@@ -2,13 +2,16 @@
 
 Usage::
 
-    python chaos_runner.py CHECKPOINT_DIR LEDGER SEED [--interval N] [--concurrency K]
-                           [--scale F] [--barrier FILE] [--nodes N]
+    python chaos_runner.py STORE LEDGER SEED [--interval N] [--concurrency K]
+                           [--scale F] [--barrier FILE] [--nodes N] [--wait-lease S]
+
+STORE is a checkpoint folder or a store URL (``sqlite://...``, ``postgresql://...``).
 
 Runs :func:`reliability_kit.build_chaos_plan` through ``MetaPlanner.execute_with_resume`` with a
 :class:`reliability_kit.LedgerExecutor`. With ``--barrier`` it first waits until FILE exists
 (so several processes can start at the same moment). Prints one JSON line on success; exits 3
-with ``locked: <message>`` on stderr when another process holds the plan.
+with ``locked: <message>`` on stderr when another process holds the plan (with
+``--wait-lease S``: after retrying for S seconds, e.g. while a killed owner's lease expires).
 """
 
 from __future__ import annotations
@@ -37,13 +40,19 @@ async def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--barrier", default=None)
     parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--wait-lease", type=float, default=0.0)
     args = parser.parse_args()
+    where = (
+        {"store": args.checkpoint_dir}
+        if "://" in args.checkpoint_dir
+        else {"checkpoint_dir": args.checkpoint_dir}
+    )
 
     plan = build_chaos_plan(args.seed, total=args.nodes)
     planner = MetaPlanner(
         executor=LedgerExecutor(args.ledger, max_concurrency=args.concurrency, scale=args.scale),
-        checkpoint_dir=args.checkpoint_dir,
         checkpoint_interval=args.interval,
+        **where,
     )
     if args.barrier:
         barrier = Path(args.barrier)
@@ -51,12 +60,17 @@ async def main() -> int:
         while not barrier.exists():
             time.sleep(0.001)
     started = time.monotonic()
-    try:
-        result = await planner.execute_with_resume(plan)
-    except CheckpointLockedError as exc:
-        elapsed = time.monotonic() - started
-        print(f"locked after {elapsed:.3f}s: {exc}", file=sys.stderr)
-        return 3
+    while True:
+        try:
+            result = await planner.execute_with_resume(plan)
+            break
+        except CheckpointLockedError as exc:
+            elapsed = time.monotonic() - started
+            if elapsed < args.wait_lease:
+                await asyncio.sleep(0.05)
+                continue
+            print(f"locked after {elapsed:.3f}s: {exc}", file=sys.stderr)
+            return 3
     print(
         json.dumps(
             {

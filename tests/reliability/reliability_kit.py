@@ -8,6 +8,8 @@
 * :func:`durable_record` - what the checkpoint folder records as completed, read independently of
   the resume code (every journal line and every checkpoint file), so the tests can say which
   completions were durable at the moment of a kill.
+* :func:`durable_record_in` - the same for a database store (SQLite, PostgreSQL), read through
+  the store contract: every snapshot row and every journal row must decode.
 * :func:`tree_state` - a snapshot of a folder tree (paths, kinds, sizes, hashes, link targets).
 """
 
@@ -26,7 +28,7 @@ from typing import Any
 from vibe_aigc import Vibe, WorkflowExecutor, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import CheckpointCorruptError
-from vibe_aigc.persistence import JsonCodec
+from vibe_aigc.persistence import JsonCodec, open_store
 from vibe_aigc.persistence.file.journal import QUARANTINE_RE, SEGMENT_RE
 
 HERE = Path(__file__).resolve().parent
@@ -255,6 +257,32 @@ def durable_record(root: Path, plan_id: str) -> DurableRecord:
                 result = data.get("result")
                 if isinstance(result, dict) and result.get("status") == "completed":
                     _agree(record.outputs, str(data["node_id"]), result.get("output"), name)
+    return record
+
+
+def durable_record_in(url: str, plan_id: str) -> DurableRecord:
+    """Every completion a database store records for ``plan_id``, read without the resume
+    code: each snapshot row must decode (CheckpointCorruptError propagates) and the journal
+    must read without damage (its rows are written in transactions: nothing is ever torn)."""
+    store = open_store(url)
+    record = DurableRecord()
+    try:
+        for checkpoint_id in sorted(store.snapshot_ids(plan_id)):
+            data = store.read_snapshot(checkpoint_id, plan_id)
+            record.checkpoints.append(checkpoint_id)
+            for node_id, result in data["node_results"].items():
+                if result.get("status") == "completed":
+                    _agree(record.outputs, node_id, result.get("output"), checkpoint_id)
+        found = store.read_entries(plan_id)
+        assert found.damage is None, found.damage
+        for entry in found.entries:
+            result = entry.get("result")
+            if isinstance(result, dict) and result.get("status") == "completed":
+                _agree(record.outputs, str(entry["node_id"]), result.get("output"), "journal")
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
     return record
 
 

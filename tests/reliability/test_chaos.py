@@ -13,6 +13,11 @@ moment. Must hold, for every kill and at the end:
   outputs of the resumed run equal the uninterrupted run's (outputs are derived from inputs,
   so a node fed a wrong dependency output would show);
 * every node completes, and nothing is ever quarantined.
+
+The quick version runs on every store: the file store (the folder is read file by file), and
+SQLite and PostgreSQL (read through the store contract, :func:`reliability_kit.durable_record_in`).
+A killed process cannot release its database lease, so the SQL stores run with a short lease
+(``lease_seconds=1``) and the next process waits for it to expire (``--wait-lease``).
 """
 
 from __future__ import annotations
@@ -34,15 +39,19 @@ import pytest
 from reliability_kit import (
     CHAOS_PLAN_ID,
     RUNNER,
+    DurableRecord,
     LedgerExecutor,
     build_chaos_plan,
     durable_record,
+    durable_record_in,
     read_ledger,
     worked_nodes,
 )
 
 from vibe_aigc import ExecutionStatus, MetaPlanner
 from vibe_aigc.persistence import WorkflowPersistenceManager
+
+pytest_plugins = ("pgcluster",)
 
 
 @dataclass
@@ -78,10 +87,12 @@ def reference_outputs(seed: int) -> dict[str, Any]:
 
 
 def spawn(
-    cpdir: Path, ledger: Path, cfg: ChaosConfig, interval: int | None
+    cpdir: Path | str, ledger: Path, cfg: ChaosConfig, interval: int | None
 ) -> subprocess.Popen[str]:
     args = [sys.executable, str(RUNNER), str(cpdir), str(ledger), str(cfg.seed)]
     args += ["--concurrency", str(cfg.concurrency), "--scale", str(cfg.scale)]
+    if isinstance(cpdir, str):  # a database store: a killed owner's lease must expire first
+        args += ["--wait-lease", "60"]
     if interval is not None:
         args += ["--interval", str(interval)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -117,13 +128,20 @@ def kill_at_random_moment(
     return True
 
 
-def run_chaos(tmp_path: Path, cfg: ChaosConfig) -> ChaosFigures:
+def run_chaos(tmp_path: Path, cfg: ChaosConfig, url: str | None = None) -> ChaosFigures:
+    """The chaos loop on the file store in ``tmp_path`` or, given ``url``, on that store."""
     started = time.monotonic()
     reference = reference_outputs(cfg.seed)
     plan = build_chaos_plan(cfg.seed)
     worked = worked_nodes(plan)
-    cpdir, ledger = tmp_path / "cps", tmp_path / "ledger.txt"
-    manager = WorkflowPersistenceManager(cpdir)
+    ledger = tmp_path / "ledger.txt"
+    cpdir: Path | str = tmp_path / "cps" if url is None else url
+    manager = WorkflowPersistenceManager(store=str(cpdir))
+
+    def on_disk() -> DurableRecord:
+        if isinstance(cpdir, Path):
+            return durable_record(cpdir, CHAOS_PLAN_ID)
+        return durable_record_in(cpdir, CHAOS_PLAN_ID)
     rng = random.Random(cfg.seed * 7919)
     figures = ChaosFigures()
     durable_before: dict[str, Any] = {}
@@ -151,7 +169,7 @@ def run_chaos(tmp_path: Path, cfg: ChaosConfig) -> ChaosFigures:
         rerun = set(starts) & set(durable_before)
         assert not rerun, f"life {figures.lives}: recorded completions ran again: {sorted(rerun)}"
         # what the disk records now (every checkpoint file must load)
-        record = durable_record(cpdir, CHAOS_PLAN_ID)
+        record = on_disk()
         manager.read_journal(CHAOS_PLAN_ID)  # must not raise
         assert not record.quarantined, record.quarantined
         forgotten = set(durable_before) - set(record.outputs)
@@ -195,14 +213,15 @@ def run_chaos(tmp_path: Path, cfg: ChaosConfig) -> ChaosFigures:
     assert set(counts) == worked, worked ^ set(counts)
     if figures.kills:
         assert final["resumed_from"] is not None
-    leftovers = durable_record(cpdir, CHAOS_PLAN_ID)
-    figures.temp_files_left = len(leftovers.temp_files)
+    figures.temp_files_left = len(on_disk().temp_files)
+    if url is not None:
+        assert on_disk().checkpoints and not (tmp_path / "cps").exists()  # all in the database
     figures.warnings = list(final["warnings"])
     # and one more resume runs nothing and changes no output
     lines = len(read_ledger(ledger))
     again = asyncio.run(
         MetaPlanner(
-            executor=LedgerExecutor(str(ledger), scale=0.0), checkpoint_dir=cpdir
+            executor=LedgerExecutor(str(ledger), scale=0.0), store=str(cpdir)
         ).execute_with_resume(plan)
     )
     assert {k: v.output for k, v in again.node_results.items()} == reference
@@ -224,9 +243,19 @@ def report(cfg: ChaosConfig, figures: ChaosFigures) -> None:
     )
 
 
-def test_chaos_quick(tmp_path: Path) -> None:
+@pytest.fixture(params=["file", "sqlite", "postgres"])
+def chaos_store(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """None for the file store (the folder is read file by file), else a store URL."""
+    if request.param == "file":
+        return None
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'runs.db'}?lease_seconds=1"
+    return str(request.getfixturevalue("pg_url")) + "?lease_seconds=1"
+
+
+def test_chaos_quick(tmp_path: Path, chaos_store: str | None) -> None:
     cfg = ChaosConfig(seed=int(os.environ.get("VIBE_CHAOS_SEED", "11")), kills=10, max_events=30)
-    figures = run_chaos(tmp_path, cfg)
+    figures = run_chaos(tmp_path, cfg, chaos_store)
     report(cfg, figures)
     assert figures.kills >= 10
 
