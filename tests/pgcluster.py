@@ -178,3 +178,19 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh database of the session's cluster."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture
+def pg_own_cluster(pg_cluster: PgCluster) -> Iterator[PgCluster]:
+    """A cluster of this test's own (for restarts: the stores other tests left open reconnect
+    to the session's cluster after a restart and may take its connection slots first)."""
+    cluster = PgCluster(pg_cluster.bindir)
+    try:
+        cluster.start()
+    except (PgUnavailable, subprocess.TimeoutExpired, OSError) as exc:
+        cluster.stop()
+        unavailable(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -46,10 +46,10 @@ class Counting:
         self.batches.append(len(entries))
         super().append_entries(lease, entries)  # type: ignore[misc]
 
-    def _transact(self, op: Op[T], *, write: bool, what: str, patient: bool = True) -> T:
+    def _transact(self, op: Op[T], *, write: bool, what: str, **options: Any) -> T:
         if hasattr(self, "transactions"):
             self.transactions[what.split()[0] + (" entries" if "journal" in what else "")] += 1
-        return super()._transact(op, write=write, what=what, patient=patient)  # type: ignore[misc,no-any-return]
+        return super()._transact(op, write=write, what=what, **options)  # type: ignore[misc,no-any-return]
 
 
 class CountingSQLite(Counting, SQLiteStore):

@@ -35,8 +35,10 @@ pytest_plugins = ("pgcluster",)
 
 
 async def test_postgres_restart_in_the_middle_of_a_run(
-    pg_cluster: PgCluster, pg_url: str, tmp_path: Path
+    pg_own_cluster: PgCluster, tmp_path: Path
 ) -> None:
+    pg_cluster = pg_own_cluster
+    pg_url = pg_cluster.create_database()
     plan = build_chaos_plan(7, total=80)
     expected = {
         k: v.output

@@ -41,15 +41,19 @@ from vibe_aigc import __name__ as _library
 from vibe_aigc.errors import (
     CheckpointCorruptError,
     CheckpointError,
+    CheckpointLockedError,
     CheckpointWriteError,
     ConfigurationError,
     StoreUnavailableError,
 )
 from vibe_aigc.persistence.codec import Codec
+from vibe_aigc.persistence.records import Record
+from vibe_aigc.persistence.sql import statements as q
 from vibe_aigc.persistence.sql.base import Op, SqlStore, Tx
 from vibe_aigc.persistence.sql.lease import DEFAULT_LEASE_SECONDS
 from vibe_aigc.persistence.sql.migrations import POSTGRES, migrate
 from vibe_aigc.persistence.sql.options import number, split_options, text
+from vibe_aigc.persistence.store import Lease
 
 T = TypeVar("T")
 log = logging.getLogger("vibe_aigc.persistence.postgres")
@@ -172,24 +176,61 @@ class PostgresStore(SqlStore):
         if pool is not None:
             pool.close()
 
-    # ------------------------------------------------------------------ transactions
-
     def _migrate(self, tx: Tx, attempt: int) -> int:
         tx.rows("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
         return migrate(tx.rows, self.dialect, self.url, _library)
 
-    def _transact(self, op: Op[T], *, write: bool, what: str, patient: bool = True) -> T:
+    # ------------------------------------------------------------------ one-entry appends
+
+    single_statement_append = True
+    """Append one journal entry with one statement in autocommit (fence check, highest-seq
+    check and insert together: one round trip instead of BEGIN, fence, insert, COMMIT)."""
+
+    def append_entries(self, lease: Lease, entries: list[Record]) -> None:
+        if len(entries) != 1 or not self.single_statement_append:
+            super().append_entries(lease, entries)
+            return
+        fenced = self._fenced(lease)
+        rows = self._entry_rows(fenced, entries)
+        plan_id, seq, line = rows[0]
+        params = (self.lease_seconds, plan_id, fenced.token, plan_id, plan_id, seq, line, seq)
+
+        def op(tx: Tx, attempt: int) -> None:
+            renewed, top, inserted = tx.rows(self._sql(q.APPEND_ONE), params)[0]
+            if inserted:
+                return
+            if not renewed:
+                why = self._lost_message(tx, fenced)
+                fenced.lose(why)
+                raise CheckpointLockedError(plan_id, why)
+            self._not_above(tx, rows, int(top), attempt)
+
+        with fenced.writing():
+            self._transact(op, write=True, what="append 1 journal entry", transaction=False)
+
+    # ------------------------------------------------------------------ transactions
+
+    def _transact(
+        self,
+        op: Op[T],
+        *,
+        write: bool,
+        what: str,
+        patient: bool = True,
+        transaction: bool = True,
+    ) -> T:
+        """``transaction=False``: ``op`` runs one statement, in autocommit."""
         deadline = time.monotonic() + (self.retry_seconds if patient else 0.0)
         delay = 0.05
         attempt = 0
         while True:
             wait = max(0.5, min(5.0, deadline - time.monotonic()))
             try:
-                with (
-                    self._get_pool().connection(timeout=wait) as conn,
-                    conn.transaction(),
-                ):
-                    return op(_Tx(conn), attempt)
+                with self._get_pool().connection(timeout=wait) as conn:
+                    if not transaction:
+                        return op(_Tx(conn), attempt)
+                    with conn.transaction():
+                        return op(_Tx(conn), attempt)
             except CheckpointError:
                 raise
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:

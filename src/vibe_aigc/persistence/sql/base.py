@@ -316,6 +316,36 @@ class SqlStore:
         if not entries:
             with fenced.writing():
                 return
+        rows = self._entry_rows(fenced, entries)
+        seqs = [seq for _, seq, _ in rows]
+
+        def op(tx: Tx, attempt: int) -> None:
+            top = self._fence(tx, fenced, top=True)
+            if top is not None and top >= seqs[0]:
+                self._not_above(tx, rows, top, attempt)
+                return
+            if len(rows) == 1:
+                tx.run(self._sql(q.PUT_ENTRY), rows[0])
+            else:
+                tx.many(self._sql(q.PUT_ENTRY), rows)
+
+        with fenced.writing():
+            self._transact(op, write=True, what=f"append {len(rows)} journal entries")
+
+    def _not_above(
+        self, tx: Tx, rows: list[tuple[str, int, bytes]], top: int, attempt: int
+    ) -> None:
+        """The batch starts at or below the highest stored seq: fine when a previous attempt
+        committed exactly these rows before the connection broke, else CheckpointEncodeError."""
+        if attempt > 0 and self._already_written(tx, rows):
+            return
+        raise CheckpointEncodeError(
+            "journal record 'seq'",
+            f"{rows[0][1]} is not above {top}, the highest seq stored for the plan",
+        )
+
+    def _entry_rows(self, fenced: SqlLease, entries: list[Record]) -> list[tuple[str, int, bytes]]:
+        """``(plan_id, seq, line)`` rows of a batch; CheckpointEncodeError for bad seqs."""
         lines = [self.codec.encode_line(entry) for entry in entries]
         seqs = [check_seq(entry["seq"], "journal record 'seq'") for entry in entries]
         for before, after in itertools.pairwise(seqs):
@@ -325,25 +355,7 @@ class SqlStore:
                 )
         if seqs[0] < 0 or seqs[-1] > MAX_SEQ:
             raise CheckpointEncodeError("journal record 'seq'", "must be from 0 to 2**62")
-        plan_id = fenced.plan_id
-        rows = [(plan_id, seq, line) for seq, line in zip(seqs, lines, strict=True)]
-
-        def op(tx: Tx, attempt: int) -> None:
-            top = self._fence(tx, fenced, top=True)
-            if top is not None and top >= seqs[0]:
-                if attempt > 0 and self._already_written(tx, rows):
-                    return  # the previous attempt committed before the connection broke
-                raise CheckpointEncodeError(
-                    "journal record 'seq'",
-                    f"{seqs[0]} is not above {top}, the highest seq stored for the plan",
-                )
-            if len(rows) == 1:
-                tx.run(self._sql(q.PUT_ENTRY), rows[0])
-            else:
-                tx.many(self._sql(q.PUT_ENTRY), rows)
-
-        with fenced.writing():
-            self._transact(op, write=True, what=f"append {len(rows)} journal entries")
+        return [(fenced.plan_id, seq, line) for seq, line in zip(seqs, lines, strict=True)]
 
     def _already_written(self, tx: Tx, rows: list[tuple[str, int, bytes]]) -> bool:
         found = tx.rows(self._sql(q.SAME_ENTRIES), (rows[0][0], rows[0][1], rows[-1][1]))

@@ -46,3 +46,16 @@ PLANS = (
     "UNION SELECT plan_id FROM vibe_discarded_entries UNION SELECT plan_id FROM vibe_blobs"
 )
 PLAN_TABLES = ("vibe_snapshots", "vibe_entries", "vibe_discarded_entries", "vibe_blobs")
+
+# PostgreSQL: one journal entry in one statement (run in autocommit: one round trip). The
+# fence renews the lease or finds nothing; the insert happens only when the fence held and the
+# seq is above the highest stored; the answer says which (renewed, highest seq, inserted).
+APPEND_ONE = (
+    "WITH fence AS (UPDATE vibe_leases SET heartbeat = {now}, expires_at = {now} + ? "
+    "WHERE plan_id = ? AND token = ? AND expires_at > {now} RETURNING 1 AS ok), "
+    "top AS (SELECT MAX(seq) AS seq FROM vibe_entries WHERE plan_id = ?), "
+    "ins AS (INSERT INTO vibe_entries (plan_id, seq, line) "
+    "SELECT ?::text, ?::bigint, ?::bytea FROM fence, top "
+    "WHERE top.seq IS NULL OR top.seq < ?::bigint RETURNING 1 AS ok) "
+    "SELECT (SELECT COUNT(*) FROM fence), (SELECT seq FROM top), (SELECT COUNT(*) FROM ins)"
+)
