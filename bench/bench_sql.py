@@ -16,6 +16,11 @@ interleaved across stores; cells are median [min–max] over repetitions of the 
 append. Without ``--pg-url`` a throwaway PostgreSQL cluster is started on 127.0.0.1 (the
 tests' ``tests/pgcluster.py``; Debian's ``postgresql`` package), its data in the temp folder,
 so all three stores write to the same disk.
+
+"PostgreSQL" appends a single entry with one statement in autocommit (the fence check, the
+highest-seq check and the insert in one CTE: one round trip); the "before" row is the same
+store doing it the way it did before (``single_statement_append = False``: BEGIN, the fence
+``UPDATE ... RETURNING``, the INSERT, COMMIT: four round trips), measured in the same run.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from benchlib import fsync_cost, spread  # noqa: E402
 from vibe_aigc.persistence import Store, open_store  # noqa: E402
 
 SECTION = "bench_sql.py"
+BEFORE = "PostgreSQL, before (BEGIN, fence, insert, COMMIT)"
 
 
 def entry(seq: int) -> dict[str, Any]:
@@ -93,14 +99,17 @@ def main() -> None:
         if kind == "SQLite":
             return open_store(f"sqlite://{root / f'runs-{n}.db'}")
         if cluster is not None:
-            return open_store(cluster.create_database())
-        store = open_store(args.pg_url)
+            store = open_store(cluster.create_database())
+        else:
+            store = open_store(args.pg_url)
+        if kind == BEFORE:  # the same store, a single entry the way it was before
+            store.single_statement_append = False  # type: ignore[attr-defined]
         for plan in store.plan_ids():
             if plan == "plan-bench":
                 store.delete_plan(plan)
         return store
 
-    kinds = ["file", "SQLite", "PostgreSQL"]
+    kinds = ["file", "SQLite", "PostgreSQL", BEFORE]
     modes: list[tuple[str, int]] = [("one node per append", 1), ("batches of 10", 10)]
     results: dict[tuple[str, str], list[float]] = {}
     p99: dict[tuple[str, str], list[float]] = {}
@@ -152,24 +161,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        write_section(text)
+        benchlib.write_section(SECTION, text)
     shutil.rmtree(root, ignore_errors=True)
-
-
-def write_section(text: str) -> None:
-    """Replace (or add, before the hand-written part) this script's section of RESULTS.md."""
-    out = benchlib.RESULTS
-    begin, end = f"<!-- {SECTION}: begin -->", f"<!-- {SECTION}: end -->"
-    block = f"{begin}\n{text.strip()}\n{end}\n"
-    current = out.read_text() if out.exists() else ""
-    if begin in current and end in current:
-        head, rest = current.split(begin, 1)
-        out.write_text(f"{head}{block}{rest.split(end, 1)[1].lstrip(chr(10))}")
-    elif benchlib.KEEP_MARKER in current:
-        head, tail = current.split(benchlib.KEEP_MARKER, 1)
-        out.write_text(f"{head}{block}\n{benchlib.KEEP_MARKER}{tail}")
-    else:
-        out.write_text(f"{current}\n{block}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ Two scripts write this file, each its own section; run them from the repository 
   pick instead (vibe-aigc 0.7.1 from PyPI, LangGraph + SqliteSaver, DBOS Transact), each in
   its own virtual environment;
 - `.venv/bin/python bench/bench_durable.py`: vibe-aigc alone, in depth (what the fsync costs
-  and what the library's own work costs).
+  and what the library's own work costs);
+- `bench/bench_sql.py`: the store contract's append on file, SQLite and PostgreSQL;
+- `bench/bench_sql_peers.py`: the SQL stores side by side with LangGraph and DBOS on the same
+  databases.
 """
 
 
@@ -145,7 +148,7 @@ def write_section(name: str, text: str, out: Path = RESULTS) -> None:
             current = current.split(marker, 1)[0]
             break
     sections = []
-    for other in ("bench_peers.py", "bench_durable.py"):
+    for other in ("bench_peers.py", "bench_durable.py", "bench_sql.py", "bench_sql_peers.py"):
         ob, oe = f"<!-- {other}: begin -->", f"<!-- {other}: end -->"
         if other == name:
             sections.append(block)

@@ -14,6 +14,9 @@ driver waits on ``retrieve_workflow(id).get_result(polling_interval_sec=0.01)``.
 (status ``ERROR``, which DBOS does not resume), it finds the failed step with
 ``list_workflow_steps`` and calls ``fork_workflow(id, start_step=<that step>)``, which copies the
 recorded outputs of the steps before it into a new workflow and runs the rest.
+
+With ``system_database_url`` in the job (``postgresql://...``) the system database is that
+PostgreSQL database instead of the SQLite file.
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     DBOS(
         config={
             "name": "bench",
-            "system_database_url": f"sqlite:///{folder / 'dbos.sqlite'}",
+            "system_database_url": job.get("system_database_url")
+            or f"sqlite:///{folder / 'dbos.sqlite'}",
             "log_level": "WARNING",
         }
     )

@@ -9,6 +9,9 @@ Modes: ``plain`` = compiled without a checkpointer; ``durable`` = ``SqliteSaver`
 (its ``setup`` turns on WAL; SQLite's default ``synchronous=FULL`` fsyncs every commit) and
 ``durability="sync"``: the checkpoint of each superstep (and the writes of each task) are
 committed before the next superstep starts. On a chain every node is its own superstep.
+With ``pg_url`` in the job, ``durable`` uses ``PostgresSaver`` on that database instead
+(``langgraph-checkpoint-postgres``, its own ``setup()``; psycopg 3, autocommit connection),
+with the same ``durability="sync"``.
 Sleeping nodes (the DAG workloads) are ``async`` and run with ``ainvoke``; the trivial ones are
 plain functions run with ``invoke``. A transient failure is retried by the node's
 ``RetryPolicy(max_attempts=3, initial_interval=0)``. A resuming process calls
@@ -109,8 +112,15 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     folder = Path(job["folder"])
     folder.mkdir(parents=True, exist_ok=True)
     conn = None
-    checkpointer = None
-    if job["mode"] == "durable":
+    checkpointer: Any = None
+    pg_saver = None
+    if job["mode"] == "durable" and job.get("pg_url"):
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        pg_saver = PostgresSaver.from_conn_string(job["pg_url"])
+        checkpointer = pg_saver.__enter__()
+        checkpointer.setup()
+    elif job["mode"] == "durable":
         conn = sqlite3.connect(folder / "checkpoints.sqlite", check_same_thread=False)
         checkpointer = SqliteSaver(conn)
     graph = builder.compile(checkpointer=checkpointer)
@@ -134,6 +144,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     journal = conn.execute("PRAGMA journal_mode").fetchone()[0] if conn else None
     if conn is not None:
         conn.close()
+    if pg_saver is not None:
+        pg_saver.__exit__(None, None, None)
     return {
         **m.fields(folder),
         "status": status,
@@ -144,6 +156,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "version": f"langgraph {version('langgraph')}, langgraph-checkpoint-sqlite "
         f"{version('langgraph-checkpoint-sqlite')}",
         "sqlite": f"journal_mode={journal}, synchronous={synchronous}" if conn else None,
+        "saver": "PostgresSaver" if pg_saver is not None else ("SqliteSaver" if conn else None),
     }
 
 

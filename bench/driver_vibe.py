@@ -8,6 +8,8 @@ Modes: ``plain`` = ``MetaPlanner.execute(plan)`` without checkpoints; ``durable`
 ``execute_with_resume(plan)`` with the default interval (a fsync'd journal record per node);
 ``every-node`` = the same with ``checkpoint_interval=1`` (a full snapshot after every node).
 A resuming process calls ``execute_with_resume(plan)`` again: it resumes from the latest state.
+With ``store`` in the job (a URL: ``sqlite:///...``, ``postgresql://...``) the run is kept
+there (``MetaPlanner(store=url)``) instead of the folder.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         executor=BenchExecutor(
             max_concurrency=None, retry_policy=RetryPolicy(max_attempts=3, base_delay=0.0)
         ),
-        checkpoint_dir=folder,
         checkpoint_interval=1 if mode == "every-node" else None,
+        **({"store": job["store"]} if job.get("store") else {"checkpoint_dir": folder}),
     )
 
     async def go() -> dict[str, Any]:
