@@ -168,7 +168,7 @@ def report(
         key: statistics.median(per_node(by_key[("—", key, "plain")])) for key in ("ours", "lg")
     }
     base_of = {"ours": "ours", "lg": "lg", "lg-loop": "lg", "lg-pg": "lg", "lg-pg-loop": "lg"}
-    command = "PYTHONPATH=src python bench/bench_sql_peers.py" + (" --quick" if args.quick else "")
+    command = " ".join(["PYTHONPATH=src python bench/bench_sql_peers.py", *sys.argv[1:]])
     lines = [
         "## SQL stores side by side with the peers (`bench_sql_peers.py`)",
         "",
