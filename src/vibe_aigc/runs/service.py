@@ -22,6 +22,7 @@ from vibe_aigc.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     ConfigurationError,
+    LineageError,
     PlanMismatchError,
 )
 from vibe_aigc.executor import (
@@ -37,9 +38,29 @@ from vibe_aigc.executor.events import emit
 from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.redaction import redact
+from vibe_aigc.runs import history
+from vibe_aigc.runs.lineage import (
+    PlanChanges,
+    copy_blobs,
+    edited_plan,
+    fork_plan_id,
+    has_data,
+    kept_results,
+    lineage_extras,
+    plan_changes,
+    retry_targets,
+    take_over,
+)
 from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, state_of
-from vibe_aigc.runs.resume import ResumeState, journal_after, load_resume_state, plan_from_record
+from vibe_aigc.runs.resume import (
+    ResumeState,
+    journal_after,
+    load_resume_state,
+    plan_from_record,
+    results_from_record,
+)
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
 """Plans a vibe under a given plan id (the planner's job; the runs layer only calls it)."""
@@ -100,11 +121,17 @@ class RunService:
         *,
         checkpoint_id: str | None = None,
         fresh: bool = False,
+        retry_failed: bool = False,
     ) -> ExecutionResult:
         """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
         start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
         over. A plan whose latest checkpoint is complete is not run again: its stored result
-        is returned (``fresh=True`` to run it anew)."""
+        is returned (``fresh=True`` to run it anew).
+
+        ``given`` a plan that differs from the stored one (an edited plan): outputs of nodes
+        whose fingerprint is unchanged are kept, changed nodes and everything downstream run
+        again (:func:`~vibe_aigc.runs.lineage.plan_changes`). ``retry_failed``: the checkpoint
+        must hold failed or skipped nodes (LineageError otherwise); they run again."""
         async with self.lease(target) as lease:
             state = (
                 None
@@ -114,6 +141,8 @@ class RunService:
                 )
             )
             if state is None:
+                if retry_failed:
+                    raise LineageError(f"plan {target!r} has no checkpoint to retry")
                 if given is None:
                     raise CheckpointNotFoundError(
                         target,
@@ -123,10 +152,15 @@ class RunService:
                 plan = await make_plan(given, target) if isinstance(given, Vibe) else given
                 self.plans[plan.id] = plan
                 return await self._run(plan, lease, None)
+            if retry_failed and not retry_targets(state.record, state.plan):
+                raise LineageError(
+                    f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
+                    "skipped node to retry; continue an interrupted run with `vibe-aigc resume`"
+                )
             if isinstance(given, WorkflowPlan):
-                check_same_plan(given, state.plan)
-                # run the caller's copy: the stored one has its secret parameters redacted
-                state.plan = given
+                # an edited plan keeps the outputs of unchanged nodes and re-runs the rest;
+                # the caller's copy runs (the stored one has its secret parameters redacted)
+                take_over(state, plan_changes(state.plan, state.completed, given), given)
             elif (
                 isinstance(given, Vibe)
                 and checkpoint_id is not None
@@ -187,11 +221,17 @@ class RunService:
             await _uncancellable(in_thread(context.__exit__, None, None, None))
 
     async def _run(
-        self, plan: WorkflowPlan, lease: Lease, resume: ResumeState | None
+        self,
+        plan: WorkflowPlan,
+        lease: Lease,
+        resume: ResumeState | None,
+        lineage: Record | None = None,
     ) -> ExecutionResult:
         manager = self.manager
         callbacks = self._callbacks()
         run_id = new_run_id()
+        if lineage is None and resume is not None and resume.record.get("run_id"):
+            lineage = lineage_extras(resume.record, resume.checkpoint_id, resume.completed)
 
         async def announce(checkpoint_id: str, run_state: str, state: ExecutionResult) -> None:
             if not callbacks:
@@ -235,13 +275,14 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
         )
-        result = await self.executor.execute(
-            plan,
-            completed=resume.completed if resume else None,
-            hooks=[hook],
-            progress_callbacks=callbacks,
-            memo=hook,
-        )
+        with manager.run_lineage(run_id, lineage or {}):
+            result = await self.executor.execute(
+                plan,
+                completed=resume.completed if resume else None,
+                hooks=[hook],
+                progress_callbacks=callbacks,
+                memo=hook,
+            )
         result.warnings.extend(warnings)
         if resume is not None:
             result.resumed_from = resume.checkpoint_id
@@ -254,6 +295,69 @@ class RunService:
     def _next_seq(self, plan_id: str, lease: Lease | None, warnings: list[str]) -> int:
         records = journal_after(self.manager, lease, plan_id, -1, warnings)
         return max((int(r["seq"]) for r in records), default=-1) + 1
+
+    # ------------------------------------------------------------------ lineage
+
+    async def preview(self, given: WorkflowPlan) -> PlanChanges:
+        """What running ``given`` would reuse and re-run (``--dry-run``); runs nothing."""
+        async with self.lease(given.id) as lease:
+            state = await in_thread(load_resume_state, self.manager, lease, given.id, None)
+        if state is None:
+            return PlanChanges(new=given.node_ids)
+        return plan_changes(state.plan, state.completed, given)
+
+    async def fork(
+        self,
+        checkpoint_id: str,
+        *,
+        from_nodes: list[str] | None = None,
+        settings: list[tuple[str, str, Any]] | None = None,
+        plan_id: str | None = None,
+        plan: WorkflowPlan | None = None,
+    ) -> ExecutionResult:
+        """Run a new plan from checkpoint ``checkpoint_id``: every completed output is kept
+        except ``from_nodes`` and everything downstream of them (and of nodes whose
+        parameters ``settings`` change), which run again. The source run is only read.
+
+        ``plan_id`` names the new plan (default: ``<source>-fork-<hex>``); ``plan`` replaces
+        the stored plan (it must carry the new id). LineageError when the id is taken."""
+        validate_checkpoint_id(checkpoint_id)
+        record = await asyncio.to_thread(self.manager.load_checkpoint, checkpoint_id, None)
+        source = plan_from_record(record, checkpoint_id)
+        results = results_from_record(record, checkpoint_id)
+        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+        new_id = plan.id if plan is not None else plan_id or fork_plan_id(source.id)
+        if new_id == source.id:
+            raise LineageError(
+                f"a fork needs a new plan id, not {new_id!r}; to continue the same plan use "
+                "`vibe-aigc resume`"
+            )
+        new_plan = plan if plan is not None else edited_plan(source, new_id, settings or [])
+        changes = plan_changes(source, completed, new_plan, from_nodes or [])
+        kept = kept_results(completed, changes)
+        async with self.lease(new_plan.id) as lease:
+            if await asyncio.to_thread(has_data, self.manager, new_plan.id):
+                raise LineageError(
+                    f"plan {new_plan.id!r} already has runs in {self.manager.url}; "
+                    "choose another --plan-id"
+                )
+            await asyncio.to_thread(copy_blobs, self.manager, source.id, new_plan.id, kept)
+            state = ResumeState(
+                plan=new_plan, checkpoint_id=checkpoint_id, completed=kept, next_seq=0
+            )
+            self.plans[new_plan.id] = new_plan
+            extras = lineage_extras(record, checkpoint_id, kept)
+            return await self._run(new_plan, lease, state, extras)
+
+    def list_runs(
+        self, plan_id: str | None = None, state: str | None = None
+    ) -> list[history.RunInfo]:
+        """Every run in the store, newest first (see :mod:`vibe_aigc.runs.history`)."""
+        return history.list_runs(self.manager, plan_id, state)
+
+    def status(self, run_or_plan: str) -> history.RunStatus:
+        """Every node of a run (or of a plan's latest run), with which run produced it."""
+        return history.run_status(self.manager, run_or_plan)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -328,7 +432,8 @@ class RunService:
 
 
 def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
-    """PlanMismatchError listing the nodes in which ``given`` differs from ``stored``."""
+    """PlanMismatchError listing the nodes in which ``given`` differs from ``stored`` (a strict
+    check for callers that refuse edits; resuming itself re-runs what changed instead)."""
 
     def shape(plan: WorkflowPlan) -> dict[str, Any]:
         return {
