@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vibe_aigc import __version__
+from vibe_aigc.cli import lineage
 from vibe_aigc.cli.output import report
 from vibe_aigc.context import NodeContext
 from vibe_aigc.display import Display, LiveView, PlainProgress, wants_live
@@ -61,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def vibe_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("description", type=non_empty, help="what you want made")
+    def vibe_flags(p: argparse.ArgumentParser, optional: bool = False) -> None:
+        nargs = "?" if optional else None
+        p.add_argument("description", type=non_empty, nargs=nargs, help="what you want made")
         p.add_argument("--style", "-s", help="aesthetic preferences")
         p.add_argument(
             "--constraints",
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_plan.add_argument("--output", "-o", help="write the diagram to this file")
 
     p_exec = sub.add_parser("execute", help="plan and run a vibe (checkpointed)")
-    vibe_flags(p_exec)
+    vibe_flags(p_exec, optional=True)
+    p_exec.add_argument("--plan", dest="plan_file", metavar="FILE", help="run this plan (JSON)")
+    p_exec.add_argument("--dry-run", action="store_true", help="with --plan: show what would run")
     p_exec.add_argument(
         "--checkpoint",
         action="store_true",
@@ -145,10 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_res = sub.add_parser("resume", help="resume from a checkpoint (or a plan's latest)")
     p_res.add_argument("checkpoint_id", nargs="?", help="the cp-... id to resume from")
     p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
+    p_res.add_argument(
+        "--retry-failed", action="store_true", help="re-run only the failed and skipped nodes"
+    )
     interval_flag(p_res)
     run_flags(p_res)
     for command in (p_plan, p_exec, p_cps, p_res):
         command.set_defaults(command_parser=command)
+    COMMANDS.update(lineage.add_commands(sub, KIT))
     return parser
 
 
@@ -298,6 +306,12 @@ def interval_for(args: argparse.Namespace) -> int | None:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    if args.plan_file is not None or args.dry_run:
+        if args.description is not None or args.plan_file is None:
+            raise UsageError("give a DESCRIPTION or --plan FILE (--dry-run needs --plan)")
+        return lineage.execute_plan(args, KIT)
+    if args.description is None:
+        raise UsageError("give a DESCRIPTION (or --plan FILE)")
     vibe = vibe_from(args)
     durable = not args.no_checkpoint
     if args.no_checkpoint and (args.checkpoint or args.checkpoint_interval):
@@ -344,6 +358,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    if args.retry_failed:
+        return lineage.retry_failed(args, KIT)
     display = display_for(args)
     manager = manager_from(args)
     planner = MetaPlanner(
@@ -384,6 +400,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         print(f"Found {len(entries)} checkpoint(s):\n")
         for cp in entries:
             print(f"  ID: {cp['checkpoint_id']}")
+            if cp.get("kept_for"):
+                print(f"  Kept by retention: {cp['kept_for']}")
             if cp.get("corrupt"):
                 print(f"  CORRUPT: {cp.get('error')}")
             else:
@@ -420,6 +438,8 @@ COMMANDS = {
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
 }
+
+KIT = lineage.Kit(display_for, executor_from_env, run_with, manager_from, check_not_running)
 
 
 class UsageError(Exception):

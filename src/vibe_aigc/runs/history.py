@@ -118,9 +118,7 @@ def _info(run: _Run, later: bool) -> RunInfo:
         "state": state,
         "done": sum(1 for r in run.results.values() if r.get("status") == "completed"),
         "total": int(record["total_nodes"]),
-        "cost_usd": round(
-            sum(_cost(r) for n, r in run.results.items() if n not in origins), 6
-        ),
+        "cost_usd": round(sum(_cost(r) for n, r in run.results.items() if n not in origins), 6),
         "started": run.started,
         "updated": run.updated,
         "checkpoint_id": str(record["checkpoint_id"]),
@@ -144,11 +142,7 @@ def list_runs(
     manager: WorkflowPersistenceManager, plan_id: str | None = None, state: str | None = None
 ) -> list[RunInfo]:
     """Every run (of ``plan_id``, in ``state``), newest first."""
-    return [
-        info
-        for info, _ in _all(manager, plan_id)
-        if state is None or info["state"] == state
-    ]
+    return [info for info, _ in _all(manager, plan_id) if state is None or info["state"] == state]
 
 
 def run_status(manager: WorkflowPersistenceManager, run_or_plan: str) -> RunStatus:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vibe_aigc.errors import LineageError
-from vibe_aigc.models import SAFE_ID_RULE, WorkflowPlan, is_safe_id, plan_graph
+from vibe_aigc.models import SAFE_ID_RULE, WorkflowPlan, is_safe_id, iter_nodes, plan_graph
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.blobs import is_artifact_ref
 from vibe_aigc.persistence.records import Record
@@ -60,7 +60,8 @@ def plan_changes(
     forced: Iterable[str] = (),
 ) -> PlanChanges:
     """Compare ``given`` with the ``stored`` plan of a run that completed ``completed``;
-    ``forced`` nodes (and everything downstream of them) run again whatever their fingerprint."""
+    ``forced`` nodes (with their sub-tasks, and everything downstream of them) run again
+    whatever their fingerprint."""
     old, new = node_fingerprints(stored), node_fingerprints(given)
     graph = plan_graph(given)
     again: set[str] = set()
@@ -70,7 +71,10 @@ def plan_changes(
                 f"plan {given.id!r} has no node {node_id!r}; its nodes are: "
                 + ", ".join(graph.order[:20])
             )
-        again |= {node_id, *graph.descendants_after(node_id)}
+        # the node, its sub-tasks, and everything that waits on any of them
+        subtree = {n.id for n in iter_nodes([graph.nodes[node_id]])}
+        for member in subtree:
+            again |= {member, *graph.descendants_after(member)}
     out = PlanChanges()
     for node_id in given.node_ids:
         if node_id not in old:
