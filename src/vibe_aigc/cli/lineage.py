@@ -292,16 +292,11 @@ def retry_failed(args: argparse.Namespace, kit: Kit) -> int:
     if not args.json:
         print(f"Retrying the failed nodes of plan {plan_id}")
 
-    async def no_plan(*_: Any) -> WorkflowPlan:  # pragma: no cover - retry needs a checkpoint
-        raise ConfigurationError("nothing to retry")
-
     return _run(
         args,
         kit,
         plan_id,
-        lambda planner: planner.runs.resume(
-            plan_id, None, no_plan, checkpoint_id=args.checkpoint_id, retry_failed=True
-        ),
+        lambda planner: planner.runs.retry_failed(plan_id, args.checkpoint_id),
     )
 
 

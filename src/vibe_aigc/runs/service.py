@@ -349,6 +349,15 @@ class RunService:
             extras = lineage_extras(record, checkpoint_id, kept)
             return await self._run(new_plan, lease, state, extras)
 
+    async def retry_failed(
+        self, plan_id: str, checkpoint_id: str | None = None
+    ) -> ExecutionResult:
+        """Re-run only the failed and skipped nodes of ``plan_id``'s latest checkpoint (or of
+        ``checkpoint_id``); LineageError when it holds none."""
+        return await self.resume(
+            plan_id, None, _no_plan, checkpoint_id=checkpoint_id, retry_failed=True
+        )
+
     def list_runs(
         self, plan_id: str | None = None, state: str | None = None
     ) -> list[history.RunInfo]:
@@ -446,6 +455,10 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
+
+
+async def _no_plan(given: Vibe, plan_id: str) -> WorkflowPlan:
+    raise LineageError(f"plan {plan_id!r} has no checkpoint to retry")  # pragma: no cover
 
 
 async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
