@@ -173,7 +173,8 @@ async def test_a_different_vibe_for_a_given_checkpoint_is_still_refused(tmp_path
     assert first.checkpoint_id is not None
     with pytest.raises(PlanMismatchError):
         await planner.execute_with_resume(
-            Vibe(description="something else"), checkpoint_id=first.checkpoint_id,
+            Vibe(description="something else"),
+            checkpoint_id=first.checkpoint_id,
             plan_id="plan-vibe",
         )
 

@@ -94,6 +94,18 @@ def _plan_runs(manager: WorkflowPersistenceManager, plan_id: str) -> list[_Run]:
             done_at = result.get("completed_at")
             if isinstance(done_at, str):
                 run.updated = max(run.updated, done_at)
+    # a later run names which run produced each output it took over: that covers what an
+    # earlier run journaled after its last snapshot, even once that journal was trimmed
+    for later in list(runs.values()):
+        origins = later.record.get("origins")
+        for node_id, origin in (origins if isinstance(origins, dict) else {}).items():
+            earlier = runs.get(str(origin))
+            result = later.results.get(node_id)
+            if earlier is not None and node_id not in earlier.results and result is not None:
+                earlier.results[node_id] = result
+                done_at = result.get("completed_at")
+                if isinstance(done_at, str):
+                    earlier.updated = max(earlier.updated, done_at)
     return sorted(runs.values(), key=lambda r: r.started)
 
 
