@@ -291,6 +291,8 @@ def verify(path: str, members: dict[str, bytes]) -> _Contents:
         if (match := _CHECKPOINT_RE.match(name)) is not None:
             contents.snapshots.append(_checkpoint(path, name, members[name], match[1], plan_id))
         elif (match := _BLOB_RE.match(name)) is not None:
+            if _sha256(members[name]) != match[1]:
+                raise ArchiveError(path, name, "its bytes do not have the sha256 it is named by")
             if media.get(match[1]) not in EXTENSIONS:
                 raise ArchiveError(path, name, "the manifest gives it no known media type")
             contents.blobs.append((members[name], str(media[match[1]])))
