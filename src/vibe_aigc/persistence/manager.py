@@ -197,11 +197,11 @@ class WorkflowPersistenceManager:
                     out.append(dict(corrupt_summary(checkpoint_id, plan, reason)))
                     continue
                 out.append(dict(summary_of(record)))
-        for plan in plans:
-            kept = self.kept_for_lineage(plan)
-            for entry in out:
-                if entry["plan_id"] == plan and entry["checkpoint_id"] in kept:
-                    entry["kept_for"] = kept[entry["checkpoint_id"]]
+        kept = self._kept(set(plans))
+        for entry in out:
+            why = kept.get((entry["plan_id"], entry["checkpoint_id"]))
+            if why is not None:
+                entry["kept_for"] = why
         out.sort(key=lambda e: (e["checkpoint_id"], e["plan_id"]), reverse=True)
         return out
 
@@ -300,23 +300,26 @@ class WorkflowPersistenceManager:
     def kept_for_lineage(self, plan_id: str) -> dict[str, str]:
         """Checkpoints of ``plan_id`` that retention keeps because another run descends
         from their run: ``{checkpoint_id: why}``, the newest checkpoint of each such run."""
-        newest: dict[str, str] = {}  # run id -> its newest checkpoint in this plan
-        children: dict[str, str] = {}  # parent run id -> a run descending from it
+        return {c: why for (_, c), why in self._kept({plan_id}).items()}
+
+    def _kept(self, plans: set[str]) -> dict[tuple[str, str], str]:
+        newest: dict[tuple[str, str], str] = {}  # (plan, run id) -> its newest checkpoint
+        children: dict[tuple[str, str], str] = {}  # (plan, parent run id) -> a descendant
         for plan in self.plan_ids():
             for checkpoint_id in self.store.snapshot_ids(plan):  # newest first
                 info = self._lineage_info(plan, checkpoint_id)
                 if info is None:
                     continue
                 run_id, parent, parent_plan = info
-                if plan == plan_id:
-                    newest.setdefault(run_id, checkpoint_id)
-                if parent is not None and parent_plan == plan_id and parent != run_id:
-                    where = run_id if plan == plan_id else f"{run_id} (plan {plan})"
-                    children.setdefault(parent, where)
+                if plan in plans:
+                    newest.setdefault((plan, run_id), checkpoint_id)
+                if parent is not None and parent_plan in plans and parent != run_id:
+                    where = run_id if plan == parent_plan else f"{run_id} (plan {plan})"
+                    children.setdefault((parent_plan, parent), where)
         return {
-            newest[parent]: f"run {child} descends from run {parent}"
-            for parent, child in children.items()
-            if parent in newest
+            (key[0], newest[key]): f"run {child} descends from run {key[1]}"
+            for key, child in children.items()
+            if key in newest
         }
 
     # ------------------------------------------------------------------ journal
