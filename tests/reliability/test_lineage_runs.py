@@ -20,6 +20,8 @@ from vibe_aigc.errors import LineageError, PlanMismatchError
 from vibe_aigc.models import WorkflowNode, WorkflowNodeType, iter_nodes, plan_graph
 from vibe_aigc.persistence import WorkflowPersistenceManager
 
+pytest_plugins = ("pgcluster",)
+
 
 def ran(ledger: Path) -> set[str]:
     return {e.node_id for e in read_ledger(ledger) if e.event == "start"}
@@ -205,10 +207,19 @@ async def test_retry_failed_reruns_only_failed_and_skipped_nodes(tmp_path: Path)
     assert runs[0]["parent_run_id"] == runs[1]["run_id"]
 
 
+@pytest.fixture(params=["file", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "file":
+        return str(tmp_path / "store")
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/runs.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
 async def test_retention_keeps_the_last_checkpoint_of_a_run_others_descend_from(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
-    manager = WorkflowPersistenceManager(tmp_path, keep_last=2)
+    manager = WorkflowPersistenceManager(keep_last=2, store=store_url)
     plan = build_chaos_plan(4, total=12, plan_id="plan-keep")
     planner = MetaPlanner(
         persistence_manager=manager, executor=LedgerExecutor(None), checkpoint_interval=1
