@@ -1,9 +1,10 @@
 """The run-history commands: ``runs``, ``status``, ``fork``, ``export``, ``import``, and the
 ``execute --plan`` / ``resume --retry-failed`` branches.
 
-:func:`add_commands` adds the parsers and returns their handlers; what they share with the rest
-of the command (the display, the planner, running under signals) comes in a :class:`Kit`, so
-this module never imports the command's own module.
+:func:`add_parsers` adds the parsers (called by ``cli.parser``); :func:`handlers` returns the
+commands' handlers. What they share with the rest of the command (the display, the planner,
+running under signals) comes in a :class:`Kit`, so this module never imports the command's own
+module.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vibe_aigc.cli.output import report
+from vibe_aigc.cli.common import UsageError
+from vibe_aigc.cli.output import check_output_dir, report
 from vibe_aigc.display import Display
 from vibe_aigc.errors import ConfigurationError
-from vibe_aigc.executor import ExecutionResult, WorkflowExecutor
+from vibe_aigc.executor import ExecutionResult
 from vibe_aigc.models import WorkflowPlan
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.planner import MetaPlanner
@@ -37,9 +39,11 @@ class Kit:
     """What the handlers borrow from the command (see the module docstring)."""
 
     display_for: Callable[[argparse.Namespace], Display]
-    executor_from_env: Callable[[], WorkflowExecutor | None]
+    planner_for: Callable[
+        [argparse.Namespace, Display, WorkflowPersistenceManager, int | None], MetaPlanner
+    ]
     run_with: Callable[
-        [Display, MetaPlanner, str | None, Coroutine[Any, Any, Outcome]], Outcome | int
+        [Display, MetaPlanner, str | None, Coroutine[Any, Any, Outcome], bool], Outcome | int
     ]
     manager_from: Callable[[argparse.Namespace], WorkflowPersistenceManager]
     check_not_running: Callable[[WorkflowPersistenceManager, str], None]
@@ -74,8 +78,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_commands(sub: Any, kit: Kit) -> dict[str, Handler]:
-    """Add the parsers to ``sub`` (argparse's subparsers); returns ``{command: handler}``."""
+def add_parsers(sub: Any) -> None:
+    """Add the parsers of runs, status, fork, export and import to ``sub`` (subparsers)."""
     p_runs = sub.add_parser("runs", help="list runs (attempts at a plan), newest first")
     p_runs.add_argument("--plan", metavar="PLAN_ID", help="only this plan's runs")
     p_runs.add_argument("--state", help="only runs in this state (completed, failed, ...)")
@@ -122,8 +126,13 @@ def add_commands(sub: Any, kit: Kit) -> dict[str, Handler]:
     _json_flag(p_imp)
     _store_flags(p_imp)
 
+    p_fork.set_defaults(planner=None, budget=None, node_timeout=None)
     for command in (p_runs, p_status, p_fork, p_exp, p_imp):
         command.set_defaults(command_parser=command)
+
+
+def handlers(kit: Kit) -> dict[str, Handler]:
+    """``{command: handler}`` for the commands :func:`add_parsers` adds."""
     return {
         "runs": lambda args: cmd_runs(args, kit),
         "status": lambda args: cmd_status(args, kit),
@@ -205,13 +214,10 @@ def _run(
     plan_id: str | None,
     work: Callable[[MetaPlanner], Coroutine[Any, Any, ExecutionResult]],
 ) -> int:
+    check_output_dir(args.output_dir)
     display = kit.display_for(args)
-    planner = MetaPlanner(
-        progress_callback=display,
-        executor=kit.executor_from_env(),
-        checkpoint_interval=getattr(args, "checkpoint_interval", None),
-        persistence_manager=kit.manager_from(args),
-    )
+    manager = kit.manager_from(args)
+    planner = kit.planner_for(args, display, manager, args.checkpoint_interval)
     if plan_id is not None:
         kit.check_not_running(planner.persistence_manager, plan_id)
 
@@ -219,7 +225,7 @@ def _run(
         result = await work(planner)
         return result, planner.get_plan(result.plan_id)
 
-    outcome = kit.run_with(display, planner, plan_id, go())
+    outcome = kit.run_with(display, planner, plan_id, go(), args.json)
     return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
@@ -269,6 +275,8 @@ def print_changes(changes: PlanChanges, plan: WorkflowPlan, as_json: bool) -> No
 
 def execute_plan(args: argparse.Namespace, kit: Kit) -> int:
     """``execute --plan FILE [--dry-run]``: run an (edited) plan, reusing unchanged outputs."""
+    if args.plan_file is None or args.description is not None:
+        raise UsageError("give a DESCRIPTION or --plan FILE, not both (--dry-run needs --plan)")
     plan = load_plan_file(args.plan_file)
     if args.dry_run:
         planner = _planner(args, kit)

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import heapq
 import math
+import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -47,11 +48,20 @@ from vibe_aigc.errors import (
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
-from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, utc_now
+from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
 from vibe_aigc.retry import RetryPolicy, is_transient
 from vibe_aigc.tools import ToolRegistry, default_registry
 
 Sleep = Callable[[float], Awaitable[None]]
+Admit = Callable[[WorkflowNode], Awaitable[str | None]]
+DurableRun = Callable[
+    ["WorkflowExecutor", WorkflowPlan, int, "str | os.PathLike[str] | None"],
+    Awaitable[ExecutionResult],
+]
+DURABLE_RUN: DurableRun | None = None
+"""Set by the runs layer (``vibe_aigc.runs``) when it is imported: how ``execute_plan`` runs
+durably. The scheduler imports no store; the layer above hands it the way."""
+"""Asked before a node starts: None to start it, or the reason to start no more nodes."""
 
 
 class ExecutionHook(Protocol):
@@ -78,6 +88,9 @@ class WorkflowExecutor:
         *,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
+        checkpoint_interval: int | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        tool_registry: ToolRegistry | None = None,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be >= 1 (or None for no bound)")
@@ -87,7 +100,12 @@ class WorkflowExecutor:
         self.max_concurrency = max_concurrency
         self.retry_policy = retry_policy or RetryPolicy()
         self.node_timeout = node_timeout
+        tools = tools if tools is not None else tool_registry  # 0.7.1's name
         self.tools = tools if tools is not None else default_registry()
+        # 0.7.1 compatibility: execute_plan() runs durably when an interval is given
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_dir = checkpoint_dir
+        self.last_checkpoint_id: str | None = None
         self.services: dict[str, Any] = dict(services or {})
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
@@ -109,16 +127,32 @@ class WorkflowExecutor:
         hooks: Iterable[ExecutionHook] = (),
         progress_callbacks: Iterable[ProgressCallback] = (),
         memo: Memo | None = None,
+        admit: Admit | None = None,
     ) -> ExecutionResult:
         """Run ``plan`` (validated first) and return its :class:`ExecutionResult`.
 
         ``memo`` keeps per-node notes (``context.remember``); a durable run passes its
-        checkpoint hook so notes survive a crash.
+        checkpoint hook so notes survive a crash. ``admit(node)`` is asked before each node
+        starts; a reason (a string) instead of None stops the run from starting more nodes:
+        the nodes in flight finish, the run ends ``interrupted`` with the reason as a warning
+        (a budget that the next node could exceed, say).
         """
         graph = plan.validate_plan()
         run = _Run(self, plan, graph, list(hooks), self._callbacks(progress_callbacks))
         run.memo = memo if memo is not None else InMemoryMemo()
+        run.admit = admit
         return await run.go(completed or {})
+
+    async def execute_plan(self, plan: WorkflowPlan) -> ExecutionResult:
+        """0.7.1's entry point: :meth:`execute`, durably (journal + checkpoints in
+        ``checkpoint_dir``, the guide's layout) when ``checkpoint_interval`` was given, exactly
+        as ``MetaPlanner(checkpoint_interval=N)`` runs it; ``last_checkpoint_id`` is the last
+        checkpoint written."""
+        if self.checkpoint_interval is None or DURABLE_RUN is None:
+            return await self.execute(plan)
+        result = await DURABLE_RUN(self, plan, self.checkpoint_interval, self.checkpoint_dir)
+        self.last_checkpoint_id = result.checkpoint_id
+        return result
 
     def _callbacks(self, extra: Iterable[ProgressCallback]) -> list[ProgressCallback]:
         callbacks = [self.progress_callback] if self.progress_callback else []
@@ -180,12 +214,10 @@ class WorkflowExecutor:
                 output = json_data(output, "output")
             except CheckpointEncodeError as exc:  # not retried: the same work returns the same
                 result.status = ExecutionStatus.FAILED
-                result.error = str(
-                    NodeOutputError(node.id, exc.where, exc.reason)
-                )
+                result.error = str(NodeOutputError(node.id, exc.where, exc.reason))
                 break
             result.status = ExecutionStatus.COMPLETED
-            result.output = output
+            result.output = as_output(output)
             result.usage = usage_of(output)
             break
         result.completed_at = utc_now()
@@ -248,6 +280,8 @@ class _Run:
         self.priority = _remaining_path(graph)
         self.position = {n: i for i, n in enumerate(graph.order)}
 
+        self.admit: Admit | None = None
+        self.stopped: str | None = None  # why no more nodes start (admit said so)
         self.done = 0  # nodes finished: completed, failed or skipped
         self.counts = {"completed": 0, "failed": 0, "skipped": 0, "running": 0}
         self.memo: Memo = InMemoryMemo()
@@ -323,13 +357,19 @@ class _Run:
         limit = self.executor.max_concurrency
         try:
             while ready or running:
-                while ready and (limit is None or len(running) < limit):
+                while ready and self.stopped is None and (limit is None or len(running) < limit):
+                    if self.admit is not None:
+                        self.stopped = await self.admit(self.graph.nodes[ready[0][2]])
+                        if self.stopped is not None:
+                            break
                     _, _, node_id = heapq.heappop(ready)
                     state.node_results[node_id].status = ExecutionStatus.RUNNING
                     self.counts["running"] += 1
                     await self.event(EventKind.NODE_STARTED, node_id)
                     task = asyncio.create_task(self.run_one(node_id), name=f"node:{node_id}")
                     running[task] = node_id
+                if not running:
+                    break  # stopped with nothing in flight
                 finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     node_id = running.pop(task)
@@ -352,14 +392,16 @@ class _Run:
         except BaseException:
             await self.abort(running)
             raise
-        state.status = (
-            ExecutionStatus.COMPLETED
-            if all(r.status == ExecutionStatus.COMPLETED for r in state.node_results.values())
-            else ExecutionStatus.FAILED
-        )
+        if all(r.status == ExecutionStatus.COMPLETED for r in state.node_results.values()):
+            state.status = ExecutionStatus.COMPLETED
+        elif self.stopped is not None and not state.count(ExecutionStatus.FAILED):
+            state.status = ExecutionStatus.INTERRUPTED
+            state.warnings.append(self.stopped)
+        else:
+            state.status = ExecutionStatus.FAILED
         state.completed_at = utc_now()
         for hook in self.hooks:
-            await hook.on_run_end(state, interrupted=False)
+            await hook.on_run_end(state, interrupted=state.status == ExecutionStatus.INTERRUPTED)
         await self.event(EventKind.WORKFLOW_COMPLETED, message=state.status.value)
         return state
 

@@ -20,7 +20,7 @@ from vibe_aigc.persistence.blobs import is_artifact_ref
 from vibe_aigc.persistence.records import Record
 from vibe_aigc.results import ExecutionStatus, NodeResult
 from vibe_aigc.runs.fingerprint import node_fingerprints
-from vibe_aigc.runs.resume import ResumeState
+from vibe_aigc.runs.resume import ResumeState, plan_from_record, results_from_record
 
 
 @dataclass
@@ -193,3 +193,38 @@ def copy_blobs(
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def fork_start(
+    record: Record,
+    checkpoint_id: str,
+    from_nodes: list[str] | None,
+    settings: list[tuple[str, str, Any]] | None,
+    plan_id: str | None,
+    plan: WorkflowPlan | None,
+) -> tuple[WorkflowPlan, WorkflowPlan, dict[str, NodeResult]]:
+    """``(source plan, new plan, kept results)`` of a fork from ``record``
+    (see :meth:`~vibe_aigc.runs.service.RunService.fork`)."""
+    source = plan_from_record(record, checkpoint_id)
+    results = results_from_record(record, checkpoint_id)
+    completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+    new_id = plan.id if plan is not None else plan_id or fork_plan_id(source.id)
+    if new_id == source.id:
+        raise LineageError(
+            f"a fork needs a new plan id, not {new_id!r}; to continue the same plan use "
+            "`vibe-aigc resume`"
+        )
+    new_plan = plan if plan is not None else edited_plan(source, new_id, settings or [])
+    changes = plan_changes(source, completed, new_plan, from_nodes or [])
+    return source, new_plan, kept_results(completed, changes)
+
+
+def claim_fork(
+    manager: WorkflowPersistenceManager, src: str, dst: str, kept: Mapping[str, NodeResult]
+) -> None:
+    """Under the new plan's lease: refuse a plan id that has data; bring the kept media."""
+    if has_data(manager, dst):
+        raise LineageError(
+            f"plan {dst!r} already has runs in {manager.url}; choose another --plan-id"
+        )
+    copy_blobs(manager, src, dst, kept)

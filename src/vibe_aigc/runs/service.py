@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -41,13 +42,11 @@ from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.redaction import redact
 from vibe_aigc.runs import history
+from vibe_aigc.runs.budget import BudgetGate
 from vibe_aigc.runs.lineage import (
     PlanChanges,
-    copy_blobs,
-    edited_plan,
-    fork_plan_id,
-    has_data,
-    kept_results,
+    claim_fork,
+    fork_start,
     lineage_extras,
     plan_changes,
     retry_targets,
@@ -59,7 +58,6 @@ from vibe_aigc.runs.resume import (
     journal_after,
     load_resume_state,
     plan_from_record,
-    results_from_record,
 )
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
@@ -81,13 +79,17 @@ class RunService:
         checkpoint_interval: int | None = None,
         cleanup_on_success: bool = False,
         callbacks: Callable[[], list[ProgressCallback]] = list,
+        gate: Callable[[], BudgetGate | None] | None = None,
     ) -> None:
         self.manager = manager
+        self.gate = gate
         self.executor = executor
         self.checkpoint_interval = checkpoint_interval
         self.cleanup_on_success = cleanup_on_success
         self._callbacks = callbacks
         self.plans: dict[str, WorkflowPlan] = {}
+        self.planning_usage: dict[str, dict[str, float]] = {}
+        """What planning a plan cost, counted in the usage of the next run of that plan."""
 
     # ------------------------------------------------------------------ running
 
@@ -136,9 +138,7 @@ class RunService:
             state = (
                 None
                 if fresh
-                else await in_thread(
-                    load_resume_state, self.manager, lease, target, checkpoint_id
-                )
+                else await in_thread(load_resume_state, self.manager, lease, target, checkpoint_id)
             )
             if state is None:
                 if retry_failed:
@@ -275,13 +275,17 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
         )
+        gate = self.gate() if self.gate is not None else None
+        planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
+        hooks: list[Any] = [planning, hook] if gate is None else [gate, planning, hook]
         with manager.run_lineage(run_id, lineage or {}):
             result = await self.executor.execute(
                 plan,
                 completed=resume.completed if resume else None,
-                hooks=[hook],
+                hooks=hooks,
                 progress_callbacks=callbacks,
                 memo=hook,
+                admit=gate.admit if gate is not None else None,
             )
         result.warnings.extend(warnings)
         if resume is not None:
@@ -323,35 +327,17 @@ class RunService:
         the stored plan (it must carry the new id). LineageError when the id is taken."""
         validate_checkpoint_id(checkpoint_id)
         record = await asyncio.to_thread(self.manager.load_checkpoint, checkpoint_id, None)
-        source = plan_from_record(record, checkpoint_id)
-        results = results_from_record(record, checkpoint_id)
-        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
-        new_id = plan.id if plan is not None else plan_id or fork_plan_id(source.id)
-        if new_id == source.id:
-            raise LineageError(
-                f"a fork needs a new plan id, not {new_id!r}; to continue the same plan use "
-                "`vibe-aigc resume`"
-            )
-        new_plan = plan if plan is not None else edited_plan(source, new_id, settings or [])
-        changes = plan_changes(source, completed, new_plan, from_nodes or [])
-        kept = kept_results(completed, changes)
+        source, new_plan, kept = fork_start(
+            record, checkpoint_id, from_nodes, settings, plan_id, plan
+        )
         async with self.lease(new_plan.id) as lease:
-            if await asyncio.to_thread(has_data, self.manager, new_plan.id):
-                raise LineageError(
-                    f"plan {new_plan.id!r} already has runs in {self.manager.url}; "
-                    "choose another --plan-id"
-                )
-            await asyncio.to_thread(copy_blobs, self.manager, source.id, new_plan.id, kept)
-            state = ResumeState(
-                plan=new_plan, checkpoint_id=checkpoint_id, completed=kept, next_seq=0
-            )
+            await asyncio.to_thread(claim_fork, self.manager, source.id, new_plan.id, kept)
+            state = ResumeState(new_plan, checkpoint_id, kept, next_seq=0)
             self.plans[new_plan.id] = new_plan
             extras = lineage_extras(record, checkpoint_id, kept)
             return await self._run(new_plan, lease, state, extras)
 
-    async def retry_failed(
-        self, plan_id: str, checkpoint_id: str | None = None
-    ) -> ExecutionResult:
+    async def retry_failed(self, plan_id: str, checkpoint_id: str | None = None) -> ExecutionResult:
         """Re-run only the failed and skipped nodes of ``plan_id``'s latest checkpoint (or of
         ``checkpoint_id``); LineageError when it holds none."""
         return await self.resume(
@@ -459,6 +445,43 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
 
 async def _no_plan(given: Vibe, plan_id: str) -> WorkflowPlan:
     raise LineageError(f"plan {plan_id!r} has no checkpoint to retry")  # pragma: no cover
+
+
+async def durable_run(
+    executor: WorkflowExecutor,
+    plan: WorkflowPlan,
+    interval: int,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> ExecutionResult:
+    """``WorkflowExecutor(checkpoint_interval=N, checkpoint_dir=...).execute_plan(plan)``:
+    a durable run of ``plan`` on that executor, as ``MetaPlanner(checkpoint_interval=N)
+    .execute(plan)`` runs it (a fresh run; resume it with ``execute_with_resume``)."""
+    manager = WorkflowPersistenceManager(checkpoint_dir)
+    return await RunService(manager, executor, checkpoint_interval=interval).run(plan)
+
+
+def install_durable_run() -> None:
+    """Hand the scheduler the way to run ``execute_plan`` durably (see executor.core)."""
+    from vibe_aigc.executor import core
+
+    core.DURABLE_RUN = durable_run
+
+
+class _PlanningUsage:
+    """Puts what planning cost into the run's result before its first snapshot."""
+
+    def __init__(self, usage: dict[str, float] | None) -> None:
+        self.usage = usage
+
+    async def on_run_start(self, state: ExecutionResult) -> None:
+        if self.usage:
+            state.planning_usage = dict(self.usage)
+
+    async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None:
+        return None
+
+    async def on_run_end(self, state: ExecutionResult, interrupted: bool) -> None:
+        return None
 
 
 async def _uncancellable(awaitable: Awaitable[Any]) -> Any:
