@@ -10,8 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.testing import HERMETIC_ENV
 from vibe_aigc.testing.llama import LlamaServer
 
@@ -65,3 +67,50 @@ def test_budget_stops_the_run_and_resume_continues(llama: LlamaServer, tmp_path:
     assert "Status: completed" in second.stdout and "cost usd" in second.stdout
     total_text_steps = 8
     assert llama.requests() - before == total_text_steps  # nothing completed was sent again
+
+
+def test_kill_9_mid_generation_then_resume_sends_no_completed_step_again(
+    llama: LlamaServer, tmp_path: Path
+) -> None:
+    env = {
+        "OPENAI_BASE_URL": llama.base_url,
+        "VIBE_LLM_MODEL": "smollm2",
+        "VIBE_LLM_MAX_TOKENS": "24",
+    }
+    clean = {k: v for k, v in os.environ.items() if k not in HERMETIC_ENV}
+    before = llama.requests()
+    proc = subprocess.Popen(
+        [str(BIN), "execute", VIBE, "--planner", "offline", "--plain"],
+        cwd=tmp_path,
+        env={**clean, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    manager = WorkflowPersistenceManager(tmp_path / ".vibe_checkpoints")
+
+    def completed_text_steps() -> int:
+        plans = manager.plan_ids()
+        if not plans:
+            return 0
+        entries = manager.read_entries(plans[0]).entries
+        return sum(
+            1
+            for e in entries
+            if e.get("result", {}).get("status") == "completed"
+            and e["result"].get("output", {}).get("tool") == "generate_text"
+        )
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and completed_text_steps() < 2:
+        time.sleep(0.05)
+    proc.kill()  # kill -9, in the middle of the next generation
+    proc.wait(timeout=30)
+    done = completed_text_steps()
+    assert 2 <= done < 8
+    sent_before = llama.requests() - before
+    resumed = run(
+        ["resume", "--plan", manager.plan_ids()[0], "--planner", "offline"], tmp_path, env
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    sent_after = llama.requests() - before - sent_before
+    assert sent_after == 8 - done  # every step not recorded, and none of those recorded

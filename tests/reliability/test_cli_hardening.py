@@ -81,3 +81,34 @@ def test_a_command_line_run_has_a_default_node_timeout(tmp_path: Path) -> None:
     doc = json.loads(out.stdout)
     errors = [r.get("error") or "" for r in doc["node_results"].values()]
     assert any("timed out after 0.3s" in e for e in errors), errors
+
+
+def test_a_rate_limited_retry_is_shown_with_the_host_and_the_wait(tmp_path: Path) -> None:
+    """Issue 11.12: the wait used to be silent; now the plain lines (and the live view) say
+    "rate limited by HOST, retrying in N s", and the absurd Retry-After is capped."""
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            {
+                "chat": [
+                    {"content": json.dumps(PLAN)},
+                    {"status": 429, "headers": {"Retry-After": "1"}, "body": {"error": "slow"}},
+                    {"content": "A fine post."},
+                ]
+            }
+        )
+    )
+    with stub_process("openai", "--script", str(script)) as base_url:
+        env = clean_env(OPENAI_BASE_URL=base_url, VIBE_LLM_MODEL="stub-model")
+        out = subprocess.run(
+            [str(BIN), "execute", "Write a post", "--plain"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert out.returncode == 0, out.stderr
+    port = base_url.rsplit(":", 1)[1].split("/")[0]
+    assert f"rate limited by 127.0.0.1:{port}, retrying in 1.0 s" in out.stdout
+    assert "A fine post." in out.stdout

@@ -49,7 +49,7 @@ from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
-from vibe_aigc.retry import RetryPolicy, is_transient
+from vibe_aigc.retry import RetryPolicy, is_transient, retry_notice
 from vibe_aigc.tools import ToolRegistry, default_registry
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -207,7 +207,7 @@ class WorkflowExecutor:
                     result.error = message
                     break
                 delay = policy.delay_for(attempt, exc, self._rng)
-                await announce.retrying(node, attempt, delay, message)
+                await announce.retrying(node, attempt, delay, message, retry_notice(exc, delay))
                 await self._sleep(delay)
                 continue
             try:
@@ -252,7 +252,7 @@ def _describe(exc: BaseException, timeout: Any) -> str:
 
 class _Announcer(Protocol):
     async def retrying(
-        self, node: WorkflowNode, attempt: int, delay: float, error: str
+        self, node: WorkflowNode, attempt: int, delay: float, error: str, notice: str
     ) -> None: ...
 
 
@@ -305,14 +305,17 @@ class _Run:
             ),
         )
 
-    async def retrying(self, node: WorkflowNode, attempt: int, delay: float, error: str) -> None:
+    async def retrying(
+        self, node: WorkflowNode, attempt: int, delay: float, error: str, notice: str
+    ) -> None:
         await self.event(
             EventKind.NODE_RETRYING,
             node.id,
             attempt=attempt,
             delay=delay,
             error=error,
-            message=f"attempt {attempt} failed; retrying in {delay:.2f}s",
+            # "attempt 1 failed; rate limited by api.example:443, retrying in 42 s"
+            message=f"attempt {attempt} failed; {notice}",
         )
 
     def context_for(self, node_id: str) -> NodeContext:

@@ -32,6 +32,8 @@ from vibe_aigc.planner.choice import (
     Planner,
     PlannerMode,
     choose_planner,
+    model_written,
+    offline_written,
     planner_mode,
 )
 from vibe_aigc.planner.llm import tool_problems
@@ -151,6 +153,32 @@ class MetaPlanner:
             cleanup_on_success=cleanup_on_success,
             callbacks=self._callbacks,
             gate=self._budget_gate,
+            retool=self._retool,
+        )
+
+    def _retool(self, plan: WorkflowPlan, done: set[str]) -> tuple[WorkflowPlan, str | None]:
+        """A resumed run finishes with the tools configured now: steps left to do that name
+        the built-in text tools go to the model when one is configured, and model steps go
+        back to their built-in tools when none is (completed steps keep their outputs)."""
+        if type(self.executor).execute_node is not WorkflowExecutor.execute_node:
+            return plan, None  # a user's execute_node decides for itself
+        if self.llm is not None and "generate_text" in self.executor.tools:
+            retooled, now = model_written(plan, keep=done), "the model (generate_text)"
+        elif self.llm is None:
+            retooled, now = offline_written(plan, keep=done), "the built-in offline tools"
+        else:
+            return plan, None
+        changed = [
+            n.id
+            for n, m in zip(plan.iter_nodes(), retooled.iter_nodes(), strict=True)
+            if n.parameters.get("tool") != m.parameters.get("tool")
+        ]
+        if not changed:
+            return plan, None
+        return retooled, (
+            f"resumed with the tools configured now: {len(changed)} remaining step(s) "
+            f"({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''}) run with {now}; "
+            f"{len(done)} completed step(s) keep their outputs"
         )
 
     def _budget_gate(self) -> BudgetGate | None:

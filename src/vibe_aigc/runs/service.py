@@ -61,6 +61,9 @@ from vibe_aigc.runs.resume import (
 )
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
+Retool = Callable[[WorkflowPlan, set[str]], tuple[WorkflowPlan, str | None]]
+"""Given a stored plan and its completed node ids, the plan to finish it with using the tools
+configured now (and a note saying what changed), e.g. offline steps written by a model."""
 """Plans a vibe under a given plan id (the planner's job; the runs layer only calls it)."""
 
 
@@ -80,9 +83,11 @@ class RunService:
         cleanup_on_success: bool = False,
         callbacks: Callable[[], list[ProgressCallback]] = list,
         gate: Callable[[], BudgetGate | None] | None = None,
+        retool: Retool | None = None,
     ) -> None:
         self.manager = manager
         self.gate = gate
+        self.retool = retool
         self.executor = executor
         self.checkpoint_interval = checkpoint_interval
         self.cleanup_on_success = cleanup_on_success
@@ -167,9 +172,14 @@ class RunService:
                 and given.fingerprint() != state.plan.source_vibe.fingerprint()
             ):
                 raise PlanMismatchError(state.plan.id, [])
-            self.plans[state.plan.id] = state.plan
             if checkpoint_id is None and len(state.completed) == state.plan.total_nodes:
+                self.plans[state.plan.id] = state.plan
                 return self._stored_result(state)
+            if self.retool is not None and not isinstance(given, WorkflowPlan):
+                state.plan, note = self.retool(state.plan, set(state.completed))
+                if note:
+                    state.warnings.append(note)
+            self.plans[state.plan.id] = state.plan
             await emit(
                 self._callbacks(),
                 ProgressEvent(
