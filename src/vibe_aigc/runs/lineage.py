@@ -228,3 +228,8 @@ def claim_fork(
             f"plan {dst!r} already has runs in {manager.url}; choose another --plan-id"
         )
     copy_blobs(manager, src, dst, kept)
+
+
+async def no_plan(given: Any, plan_id: str) -> WorkflowPlan:
+    """The plan maker of a retry: a retry never plans (it needs a checkpoint)."""
+    raise LineageError(f"plan {plan_id!r} has no checkpoint to retry")  # pragma: no cover

@@ -43,11 +43,13 @@ from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.redaction import redact
 from vibe_aigc.runs import history
 from vibe_aigc.runs.budget import BudgetGate
+from vibe_aigc.runs.history import RunInfo, RunStatus
 from vibe_aigc.runs.lineage import (
     PlanChanges,
     claim_fork,
     fork_start,
     lineage_extras,
+    no_plan,
     plan_changes,
     retry_targets,
     take_over,
@@ -163,8 +165,7 @@ class RunService:
                     "skipped node to retry; continue an interrupted run with `vibe-aigc resume`"
                 )
             if isinstance(given, WorkflowPlan):
-                # an edited plan keeps the outputs of unchanged nodes and re-runs the rest;
-                # the caller's copy runs (the stored one has its secret parameters redacted)
+                # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
                 take_over(state, plan_changes(state.plan, state.completed, given), given)
             elif (
                 isinstance(given, Vibe)
@@ -329,12 +330,10 @@ class RunService:
         plan_id: str | None = None,
         plan: WorkflowPlan | None = None,
     ) -> ExecutionResult:
-        """Run a new plan from checkpoint ``checkpoint_id``: every completed output is kept
-        except ``from_nodes`` and everything downstream of them (and of nodes whose
-        parameters ``settings`` change), which run again. The source run is only read.
-
-        ``plan_id`` names the new plan (default: ``<source>-fork-<hex>``); ``plan`` replaces
-        the stored plan (it must carry the new id). LineageError when the id is taken."""
+        """Run a new plan (``plan_id``, default ``<source>-fork-<hex>``; or ``plan``) from
+        checkpoint ``checkpoint_id``, keeping every completed output except ``from_nodes``,
+        nodes whose parameters ``settings`` change, and everything downstream of them.
+        The source run is only read; LineageError when the new id is taken."""
         validate_checkpoint_id(checkpoint_id)
         record = await asyncio.to_thread(self.manager.load_checkpoint, checkpoint_id, None)
         source, new_plan, kept = fork_start(
@@ -347,20 +346,16 @@ class RunService:
             extras = lineage_extras(record, checkpoint_id, kept)
             return await self._run(new_plan, lease, state, extras)
 
-    async def retry_failed(self, plan_id: str, checkpoint_id: str | None = None) -> ExecutionResult:
-        """Re-run only the failed and skipped nodes of ``plan_id``'s latest checkpoint (or of
-        ``checkpoint_id``); LineageError when it holds none."""
-        return await self.resume(
-            plan_id, None, _no_plan, checkpoint_id=checkpoint_id, retry_failed=True
-        )
+    async def retry_failed(self, plan_id: str, checkpoint: str | None = None) -> ExecutionResult:
+        """Re-run only the failed and skipped nodes (LineageError when there are none)."""
+        retry = self.resume(plan_id, None, no_plan, checkpoint_id=checkpoint, retry_failed=True)
+        return await retry
 
-    def list_runs(
-        self, plan_id: str | None = None, state: str | None = None
-    ) -> list[history.RunInfo]:
+    def list_runs(self, plan_id: str | None = None, state: str | None = None) -> list[RunInfo]:
         """Every run in the store, newest first (see :mod:`vibe_aigc.runs.history`)."""
         return history.list_runs(self.manager, plan_id, state)
 
-    def status(self, run_or_plan: str) -> history.RunStatus:
+    def status(self, run_or_plan: str) -> RunStatus:
         """Every node of a run (or of a plan's latest run), with which run produced it."""
         return history.run_status(self.manager, run_or_plan)
 
@@ -451,10 +446,6 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
-
-
-async def _no_plan(given: Vibe, plan_id: str) -> WorkflowPlan:
-    raise LineageError(f"plan {plan_id!r} has no checkpoint to retry")  # pragma: no cover
 
 
 async def durable_run(
