@@ -2,7 +2,9 @@
 
 ``service.py`` (start / resume / checkpoint / lease), ``recorder.py`` (the scheduler hook that
 journals and snapshots), ``resume.py`` (rebuild state from a snapshot and the journal),
-``writer.py`` (the journal's group-commit thread), ``adaptation.py`` (revise failed parts).
+``writer.py`` (the journal's group-commit thread), ``adaptation.py`` (revise failed parts),
+``fingerprint.py`` / ``lineage.py`` (what a continuing run keeps: edited plans, forks, retries),
+``history.py`` (runs and node status), ``archive.py`` (export / import).
 """
 
 from vibe_aigc.runs.adaptation import execute_with_adaptation
