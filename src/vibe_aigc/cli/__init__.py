@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vibe_aigc.cli import ui_cmd
 from vibe_aigc.cli.checkpoints import cmd_checkpoints
 from vibe_aigc.cli.common import (
     EXIT_FAILED,
@@ -333,6 +334,7 @@ COMMANDS = {
     "execute": cmd_execute,
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
+    **ui_cmd.COMMANDS,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vibe_aigc import __version__
+from vibe_aigc.cli import ui_cmd
 from vibe_aigc.errors import InvalidIdError
 from vibe_aigc.persistence.ids import validate_plan_id
 from vibe_aigc.planner.knowledge import DOMAINS
@@ -195,4 +196,5 @@ def build_parser() -> argparse.ArgumentParser:
     run_flags(p_res)
     for command in (p_plan, p_exec, p_cps, p_res):
         command.set_defaults(command_parser=command)
+    ui_cmd.add_commands(sub)  # `vibe-aigc ui`, the web app (handlers: ui_cmd.COMMANDS)
     return parser
