@@ -72,6 +72,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(128)
     port = int(sock.getsockname()[1])
     guard = Guard(token, allowed_hosts(args.host, port))
     app = create_app(UIBackend(manager), Actions(store_args(args)), guard)

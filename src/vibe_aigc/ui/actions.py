@@ -45,14 +45,8 @@ class ActionRefused(Exception):
 
 
 def command_prefix() -> list[str]:
-    """How to start the installed command: the console script beside this Python, else on
-    PATH, else ``python -c`` through the package's ``main``."""
-    script = Path(sys.executable).parent / "vibe-aigc"
-    if script.is_file():
-        return [sys.executable, str(script)]
-    found = shutil.which("vibe-aigc")
-    if found:
-        return [found]
+    """How to start the command: the console script's entry point (``vibe_aigc.cli:main``)
+    under this same Python, so the subprocess runs exactly the package the app runs."""
     return [sys.executable, "-c", "import sys; from vibe_aigc.cli import main; sys.exit(main())"]
 
 

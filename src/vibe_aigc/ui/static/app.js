@@ -220,7 +220,7 @@
     for (const c of data.checkpoints) { const k = c.run_id || "?"; (lanes.get(k) || lanes.set(k, []).get(k)).push(c); }
     const picked = [];
     const diffBtn = h("button", { id: "diff", text: "Diff the two selected", disabled: "" });
-    diffBtn.addEventListener("click", () => { location.hash = `#/diff/${enc(planId)}/${enc(picked[0])}/${enc(picked[1])}`; });
+    diffBtn.addEventListener("click", () => { picked.sort(); location.hash = `#/diff/${enc(planId)}/${enc(picked[0])}/${enc(picked[1])}`; });
     const timeline = h("div", { class: "timeline", id: "timeline" });
     for (const [runId, cps] of [...lanes].reverse()) {
       const lin = (cps[0].lineage || {});
