@@ -34,8 +34,16 @@ LIVE_PLAN = "plan-live"
 
 
 def finished_run(store: Path) -> None:
-    out = cli("execute", "a short poem about rain", "--plan-id", FINISHED_PLAN,
-              "--checkpoint-dir", str(store), "--json", "--quiet")
+    out = cli(
+        "execute",
+        "a short poem about rain",
+        "--plan-id",
+        FINISHED_PLAN,
+        "--checkpoint-dir",
+        str(store),
+        "--json",
+        "--quiet",
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -46,9 +54,19 @@ def confirm(page: Any) -> None:
 def test_runs_list_shows_a_finished_and_a_running_run(tmp_path: Path, page: Any) -> None:
     store = tmp_path / "cps"
     finished_run(store)
-    with background("execute", "a blog post about tea", "--plan-id", LIVE_PLAN,
-                    "--checkpoint-dir", str(store), "--plain", VIBE_SIMULATE_LATENCY="1.0"), \
-            ui_server(store) as url:
+    with (
+        background(
+            "execute",
+            "a blog post about tea",
+            "--plan-id",
+            LIVE_PLAN,
+            "--checkpoint-dir",
+            str(store),
+            "--plain",
+            VIBE_SIMULATE_LATENCY="1.0",
+        ),
+        ui_server(store) as url,
+    ):
         wait_for(lambda: latest_state(store, LIVE_PLAN) == "running", "the live run to start")
         page.goto(url + "/")
         page.wait_for_selector(f"tr.run[data-plan={FINISHED_PLAN}][data-state=completed]")
@@ -58,17 +76,29 @@ def test_runs_list_shows_a_finished_and_a_running_run(tmp_path: Path, page: Any)
         assert page.get_attribute("tr.run", "data-plan") == LIVE_PLAN
         page.fill("#f-text", "poem")
         page.select_option("#f-state", "")
-        until(page, "() => [...document.querySelectorAll('tr.run')]"
-              ".every(r => r.dataset.plan === 'plan-finished')")
+        until(
+            page,
+            "() => [...document.querySelectorAll('tr.run')]"
+            ".every(r => r.dataset.plan === 'plan-finished')",
+        )
     assert page.errors == []
 
 
 def test_a_run_page_updates_live_while_another_process_runs_it(tmp_path: Path, page: Any) -> None:
     store = tmp_path / "cps"
-    with ui_server(store) as url, background(
-        "execute", "a blog post about tea", "--plan-id", LIVE_PLAN,
-        "--checkpoint-dir", str(store), "--plain", VIBE_SIMULATE_LATENCY="0.3",
-    ) as run:
+    with (
+        ui_server(store) as url,
+        background(
+            "execute",
+            "a blog post about tea",
+            "--plan-id",
+            LIVE_PLAN,
+            "--checkpoint-dir",
+            str(store),
+            "--plain",
+            VIBE_SIMULATE_LATENCY="0.3",
+        ) as run,
+    ):
         wait_for(lambda: latest_state(store, LIVE_PLAN) == "running", "the run to start")
         page.goto(f"{url}/#/run/{LIVE_PLAN}")
         page.wait_for_selector("svg .node")
@@ -77,8 +107,12 @@ def test_a_run_page_updates_live_while_another_process_runs_it(tmp_path: Path, p
         )
         total = page.eval_on_selector_all("svg .node", "nodes => nodes.length")
         assert at_load < total
-        until(page, "() => document.querySelectorAll('svg .node[data-state=completed]').length"
-              f" === {total}", 60)
+        until(
+            page,
+            "() => document.querySelectorAll('svg .node[data-state=completed]').length"
+            f" === {total}",
+            60,
+        )
         page.wait_for_selector("#run-state .badge.completed")
         assert int(page.get_attribute("#view", "data-events") or 0) >= 1  # pushed, not reloaded
         assert page.inner_text("#done") == f"{total}/{total}"
@@ -92,9 +126,16 @@ def test_a_run_page_updates_live_while_another_process_runs_it(tmp_path: Path, p
 
 def test_resume_from_the_page_completes_an_interrupted_run(tmp_path: Path, page: Any) -> None:
     store = tmp_path / "cps"
-    with background("execute", "a blog post about tea", "--plan-id", LIVE_PLAN,
-                    "--checkpoint-dir", str(store), "--plain",
-                    VIBE_SIMULATE_LATENCY="0.3") as run:
+    with background(
+        "execute",
+        "a blog post about tea",
+        "--plan-id",
+        LIVE_PLAN,
+        "--checkpoint-dir",
+        str(store),
+        "--plain",
+        VIBE_SIMULATE_LATENCY="0.3",
+    ) as run:
         wait_for(lambda: journal_count(store, LIVE_PLAN) >= 2, "two finished nodes")
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=30)
@@ -113,10 +154,19 @@ def test_resume_from_the_page_completes_an_interrupted_run(tmp_path: Path, page:
 
 def test_cancel_from_the_page_stops_the_run_as_interrupted(tmp_path: Path, page: Any) -> None:
     store = tmp_path / "cps"
-    with ui_server(store) as url, background(
-        "execute", "a blog post about tea", "--plan-id", LIVE_PLAN,
-        "--checkpoint-dir", str(store), "--plain", VIBE_SIMULATE_LATENCY="1.0",
-    ) as run:
+    with (
+        ui_server(store) as url,
+        background(
+            "execute",
+            "a blog post about tea",
+            "--plan-id",
+            LIVE_PLAN,
+            "--checkpoint-dir",
+            str(store),
+            "--plain",
+            VIBE_SIMULATE_LATENCY="1.0",
+        ) as run,
+    ):
         wait_for(lambda: latest_state(store, LIVE_PLAN) == "running", "the run to start")
         page.goto(f"{url}/#/run/{LIVE_PLAN}")
         page.wait_for_selector("#run-state .badge.running")
@@ -136,9 +186,13 @@ def image_plan(store: Path) -> tuple[str, str]:
         "plan-image",
         "a poster with an image",
     )
-    ref = ArtifactStore(WorkflowPersistenceManager(store)).save(plan.id, tiny_png(8, 6))
-    save_run(store, plan, {"poster": completed("poster", {"text": "the poster", "image": ref})},
-             "completed")
+    ref = ArtifactStore(WorkflowPersistenceManager(store)).save(plan.id, tiny_png("poster", 8))
+    save_run(
+        store,
+        plan,
+        {"poster": completed("poster", {"text": "the poster", "image": ref})},
+        "completed",
+    )
     return plan.id, ref["sha256"]
 
 
@@ -150,8 +204,11 @@ def test_an_image_output_appears_inline(tmp_path: Path, page: Any) -> None:
         page.click("svg .node[data-id=poster]")
         page.wait_for_selector("#node-images img")
         assert page.get_attribute("#node-images img", "src") == f"/artifacts/{plan_id}/{sha}"
-        until(page, "() => document.querySelector('#node-images img').complete && "
-              "document.querySelector('#node-images img').naturalWidth === 8")
+        until(
+            page,
+            "() => document.querySelector('#node-images img').complete && "
+            "document.querySelector('#node-images img').naturalWidth === 8",
+        )
         assert "path" not in page.inner_text("#node-json")  # the store's file path stays private
     assert page.errors == []
 
@@ -169,14 +226,20 @@ def test_a_hostile_node_output_runs_no_script(tmp_path: Path, page: Any) -> None
     evil_id = "x<img src=x onerror=window.__pwned=1>"
     plan = plan_of(
         [
-            WorkflowNode(id="write", type=WorkflowNodeType.GENERATE,
-                         description="<script>window.__pwned='desc'</script>"),
+            WorkflowNode(
+                id="write",
+                type=WorkflowNodeType.GENERATE,
+                description="<script>window.__pwned='desc'</script>",
+            ),
         ],
         "plan-hostile",
         "<img src=x onerror=\"window.__pwned='vibe'\">",
     )
-    out = completed("write", {"text": HOSTILE, evil_id: "<svg onload=window.__pwned=2>"},
-                    error="<script>window.__pwned='error'</script>")
+    out = completed(
+        "write",
+        {"text": HOSTILE, evil_id: "<svg onload=window.__pwned=2>"},
+        error="<script>window.__pwned='error'</script>",
+    )
     save_run(store, plan, {"write": out}, "completed")
     with ui_server(store) as url:
         page.goto(f"{url}/")
@@ -190,7 +253,10 @@ def test_a_hostile_node_output_runs_no_script(tmp_path: Path, page: Any) -> None
         page.hover("#node-md")
         page.wait_for_timeout(300)
         assert page.evaluate("window.__pwned") is None
-        assert page.eval_on_selector_all("#view script, #view img[src=x], #node-md b", "e => e.length") == 0
+        assert (
+            page.eval_on_selector_all("#view script, #view img[src=x], #node-md b", "e => e.length")
+            == 0
+        )
         assert "<script>" in page.inner_text("#node-md")  # shown as text
         assert "<script>" in page.inner_text("#node-error")
         assert page.query_selector("#node-md a") is None  # the javascript: link is no link
@@ -200,7 +266,10 @@ def test_a_hostile_node_output_runs_no_script(tmp_path: Path, page: Any) -> None
 def test_checkpoints_timeline_diff_and_delete(tmp_path: Path, page: Any) -> None:
     store = tmp_path / "cps"
     finished_run(store)
-    ids = [c["checkpoint_id"] for c in WorkflowPersistenceManager(store).list_checkpoints(FINISHED_PLAN)]
+    ids = [
+        c["checkpoint_id"]
+        for c in WorkflowPersistenceManager(store).list_checkpoints(FINISHED_PLAN)
+    ]
     assert len(ids) == 2
     with ui_server(store) as url:
         page.goto(f"{url}/#/plan/{FINISHED_PLAN}/checkpoints")
@@ -216,7 +285,10 @@ def test_checkpoints_timeline_diff_and_delete(tmp_path: Path, page: Any) -> None
         confirm(page)
         page.wait_for_selector("#result[data-state=ok]")
         until(page, f"() => !document.querySelector(\".cp[data-cp='{ids[1]}']\")")
-    left = [c["checkpoint_id"] for c in WorkflowPersistenceManager(store).list_checkpoints(FINISHED_PLAN)]
+    left = [
+        c["checkpoint_id"]
+        for c in WorkflowPersistenceManager(store).list_checkpoints(FINISHED_PLAN)
+    ]
     assert left == [ids[0]]
 
 
@@ -244,7 +316,9 @@ def test_fork_from_a_node_reruns_it_and_shows_the_new_branch(tmp_path: Path, pag
         page.wait_for_selector(f"[data-fork='{forks[0]}']")
         page.goto(f"{url}/#/run/{forks[0]}")
         page.wait_for_selector("#run-state .badge.completed")
-        ledger = json.loads(cli("status", forks[0], "--json", "--checkpoint-dir", str(store)).stdout)
+        ledger = json.loads(
+            cli("status", forks[0], "--json", "--checkpoint-dir", str(store)).stdout
+        )
         assert ledger
 
 
@@ -257,8 +331,14 @@ def test_a_missing_command_shows_the_commands_own_error(tmp_path: Path, page: An
         page.click("#act-export")
         confirm(page)
         page.wait_for_selector("#result[data-state]", timeout=60_000)
-        expected = cli("export", FINISHED_PLAN, "-o", str(tmp_path / "x.tar.gz"),
-                       "--checkpoint-dir", str(store))
+        expected = cli(
+            "export",
+            FINISHED_PLAN,
+            "-o",
+            str(tmp_path / "x.tar.gz"),
+            "--checkpoint-dir",
+            str(store),
+        )
         state = page.get_attribute("#result", "data-state")
         assert state == ("ok" if expected.returncode == 0 else "failed")
         if expected.returncode != 0:

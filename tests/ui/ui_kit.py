@@ -115,7 +115,9 @@ def until(page: Any, script: str, seconds: float = 30.0) -> Any:
 
 
 def latest_state(store: Path, plan_id: str) -> str | None:
-    cps = [c for c in WorkflowPersistenceManager(store).list_checkpoints(plan_id) if not c["corrupt"]]
+    cps = [
+        c for c in WorkflowPersistenceManager(store).list_checkpoints(plan_id) if not c["corrupt"]
+    ]
     return str(cps[0]["state"]) if cps else None
 
 

@@ -26,7 +26,9 @@ def add_commands(sub: Any) -> dict[str, Handler]:
     p = sub.add_parser("ui", help="a local web page of runs: live DAG, outputs, actions")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--checkpoint-dir", help="checkpoint folder (as for the other commands)")
-    where.add_argument("--store", metavar="URL", help="store URL (folder, sqlite://, postgresql://)")
+    where.add_argument(
+        "--store", metavar="URL", help="store URL (folder, sqlite://, postgresql://)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     p.add_argument("--open", action="store_true", help="open the page in a browser")

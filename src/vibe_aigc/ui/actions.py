@@ -188,9 +188,7 @@ def cancel(holder: Holder | None) -> str:
     if pid is None or pid <= 1 or pid == os.getpid():
         raise ActionRefused(f"cannot tell which process runs the plan ({holder.text})", 409)
     if not holder.on_this_host:
-        raise ActionRefused(
-            f"the run is on another host ({holder.hostname}); stop it there", 409
-        )
+        raise ActionRefused(f"the run is on another host ({holder.hostname}); stop it there", 409)
     if _proc_uid(pid) != os.getuid() or not _is_vibe_command(pid):
         raise ActionRefused(f"pid {pid} is not a vibe-aigc process of this user; not sent", 409)
     try:

@@ -181,7 +181,8 @@ def create_app(backend: UIBackend, actions: Actions, guard: Guard) -> ASGIApp:
         plan_id = backend.plan_id(request.path_params["plan_id"])
         view = await call(backend.plan_view, plan_id)
         return StreamingResponse(
-            _stream(request, backend, view), media_type="text/event-stream",
+            _stream(request, backend, view),
+            media_type="text/event-stream",
             headers={"x-accel-buffering": "no"},
         )
 
@@ -265,6 +266,7 @@ def create_app(backend: UIBackend, actions: Actions, guard: Guard) -> ASGIApp:
         Route("/api/jobs/{job_id}/download", api(download)),
         Route("/artifacts/{plan_id}/{sha256}", artifact),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         try:
@@ -280,9 +282,9 @@ def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-async def _stream(request: Request, backend: UIBackend, view: dict[str, Any]) -> AsyncIterator[
-    bytes
-]:
+async def _stream(
+    request: Request, backend: UIBackend, view: dict[str, Any]
+) -> AsyncIterator[bytes]:
     """Tail the plan's journal and newest checkpoint; one SSE event per finished node."""
     plan_id = view["plan_id"]
     last_seq = int(view["last_seq"])
@@ -327,6 +329,7 @@ async def _stream(request: Request, backend: UIBackend, view: dict[str, Any]) ->
                 "attempts": result.get("attempts", 0),
                 "duration": result.get("duration"),
                 "cost_usd": derive.cost_of(result),
+                "started_at": result.get("started_at"),
                 "completed_at": result.get("completed_at"),
             }
             yield _sse("node", {"event": event.to_dict(), "node": node, "seq": last_seq})

@@ -267,9 +267,7 @@ class UIBackend:
         """The bytes and media type of a blob: only a hash the plan holds *and* one of its
         checkpoints or journal entries references (anything else is NotFound)."""
         plan_id = self.plan_id(plan_id)
-        if SHA256_RE.fullmatch(sha256) is None or sha256 not in self.manager.blobs.digests(
-            plan_id
-        ):
+        if SHA256_RE.fullmatch(sha256) is None or sha256 not in self.manager.blobs.digests(plan_id):
             raise NotFound("no such artifact")
         for cp in self.manager.latest_checkpoint_ids(plan_id):
             try:

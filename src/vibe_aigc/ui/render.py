@@ -21,14 +21,12 @@ TEXT_KEYS = ("text", "markdown", "content", "answer", "summary")
 MAX_TEXT = 200_000
 MAX_JSON = 100_000
 
-_MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(
-    ["table", "strikethrough"]
-)
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
 
 
 def markdown_html(text: str) -> str:
     """Safe HTML for Markdown ``text`` (raw HTML is shown as text, bad links are not links)."""
-    return _MD.render(text[:MAX_TEXT])
+    return str(_MD.render(text[:MAX_TEXT]))
 
 
 def _texts(output: Any) -> list[str]:

@@ -160,4 +160,3 @@ def choose_token(host: str, env: Mapping[str, str], generate: bool) -> tuple[str
         f"--host {host} is not a loopback address: the web app then needs an access token. "
         f"Set {ENV_TOKEN} (16+ characters) or pass --new-token to have one generated and printed"
     )
-

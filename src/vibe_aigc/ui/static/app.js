@@ -131,7 +131,7 @@
     const fill = h("div", { id: "bar-fill" });
     const doneEl = h("b", { id: "done" }), elapsedEl = h("b", { id: "elapsed" }), costEl = h("b", { id: "cost" }), retriesEl = h("b", { id: "retries", text: String(t.retries) });
     let done = t.done, cost = t.cost_usd;
-    const started = t.started_at ? Date.parse(t.started_at) : null;
+    let started = t.started_at ? Date.parse(t.started_at) : null;
     let finished = t.finished_at ? Date.parse(t.finished_at) : null;
     function paint() {
       doneEl.textContent = `${done}/${t.total}`;
@@ -165,12 +165,13 @@
     stream = new EventSource(`/api/plans/${enc(planId)}/events`);
     stream.addEventListener("node", ev => {
       const msg = JSON.parse(ev.data);
-      if (window.__firstEventAt === undefined) window.__firstEventAt = performance.now();
+      if (window.__firstEventAt === undefined) { window.__firstEventAt = performance.now(); window.__firstEventWall = Date.now(); }
       const n = dag.nodes.get(msg.node.id);
       if (n && !["completed", "failed", "skipped"].includes(n.state)) done += 1;
       cost += msg.node.cost_usd || 0;
       dag.setState(msg.node.id, msg.node.state);
       if (msg.node.completed_at) finished = Date.parse(msg.node.completed_at);
+      if (!started && msg.node.started_at) started = Date.parse(msg.node.started_at);
       if (msg.node.state === "completed") {
         for (const m of dag.nodes.values()) {
           if (m.state === "pending" && m.dependencies.every(d => (dag.nodes.get(d) || {}).state === "completed")) dag.setState(m.id, "ready");
@@ -186,6 +187,7 @@
       document.getElementById("run-id").textContent = fresh.run_id || "";
       done = fresh.totals.done; cost = fresh.totals.cost_usd;
       finished = fresh.totals.finished_at ? Date.parse(fresh.totals.finished_at) : finished;
+      if (fresh.totals.started_at) started = Date.parse(fresh.totals.started_at);
       for (const n of fresh.nodes) dag.setState(n.id, n.state);
       if (fresh.state === "running" && !timer) timer = setInterval(paint, 1000);
       paint();
