@@ -97,6 +97,7 @@ class Actions:
     def __init__(self, store_args: list[str], env: dict[str, str] | None = None) -> None:
         self.store_args = list(store_args)
         self.env = dict(os.environ if env is None else env)
+        self.env.pop("VIBE_UI_TOKEN", None)  # the commands it starts do not need the app's token
         self.folder = Path(tempfile.mkdtemp(prefix="vibe-ui-"))
         self.jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
@@ -138,7 +139,7 @@ class Actions:
         return self.start("retry-failed" if retry_failed else "resume", argv)
 
     def fork(self, checkpoint_id: str, nodes: list[object], settings: list[object]) -> Job:
-        argv = ["fork", checkpoint_id]
+        argv = ["fork", checkpoint_id, "--plain"]
         for node in nodes:
             if not isinstance(node, str) or _NODE_RE.fullmatch(node) is None:
                 raise ActionRefused("a node id to fork from is letters, digits, '_.:-' only")

@@ -163,7 +163,8 @@ def create_app(backend: UIBackend, actions: Actions, guard: Guard) -> ASGIApp:
 
     async def diff(request: Request) -> Any:
         q = request.query_params
-        return await call(backend.diff, request.path_params["plan_id"], q["a"], q["b"])
+        a, b = q.get("a", ""), q.get("b", "")
+        return await call(backend.diff, request.path_params["plan_id"], a, b)
 
     async def artifact(request: Request) -> Response:
         p = request.path_params

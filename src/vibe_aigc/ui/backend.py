@@ -254,7 +254,11 @@ class UIBackend:
         return {"plan_id": plan_id, "checkpoints": items, "forks": forks}
 
     def diff(self, plan_id: str, a: str, b: str) -> Record:
-        return derive.diff_records(self._record(plan_id, a), self._record(plan_id, b))
+        first, second = (
+            self._record(plan_id, self.checkpoint_id(a)),
+            self._record(plan_id, self.checkpoint_id(b)),
+        )
+        return derive.diff_records(first, second)
 
     def delete_checkpoint(self, plan_id: str, checkpoint_id: str) -> bool:
         return self.manager.delete_checkpoint(
@@ -289,8 +293,11 @@ class UIBackend:
     def holder(self, plan_id: str) -> Holder | None:
         """Who runs the plan now (None when nobody holds its lease). Probes by taking the
         lease for an instant, so it is called for a cancel only, never in a loop."""
+        plan_id = self.plan_id(plan_id)
+        if plan_id not in self.manager.plan_ids():
+            raise NotFound(f"no plan {plan_id!r}")  # and no lease taken (nothing created)
         try:
-            with self.manager.lease(self.plan_id(plan_id)):
+            with self.manager.lease(plan_id):
                 return None
         except CheckpointLockedError as exc:
             return parse_holder(exc.holder)

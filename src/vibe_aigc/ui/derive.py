@@ -150,7 +150,8 @@ def node_summary(node: Record, results: dict[str, Record], live: bool) -> Record
 
 def lineage_of(record: Record) -> Record:
     """Where a checkpoint's run came from: ``parent_run_id`` and, for a fork, the source
-    checkpoint and plan (keys of the lineage record when present)."""
+    checkpoint and plan (the record's ``parent_checkpoint_id`` / ``parent_plan_id``, or a
+    ``lineage`` object's keys when present)."""
     out: Record = {}
     if isinstance(record.get("parent_run_id"), str):
         out["parent_run_id"] = record["parent_run_id"]
@@ -172,6 +173,9 @@ def lineage_of(record: Record) -> Record:
     for key in ("parent_checkpoint_id", "source_checkpoint_id", "forked_from"):
         if isinstance(record.get(key), str):
             out.setdefault("source_checkpoint_id", record[key])
+    parent_plan = record.get("parent_plan_id")
+    if isinstance(parent_plan, str) and parent_plan != record.get("plan_id"):
+        out.setdefault("source_plan_id", parent_plan)  # a fork: it started in another plan
     return out
 
 
