@@ -304,8 +304,8 @@ def test_fork_from_a_node_reruns_it_and_shows_the_new_branch(tmp_path: Path, pag
         page.goto(f"{url}/#/run/{FINISHED_PLAN}")
         page.click("svg .node[data-id=outline]")
         page.wait_for_selector("#act-fork")
-        page.fill("#fork-sets", "word_budget=120")
         page.click("#act-fork")
+        page.fill("#fork-sets", "style=playful")  # the dialog's parameter edits
         confirm(page)
         page.wait_for_selector("#result[data-state]", timeout=60_000)
         text = page.inner_text("#result")
@@ -316,10 +316,14 @@ def test_fork_from_a_node_reruns_it_and_shows_the_new_branch(tmp_path: Path, pag
         page.wait_for_selector(f"[data-fork='{forks[0]}']")
         page.goto(f"{url}/#/run/{forks[0]}")
         page.wait_for_selector("#run-state .badge.completed")
-        ledger = json.loads(
+        status = json.loads(
             cli("status", forks[0], "--json", "--checkpoint-dir", str(store)).stdout
         )
-        assert ledger
+        reused = {n["node_id"] for n in status["nodes"] if n.get("reused")}
+        assert reused == {"brief", "research", "style"}  # upstream of outline: kept
+        page.click("svg .node[data-id=outline]")
+        page.wait_for_selector("#node-title")
+        assert "playful" in (page.text_content("#panel") or "")  # the edited parameter
 
 
 def test_a_missing_command_shows_the_commands_own_error(tmp_path: Path, page: Any) -> None:
