@@ -6,6 +6,7 @@ reason. Playwright's own browser download is never used (``executable_path``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +21,18 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"the browser tests need chromium and playwright under CI: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _web_extra() -> None:
+    """`vibe-aigc ui` needs the web extra (starlette, uvicorn, markdown-it-py)."""
+    missing = [
+        name
+        for name in ("starlette", "uvicorn", "markdown_it")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        _unavailable(f"the web extra is not installed (pip install 'vibe-aigc[web]'): {missing}")
 
 
 @pytest.fixture(scope="session")
