@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vibe_aigc.cli import lineage
+from vibe_aigc.cli import lineage, ui_cmd
 from vibe_aigc.cli.checkpoints import cmd_checkpoints
 from vibe_aigc.cli.common import (
     EXIT_FAILED,
@@ -338,6 +338,7 @@ COMMANDS = {
     "execute": cmd_execute,
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
+    **ui_cmd.COMMANDS,
 }
 KIT = lineage.Kit(display_for, planner_for, run_with, manager_from, check_not_running)
 COMMANDS.update(lineage.handlers(KIT))  # runs, status, fork, export, import

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vibe_aigc import __version__
-from vibe_aigc.cli import lineage
+from vibe_aigc.cli import lineage, ui_cmd
 from vibe_aigc.errors import InvalidIdError
 from vibe_aigc.persistence.ids import validate_plan_id
 from vibe_aigc.planner.knowledge import DOMAINS
@@ -202,4 +202,5 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (p_plan, p_exec, p_cps, p_res):
         command.set_defaults(command_parser=command)
     lineage.add_parsers(sub)  # runs, status, fork, export, import
+    ui_cmd.add_commands(sub)  # `vibe-aigc ui`, the web app (handlers: ui_cmd.COMMANDS)
     return parser
