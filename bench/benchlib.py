@@ -145,7 +145,7 @@ def write_section(name: str, text: str, out: Path = RESULTS) -> None:
             current = current.split(marker, 1)[0]
             break
     sections = []
-    for other in ("bench_peers.py", "bench_durable.py"):
+    for other in ("bench_peers.py", "bench_durable.py", "bench_scale.py"):
         ob, oe = f"<!-- {other}: begin -->", f"<!-- {other}: end -->"
         if other == name:
             sections.append(block)
