@@ -30,6 +30,9 @@ class ResumeState:
     warnings: list[str] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
     memos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    covered: bool = False
+    """True when the store alone reproduces this state (the newest checkpoint, valid, plus the
+    journal after it): a snapshot of it at the resumed run's start would only repeat it."""
 
 
 def _short(exc: Exception) -> str:
@@ -253,7 +256,9 @@ def load_resume_state(
         completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
         if skipped:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
-        return ResumeState(plan, candidate, completed, last + 1, warnings, record, memos)
+        return ResumeState(
+            plan, candidate, completed, last + 1, warnings, record, memos, covered=not skipped
+        )
     raise CheckpointCorruptError(
         f"plan {plan_id!r} in {manager.url}",
         f"none of the {len(ids)} checkpoint(s) of plan {plan_id!r} is valid",

@@ -234,6 +234,7 @@ class RunService:
             next_seq=next_seq,
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
+            start_snapshot=not (resume is not None and resume.covered),
         )
         result = await self.executor.execute(
             plan,

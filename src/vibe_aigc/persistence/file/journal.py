@@ -121,6 +121,16 @@ class SegmentJournal:
             handle.append(b"".join(lines))
             self._last[plan_dir] = seqs[-1]
 
+    def is_open(self, plan_dir: Path) -> bool:
+        """True while the plan's current segment is open and its folder unchanged (the next
+        append goes straight to it: the folder was checked when the segment was opened)."""
+        cached = self._appenders.get(plan_dir)
+        return (
+            cached is not None
+            and plan_dir not in self._rotate
+            and cached[0] == _folder_stamp(plan_dir)
+        )
+
     def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
         """The open current segment, reopened when the folder changed, or a new segment when
         a trim asked for one. ``None`` when ``first_seq`` is below the current segment's start.

@@ -411,8 +411,14 @@ class FileCheckpointStore:
     # ------------------------------------------------------------------ journal (file API)
 
     def append_journal(self, plan_id: str, records: list[Record]) -> None:
-        if records:
-            self._journal.append(self._ensure_plan_dir(validate_plan_id(plan_id)), records)
+        if not records:
+            return
+        plan_dir = self.root / validate_plan_id(plan_id)
+        if not self._journal.is_open(plan_dir):
+            # the folder checks (symlinks, resolving inside root, marker) run when a segment
+            # is opened; while it stays open and the folder unchanged they still hold
+            plan_dir = self._ensure_plan_dir(plan_id)
+        self._journal.append(plan_dir, records)
 
     def close_journal(self, plan_id: str) -> None:
         """Close the plan's open journal segment (a later append reopens it)."""
