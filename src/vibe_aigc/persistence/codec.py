@@ -298,7 +298,7 @@ def _line_as_written(data: bytes) -> Record | None:
     if not data.endswith(b'"}') or b',"c":"sha256:' not in data:
         return None
     try:
-        obj = _LINE_DECODER.decode(data.decode("utf-8"))
+        obj: Record = _LINE_DECODER.decode(data.decode("utf-8"))
         version = obj.get("v") if type(obj) is dict else None
         if type(version) is not int or version != JOURNAL_VERSION:
             return None

@@ -110,7 +110,12 @@ class RunService:
                 None
                 if fresh
                 else await in_thread(
-                    load_resume_state, self.manager, lease, target, checkpoint_id
+                    load_resume_state,
+                    self.manager,
+                    lease,
+                    target,
+                    checkpoint_id,
+                    given if isinstance(given, WorkflowPlan) else None,
                 )
             )
             if state is None:
@@ -124,7 +129,8 @@ class RunService:
                 self.plans[plan.id] = plan
                 return await self._run(plan, lease, None)
             if isinstance(given, WorkflowPlan):
-                check_same_plan(given, state.plan)
+                if state.plan is not given:  # else it stores exactly as the stored plan
+                    check_same_plan(given, state.plan)
                 # run the caller's copy: the stored one has its secret parameters redacted
                 state.plan = given
             elif (

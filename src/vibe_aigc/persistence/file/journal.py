@@ -91,7 +91,11 @@ class SegmentJournal:
 
     # ------------------------------------------------------------------ appending
 
-    def append(self, plan_dir: Path, records: list[Record]) -> None:
+    def append(
+        self, plan_dir: Path, records: list[Record], prepare: Callable[[], object] | None = None
+    ) -> None:
+        """Append ``records`` in one write + fsync. ``prepare`` runs before a segment is
+        (re)opened (the store's folder checks); not while the open one is still current."""
         if not records:
             return
         lines = [self.codec.encode_line(record) for record in records]
@@ -104,6 +108,15 @@ class SegmentJournal:
         if seqs[0] < 0:
             raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
         with self.guard:
+            if prepare is not None:
+                cached = self._appenders.get(plan_dir)
+                if (
+                    cached is None
+                    or plan_dir in self._rotate
+                    or cached[0] != _folder_stamp(plan_dir)
+                ):
+                    prepare()  # before anything reads or writes the folder
+                    prepare = None
             last = self._last.get(plan_dir)
             if last is None:
                 found = self.read(plan_dir).entries
@@ -120,16 +133,6 @@ class SegmentJournal:
                 )
             handle.append(b"".join(lines))
             self._last[plan_dir] = seqs[-1]
-
-    def is_open(self, plan_dir: Path) -> bool:
-        """True while the plan's current segment is open and its folder unchanged (the next
-        append goes straight to it: the folder was checked when the segment was opened)."""
-        cached = self._appenders.get(plan_dir)
-        return (
-            cached is not None
-            and plan_dir not in self._rotate
-            and cached[0] == _folder_stamp(plan_dir)
-        )
 
     def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
         """The open current segment, reopened when the folder changed, or a new segment when
