@@ -49,7 +49,7 @@ import benchlib
 HERE = Path(__file__).resolve().parent
 WIDTH = 100
 CRASH_FRACTION = 0.9
-FULL = {"sizes": [10_000, 50_000, 100_000], "reps": 1, "small_reps": 3, "probes": 500}
+FULL = {"sizes": [10_000, 50_000, 100_000], "reps": 1, "small_reps": 2, "probes": 500}
 QUICK = {"sizes": [2000, 10_000], "reps": 1, "small_reps": 1, "probes": 100}
 Sample = dict[str, Any]
 
