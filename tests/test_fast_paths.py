@@ -104,7 +104,10 @@ class Flaky(WorkflowExecutor):
 def chain(n: int) -> WorkflowPlan:
     nodes = [
         WorkflowNode(
-            id=f"n{i}", type="transform", description="step", dependencies=[f"n{i - 1}"] if i else []
+            id=f"n{i}",
+            type="transform",
+            description="step",
+            dependencies=[f"n{i - 1}"] if i else [],
         )
         for i in range(n)
     ]
