@@ -49,8 +49,14 @@ import benchlib
 HERE = Path(__file__).resolve().parent
 WIDTH = 100
 CRASH_FRACTION = 0.9
-FULL = {"sizes": [10_000, 50_000, 100_000], "reps": 1, "small_reps": 2, "probes": 500}
-QUICK = {"sizes": [2000, 10_000], "reps": 1, "small_reps": 1, "probes": 100}
+FULL = {
+    "sizes": [10_000, 50_000, 100_000],
+    "reps": 1,
+    "small_reps": 2,
+    "probes": 500,
+    "wide_max": 100_000,
+}
+QUICK = {"sizes": [2000, 10_000], "reps": 1, "small_reps": 1, "probes": 100, "wide_max": 10_000}
 Sample = dict[str, Any]
 
 
@@ -175,7 +181,7 @@ def points(cfg: dict[str, Any]) -> list[tuple[str, int, str, int]]:
     small = min(cfg["sizes"])
     for n in cfg["sizes"]:
         reps = cfg["small_reps"] if n == small else cfg["reps"]
-        for shape in ("chain", "wide"):
+        for shape in ("chain", "wide") if n <= cfg["wide_max"] else ("chain",):
             out.append((shape, n, "fresh", reps))
             out.append((shape, n, "crash", reps))
         if n // 10 not in cfg["sizes"]:
@@ -317,8 +323,12 @@ def report(
     floors: list[tuple[str, list[float]]],
     loads: list[str],
 ) -> str:
-    cfg = QUICK if args.quick else FULL
+    cfg = args.cfg
     cmd = "bench/bench_scale.py" + (" --quick" if args.quick else "")
+    if args.small_reps is not None:
+        cmd += f" --small-reps {args.small_reps}"
+    if args.wide_max is not None:
+        cmd += f" --wide-max {args.wide_max}"
     cmd += "".join(f" --tree {k}={v}" for k, v in trees.items())
     floor = {
         "append": statistics.median(
@@ -368,6 +378,8 @@ def main() -> None:
         default=[],
         help="NAME=PATH of a src folder to measure (repeatable; default: this=src)",
     )
+    parser.add_argument("--small-reps", type=int, help="repetitions at the smallest size")
+    parser.add_argument("--wide-max", type=int, help="largest N of the wide shape")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -377,7 +389,12 @@ def main() -> None:
         name: Path(path).resolve()
         for name, path in (t.split("=", 1) for t in (args.tree or [f"this={HERE.parent / 'src'}"]))
     }
-    cfg = QUICK if args.quick else FULL
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.small_reps is not None:
+        cfg["small_reps"] = args.small_reps
+    if args.wide_max is not None:
+        cfg["wide_max"] = args.wide_max
+    args.cfg = cfg
     out = args.out or (None if args.quick else benchlib.RESULTS)
     root = Path(tempfile.mkdtemp(prefix="vibe-scale-"))
     machine = benchlib.machine_info(root)
