@@ -325,6 +325,8 @@ def report(
 ) -> str:
     cfg = args.cfg
     cmd = "bench/bench_scale.py" + (" --quick" if args.quick else "")
+    if args.sizes:
+        cmd += f" --sizes {args.sizes}"
     if args.small_reps is not None:
         cmd += f" --small-reps {args.small_reps}"
     if args.wide_max is not None:
@@ -378,6 +380,7 @@ def main() -> None:
         default=[],
         help="NAME=PATH of a src folder to measure (repeatable; default: this=src)",
     )
+    parser.add_argument("--sizes", help="comma-separated N (default: 10000,50000,100000)")
     parser.add_argument("--small-reps", type=int, help="repetitions at the smallest size")
     parser.add_argument("--wide-max", type=int, help="largest N of the wide shape")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -390,6 +393,8 @@ def main() -> None:
         for name, path in (t.split("=", 1) for t in (args.tree or [f"this={HERE.parent / 'src'}"]))
     }
     cfg = dict(QUICK if args.quick else FULL)
+    if args.sizes:
+        cfg["sizes"] = [int(n) for n in args.sizes.split(",")]
     if args.small_reps is not None:
         cfg["small_reps"] = args.small_reps
     if args.wide_max is not None:
