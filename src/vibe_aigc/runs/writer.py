@@ -1,15 +1,13 @@
-"""A journal writer: group commit, off the event loop when the disk is busy, housekeeping in order.
+"""A journal writer thread: group commit off the event loop, housekeeping in order.
 
-The scheduler's hook numbers each journal record on the event loop and hands it here. Records
-handed over in one turn of the loop form one batch. A batch of one record, with nothing else
-queued, is written by the loop itself right away (a chain of nodes: a thread hand-off would
-only add two wake-ups to the fsync it waits for anyway). Anything else goes to one thread,
-which appends whatever has queued up in a single ``write`` + ``fsync`` (so completions that
-finish together share an fsync) and resolves the waiters' futures with one wake-up of their
-loop per batch. Journal housekeeping (rotation, compaction) goes through the same queue, so it
-happens exactly between the appends queued before and after it. After a failed append, every
-later append fails too (sticky): nothing at or above the failed batch's first seq is ever
-written, so the caller can safely number on from there.
+The scheduler's hook numbers each journal record on the event loop and hands it here; one
+thread appends whatever has queued up in a single ``write`` + ``fsync`` (so completions that
+finish together share an fsync) and resolves the batch's futures with one wake-up of their
+loop. (Writing a lone record from the loop itself, to save the hand-off, measured slower here
+side by side: bench/RESULTS.md, issue 15.) Journal housekeeping (rotation, compaction) goes
+through the same queue, so it happens exactly between the appends queued before and after it. After a failed append, every later append
+fails too (sticky): nothing at or above the failed batch's first seq is ever written, so the
+caller can safely number on from there.
 """
 
 from __future__ import annotations
@@ -40,10 +38,6 @@ class JournalWriter:
         self._stopped = False
         self.failure: BaseException | None = None
         self.failed_from: int | None = None  # first seq of the batch that failed
-        # records of this turn of the loop, not yet written or queued (loop thread only)
-        self._turn: list[tuple[Record, asyncio.Future[Any]]] = []
-        self._queued = 0  # items put on the queue and not yet done by the thread
-        self._count_guard = threading.Lock()
 
     def _ensure_started(self) -> None:
         if self._stopped:
@@ -53,54 +47,20 @@ class JournalWriter:
             self._thread.start()
 
     def append(self, record: Record) -> asyncio.Future[Any]:
-        """Hand over one record; the future resolves once it is durable (or fails)."""
+        """Queue one record; the future resolves once it is durable (or fails)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if self._stopped:
-            raise RuntimeError("the journal writer was stopped")
-        self._turn.append((record, future))
-        if len(self._turn) == 1:
-            loop.call_soon(self._end_of_turn, loop)
+        self._ensure_started()
+        self._queue.put(("append", record, loop, future))
         return future
 
     def call(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
-        """Run ``func`` on the writer thread after everything handed over before it."""
+        """Run ``func`` on the writer thread after everything queued before it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue_turn(loop)
-        self._put(("call", func, loop, future))
-        return future
-
-    def _put(self, item: _Append | _Call) -> None:
         self._ensure_started()
-        with self._count_guard:
-            self._queued += 1
-        self._queue.put(item)
-
-    def _end_of_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        if len(self._turn) == 1 and self.failure is None:
-            with self._count_guard:
-                idle = self._queued == 0
-            if idle:  # the loop writes it: nothing queued can be overtaken
-                record, future = self._turn.pop()
-                try:
-                    self._append_batch([record])
-                except BaseException as exc:
-                    self.failure = exc
-                    self.failed_from = int(record["seq"])
-                if not future.done():
-                    if self.failure is not None:
-                        future.set_exception(self.failure)
-                    else:
-                        future.set_result(None)
-                return
-        self._queue_turn(loop)
-
-    def _queue_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Queue this turn's records for the thread (in order, before anything queued later)."""
-        turn, self._turn = self._turn, []
-        for record, future in turn:
-            self._put(("append", record, loop, future))
+        self._queue.put(("call", func, loop, future))
+        return future
 
     def stop(self) -> None:
         """Finish what is queued, then end the thread (blocking; call it off the loop)."""
@@ -136,18 +96,10 @@ class JournalWriter:
                 try:
                     outcome = func()  # type: ignore[operator]
                 except BaseException as exc:
-                    self._done(1)
                     _settle(loop, future, None, exc)
                 else:
-                    self._done(1)
                     _settle(loop, future, outcome, None)
             self._write(pending)
-
-    def _done(self, count: int) -> None:
-        """``count`` queued items are done (called before their waiters are woken, so a
-        woken waiter sees the queue as it is)."""
-        with self._count_guard:
-            self._queued -= count
 
     def _write(self, batch: list[_Append]) -> None:
         if not batch:
@@ -159,7 +111,6 @@ class JournalWriter:
             except BaseException as exc:
                 self.failure = error = exc
                 self.failed_from = int(batch[0][1]["seq"])
-        self._done(len(batch))
         # one wake-up of each waiting loop per batch, not one per record
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] = {}
         for _, _, loop, future in batch:
