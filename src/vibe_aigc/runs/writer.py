@@ -5,9 +5,9 @@ thread appends whatever has queued up in a single ``write`` + ``fsync`` (so comp
 finish together share an fsync) and resolves the batch's futures with one wake-up of their
 loop. (Writing a lone record from the loop itself, to save the hand-off, measured slower here
 side by side: bench/RESULTS.md, issue 15.) Journal housekeeping (rotation, compaction) goes
-through the same queue, so it happens exactly between the appends queued before and after it. After a failed append, every later append
-fails too (sticky): nothing at or above the failed batch's first seq is ever written, so the
-caller can safely number on from there.
+through the same queue, so it happens exactly between the appends queued before and after it.
+After a failed append, every later append fails too (sticky): nothing at or above the failed
+batch's first seq is ever written, so the caller can safely number on from there.
 """
 
 from __future__ import annotations
