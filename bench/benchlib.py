@@ -24,14 +24,16 @@ KEEP_MARKER = "<!-- Everything below this line is hand-written; the scripts keep
 OLD_KEEP_MARKER = "<!-- Everything below this line is hand-written; the script keeps it. -->"
 TITLE = """# Benchmarks
 
-Two scripts write this file, each its own section; run them from the repository root (see
+Three scripts write this file, each its own section; run them from the repository root (see
 `bench/README.md`):
 
 - `.venv/bin/python bench/bench_peers.py`: vibe-aigc side by side with the systems users would
   pick instead (vibe-aigc 0.7.1 from PyPI, LangGraph + SqliteSaver, DBOS Transact), each in
   its own virtual environment;
 - `.venv/bin/python bench/bench_durable.py`: vibe-aigc alone, in depth (what the fsync costs
-  and what the library's own work costs).
+  and what the library's own work costs);
+- `.venv/bin/python bench/bench_scale.py`: 10k-100k-node plans, crash at 90 % and resume,
+  peak memory (two source trees side by side with `--tree`).
 """
 
 
@@ -145,7 +147,7 @@ def write_section(name: str, text: str, out: Path = RESULTS) -> None:
             current = current.split(marker, 1)[0]
             break
     sections = []
-    for other in ("bench_peers.py", "bench_durable.py"):
+    for other in ("bench_peers.py", "bench_durable.py", "bench_scale.py"):
         ob, oe = f"<!-- {other}: begin -->", f"<!-- {other}: end -->"
         if other == name:
             sections.append(block)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -145,7 +144,14 @@ class RunService:
             state = (
                 None
                 if fresh
-                else await in_thread(load_resume_state, self.manager, lease, target, checkpoint_id)
+                else await in_thread(
+                    load_resume_state,
+                    self.manager,
+                    lease,
+                    target,
+                    checkpoint_id,
+                    given if isinstance(given, WorkflowPlan) else None,
+                )
             )
             if state is None:
                 if retry_failed:
@@ -285,6 +291,7 @@ class RunService:
             next_seq=next_seq,
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
+            start_snapshot=not (resume is not None and resume.covered),
         )
         gate = self.gate() if self.gate is not None else None
         planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
@@ -446,26 +453,6 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
-
-
-async def durable_run(
-    executor: WorkflowExecutor,
-    plan: WorkflowPlan,
-    interval: int,
-    checkpoint_dir: str | os.PathLike[str] | None,
-) -> ExecutionResult:
-    """``WorkflowExecutor(checkpoint_interval=N, checkpoint_dir=...).execute_plan(plan)``:
-    a durable run of ``plan`` on that executor, as ``MetaPlanner(checkpoint_interval=N)
-    .execute(plan)`` runs it (a fresh run; resume it with ``execute_with_resume``)."""
-    manager = WorkflowPersistenceManager(checkpoint_dir)
-    return await RunService(manager, executor, checkpoint_interval=interval).run(plan)
-
-
-def install_durable_run() -> None:
-    """Hand the scheduler the way to run ``execute_plan`` durably (see executor.core)."""
-    from vibe_aigc.executor import core
-
-    core.DURABLE_RUN = durable_run
 
 
 class _PlanningUsage:
