@@ -24,7 +24,7 @@ KEEP_MARKER = "<!-- Everything below this line is hand-written; the scripts keep
 OLD_KEEP_MARKER = "<!-- Everything below this line is hand-written; the script keeps it. -->"
 TITLE = """# Benchmarks
 
-Two scripts write this file, each its own section; run them from the repository root (see
+Three scripts write this file, each its own section; run them from the repository root (see
 `bench/README.md`):
 
 - `.venv/bin/python bench/bench_peers.py`: vibe-aigc side by side with the systems users would
@@ -32,6 +32,8 @@ Two scripts write this file, each its own section; run them from the repository 
   its own virtual environment;
 - `.venv/bin/python bench/bench_durable.py`: vibe-aigc alone, in depth (what the fsync costs
   and what the library's own work costs);
+- `.venv/bin/python bench/bench_scale.py`: 10k-100k-node plans, crash at 90 % and resume,
+  peak memory (two source trees side by side with `--tree`);
 - `bench/bench_sql.py`: the store contract's append on file, SQLite and PostgreSQL;
 - `bench/bench_sql_peers.py`: the SQL stores side by side with LangGraph and DBOS on the same
   databases.
@@ -148,7 +150,13 @@ def write_section(name: str, text: str, out: Path = RESULTS) -> None:
             current = current.split(marker, 1)[0]
             break
     sections = []
-    for other in ("bench_peers.py", "bench_durable.py", "bench_sql.py", "bench_sql_peers.py"):
+    for other in (
+        "bench_peers.py",
+        "bench_durable.py",
+        "bench_scale.py",
+        "bench_sql.py",
+        "bench_sql_peers.py",
+    ):
         ob, oe = f"<!-- {other}: begin -->", f"<!-- {other}: end -->"
         if other == name:
             sections.append(block)

@@ -230,7 +230,8 @@ async def test_resume_of_completed_plan_runs_nothing(tmp_path: Path) -> None:
     }
 
 
-async def test_resuming_with_a_changed_plan_is_refused(tmp_path: Path) -> None:
+async def test_resuming_with_a_changed_plan_reruns_the_changed_nodes(tmp_path: Path) -> None:
+    # issue 14 replaced the PlanMismatchError refusal: unchanged outputs are reused
     planner = MetaPlanner(checkpoint_dir=tmp_path)
     nodes = [
         WorkflowNode(
@@ -248,9 +249,16 @@ async def test_resuming_with_a_changed_plan_is_refused(tmp_path: Path) -> None:
     await planner.execute_with_resume(plan)
     changed = plan.model_copy(deep=True)
     changed.root_nodes[1].description = "something else"
-    with pytest.raises(PlanMismatchError) as info:
-        await planner.execute_with_resume(changed)
-    assert info.value.changed == ["b"]
+    result = await planner.execute_with_resume(changed)
+    assert result.status == ExecutionStatus.COMPLETED
+    assert {k: v.resumed for k, v in result.node_results.items()} == {"a": True, "b": False}
+    # a vibe that differs from the one a given checkpoint was made for is still refused
+    checkpoint_id = result.checkpoint_id
+    assert checkpoint_id is not None
+    with pytest.raises(PlanMismatchError):
+        await planner.execute_with_resume(
+            Vibe(description="y"), checkpoint_id=checkpoint_id, plan_id="plan-same"
+        )
 
 
 async def test_non_json_output_fails_the_node_clearly(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from importlib.metadata import version as _version
 
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import (
+    ArchiveError,
     CheckpointCorruptError,
     CheckpointEncodeError,
     CheckpointError,
@@ -17,6 +18,7 @@ from vibe_aigc.errors import (
     ConfigurationError,
     ExecutionError,
     InvalidIdError,
+    LineageError,
     NodeExecutionError,
     PlanError,
     PlanMismatchError,
@@ -48,6 +50,7 @@ except _PackageNotFoundError:  # running from a source tree that was never insta
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "ArchiveError",
     "CheckpointCorruptError",
     "CheckpointEncodeError",
     "CheckpointError",
@@ -61,6 +64,7 @@ __all__ = [
     "ExecutionStatus",
     "InvalidIdError",
     "LLMConfig",
+    "LineageError",
     "MetaPlanner",
     "NodeContext",
     "NodeExecutionError",

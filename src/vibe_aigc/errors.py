@@ -23,7 +23,9 @@
         ├── CheckpointWriteError      the disk refused a write (full, read-only, I/O error)
         ├── StoreUnavailableError     the database stayed away past ``retry_seconds`` (reads
         │                             and writes); nothing is corrupt, resume when it is back
-        └── PlanMismatchError         the stored plan differs from the plan given to resume
+        ├── PlanMismatchError         the stored plan differs from the plan given to resume
+        ├── LineageError              a fork / retry that cannot be made (unknown node, taken id)
+        └── ArchiveError              an export archive refused on import (``.member``, ``.reason``)
 
 Every error carries structured fields and a message that says what to do next.
 """
@@ -232,6 +234,25 @@ class PlanMismatchError(CheckpointError):
             f"plan {plan_id!r} differs from the stored plan in node(s): "
             f"{', '.join(self.changed) or '(plan attributes)'}; "
             "resume with the stored plan (pass the vibe or plan id), or use a new plan id"
+        )
+
+
+class LineageError(CheckpointError):
+    """A fork, a retry or a run lookup that cannot be made; the message says why and what next."""
+
+
+class ArchiveError(CheckpointError):
+    """An archive refused by ``import``: an unsafe or unexpected member, a size over the
+    limits, or a manifest that does not match the contents. Nothing was written."""
+
+    def __init__(self, archive: str, member: str | None, reason: str) -> None:
+        self.archive = archive
+        self.member = member
+        self.reason = reason
+        where = f" (member {member!r})" if member is not None else ""
+        super().__init__(
+            f"refused archive {archive}{where}: {reason}; nothing was written. Import only "
+            "archives made by `vibe-aigc export`"
         )
 
 

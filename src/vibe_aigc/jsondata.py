@@ -12,7 +12,7 @@ from typing import Any
 
 from vibe_aigc.errors import CheckpointEncodeError
 
-__all__ = ["MAX_DEPTH", "check_json_data", "json_data"]
+__all__ = ["MAX_DEPTH", "KnownJson", "check_json_data", "json_data"]
 
 MAX_DEPTH = 64
 """Deepest nesting of lists and objects accepted in a node's output or memo (a real output is a
@@ -20,6 +20,15 @@ few levels deep; pydantic and the JSON encoder have limits of their own near 100
 
 RECORD_DEPTH = 400
 """Deepest nesting accepted in a whole record (a plan nested 120 levels is ~250 deep)."""
+
+
+class KnownJson(dict[str, Any]):
+    """A record this library built only from values already known to be exact JSON data
+    (outputs and memos that went through :func:`json_data`, results in pydantic's JSON mode):
+    :func:`check_json_data` does not walk it again. Records from anywhere else are plain
+    dicts and are checked in full. The JSON encoder writes it as the dict it is."""
+
+    __slots__ = ()
 
 
 def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_DEPTH) -> Any:
@@ -39,6 +48,10 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_
         if not math.isfinite(item):
             raise CheckpointEncodeError(path, f"{item} is not a finite number")
         return item
+    if kind is KnownJson:
+        if not tuples:  # checking, not copying: built from checked values (see KnownJson)
+            return item
+        kind = dict
     if depth >= limit:
         raise CheckpointEncodeError(path, f"nested more than {limit} levels deep")
     if kind is list or (tuples and kind is tuple):

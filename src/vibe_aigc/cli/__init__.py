@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vibe_aigc.cli import store_cmd
+from vibe_aigc.cli import lineage, store_cmd, ui_cmd
 from vibe_aigc.cli.checkpoints import cmd_checkpoints
 from vibe_aigc.cli.common import (
     EXIT_FAILED,
@@ -262,6 +262,8 @@ def interval_for(args: argparse.Namespace) -> int | None:
 
 def cmd_execute(args: argparse.Namespace) -> int:
     check_output_dir(args.output_dir)
+    if args.plan_file is not None or args.dry_run:
+        return lineage.execute_plan(args, KIT)
     vibe = vibe_from(args)
     durable = not args.no_checkpoint
     if args.no_checkpoint and (args.checkpoint or args.checkpoint_interval):
@@ -303,6 +305,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     check_output_dir(args.output_dir)
+    if args.retry_failed:
+        return lineage.retry_failed(args, KIT)
     display = display_for(args)
     manager = manager_from(args)
     planner = planner_for(args, display, manager, args.checkpoint_interval)
@@ -335,8 +339,11 @@ COMMANDS = {
     "execute": cmd_execute,
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
+    **ui_cmd.COMMANDS,
     **store_cmd.HANDLERS,
 }
+KIT = lineage.Kit(display_for, planner_for, run_with, manager_from, check_not_running)
+COMMANDS.update(lineage.handlers(KIT))  # runs, status, fork, export, import
 
 
 def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:

@@ -27,6 +27,8 @@ def _print_list(manager: WorkflowPersistenceManager, args: argparse.Namespace) -
     print(f"Found {len(entries)} checkpoint(s):\n")
     for cp in entries:
         print(f"  ID: {cp['checkpoint_id']}")
+        if cp.get("kept_for"):
+            print(f"  Kept by retention: {cp['kept_for']}")
         if cp.get("corrupt"):
             print(f"  CORRUPT: {terminal_text(str(cp.get('error')))}")
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vibe_aigc import __version__
-from vibe_aigc.cli import store_cmd
+from vibe_aigc.cli import lineage, store_cmd, ui_cmd
 from vibe_aigc.errors import InvalidIdError
 from vibe_aigc.persistence.ids import validate_plan_id
 from vibe_aigc.planner.knowledge import DOMAINS
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     interval_flag(p_exec)
     p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
     p_exec.add_argument("--adapt", action="store_true", help="replan failed parts")
+    p_exec.add_argument("--plan", dest="plan_file", metavar="FILE", help="run this plan (JSON)")
+    p_exec.add_argument("--dry-run", action="store_true", help="with --plan: show what would run")
     run_flags(p_exec)
 
     p_cps = sub.add_parser("checkpoints", help="list, show, delete or clear checkpoints")
@@ -192,9 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_res = sub.add_parser("resume", help="resume from a checkpoint (or a plan's latest)")
     p_res.add_argument("checkpoint_id", nargs="?", help="the cp-... id to resume from")
     p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
+    p_res.add_argument(
+        "--retry-failed", action="store_true", help="re-run only the failed and skipped nodes"
+    )
     interval_flag(p_res)
     run_flags(p_res)
     for command in (p_plan, p_exec, p_cps, p_res):
         command.set_defaults(command_parser=command)
+    lineage.add_parsers(sub)  # runs, status, fork, export, import
+    ui_cmd.add_commands(sub)  # `vibe-aigc ui`, the web app (handlers: ui_cmd.COMMANDS)
     store_cmd.add_commands(sub)  # `store copy`, `store migrate` (handlers: store_cmd.HANDLERS)
     return parser

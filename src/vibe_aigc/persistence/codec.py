@@ -68,14 +68,21 @@ class Codec(Protocol):
 # ---------------------------------------------------------------------- helpers
 
 
+# built once: ``json.dumps`` with options builds a new encoder on every call
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+_NAME = json.JSONEncoder(ensure_ascii=False)
+_LINE_DECODER = json.JSONDecoder()  # the fast path of decode_line (see there)
+
+
 def _canonical(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    return _COMPACT.encode(value)
 
 
 def _layout(record: Record) -> str:
@@ -84,10 +91,10 @@ def _layout(record: Record) -> str:
     (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints)."""
     lines = []
     for key, value in record.items():
-        name = json.dumps(key, ensure_ascii=False)
+        name = _NAME.encode(key)
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             inner = ",\n".join(
-                f"    {json.dumps(k, ensure_ascii=False)}: {_compact(v)}" for k, v in value.items()
+                f"    {_NAME.encode(k)}: {_compact(v)}" for k, v in value.items()
             )
             lines.append(f"  {name}: {{\n{inner}\n  }}")
         else:
@@ -105,11 +112,13 @@ def _is_int(value: Any) -> bool:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)  # in C; only a duplicate makes it shorter, then find which one
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key!r}")
+            seen.add(key)
     return out
 
 
@@ -262,6 +271,10 @@ class JsonCodec:
         data = bytes(line)
         if data.endswith(b"\n"):
             data = data[:-1]
+        body = _line_as_written(data)
+        if body is not None:
+            return body
+        # not byte for byte what encode_line writes: the strict path, with its precise errors
         obj = _parse_object(data, source)
         _version_of(obj, "v", JOURNAL_VERSION, source)
         body = _verify_checksum(obj, "c", source)
@@ -270,3 +283,34 @@ class JsonCodec:
         if problem is not None:
             raise CheckpointCorruptError(source, problem)
         return body
+
+
+def _line_as_written(data: bytes) -> Record | None:
+    """The record of a journal line that is byte for byte what :meth:`JsonCodec.encode_line`
+    writes for it (canonical JSON of the record and ``"v"``, then ``"c"``, a checksum that
+    matches), else None (the caller takes the strict path).
+
+    Parsed by the C decoder without hooks; then the record is encoded again. Equal bytes rule
+    out everything the strict parser refuses (a duplicate key would make the line longer than
+    its re-encoding; NaN, huge numbers and invalid text do not re-encode), so nothing is
+    accepted here that the strict path would refuse.
+    """
+    if not data.endswith(b'"}') or b',"c":"sha256:' not in data:
+        return None
+    try:
+        obj: Record = _LINE_DECODER.decode(data.decode("utf-8"))
+        version = obj.get("v") if type(obj) is dict else None
+        if type(version) is not int or version != JOURNAL_VERSION:
+            return None
+        stored = obj.pop("c")
+        raw = _canonical(obj)
+    except (ValueError, KeyError, RecursionError):
+        return None
+    if type(stored) is not str or stored != "sha256:" + hashlib.sha256(raw).hexdigest():
+        return None
+    if data != raw[:-1] + b',"c":"' + stored.encode("ascii") + b'"}':
+        return None
+    del obj["v"]
+    if entry_problem(obj) is not None:
+        return None
+    return obj

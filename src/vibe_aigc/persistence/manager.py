@@ -32,7 +32,13 @@ from vibe_aigc.persistence.blobs import BlobStore, artifact_refs
 from vibe_aigc.persistence.factory import DEFAULT_DIR, ENV_DIR, ENV_URL, open_store
 from vibe_aigc.persistence.file import FileCheckpointStore
 from vibe_aigc.persistence.ids import new_checkpoint_id, validate_checkpoint_id, validate_plan_id
-from vibe_aigc.persistence.records import Record, corrupt_summary, fill_defaults, summary_of
+from vibe_aigc.persistence.records import (
+    Record,
+    corrupt_summary,
+    fill_defaults,
+    lineage_of,
+    summary_of,
+)
 from vibe_aigc.persistence.redaction import has_secret_values, redact_record, scrub_values
 from vibe_aigc.persistence.store import JournalRead, Lease, Store
 
@@ -43,6 +49,8 @@ ENV_VAR = ENV_DIR
 # (store url, plan id) -> the lease a run of this process holds on it
 _ACTIVE: dict[tuple[str, str], Lease] = {}
 _ACTIVE_GUARD = threading.Lock()
+# run id -> lineage keys every checkpoint of that run carries (see records: "Lineage")
+_RUN_EXTRAS: dict[str, Record] = {}
 
 
 class WorkflowPersistenceManager:
@@ -75,6 +83,8 @@ class WorkflowPersistenceManager:
         root = store.root if isinstance(store, FileCheckpointStore) else None
         self.checkpoint_dir: Path | None = root
         """The folder of a file store (None for a database store)."""
+        # (plan id, checkpoint id) -> lineage_of(record): snapshots do not change once written
+        self._lineage: dict[tuple[str, str], tuple[str, str | None, str] | None] = {}
 
     def __repr__(self) -> str:
         return f"WorkflowPersistenceManager({self.url!r})"
@@ -122,6 +132,18 @@ class WorkflowPersistenceManager:
         with self.lease(plan_id) as short:
             yield short
 
+    @contextlib.contextmanager
+    def run_lineage(self, run_id: str, extras: Record) -> Iterator[None]:
+        """While the block runs, every checkpoint saved for ``run_id`` carries ``extras``
+        (the run's lineage keys: parent run, parent checkpoint, origins)."""
+        with _ACTIVE_GUARD:
+            _RUN_EXTRAS[run_id] = dict(extras)
+        try:
+            yield
+        finally:
+            with _ACTIVE_GUARD:
+                _RUN_EXTRAS.pop(run_id, None)
+
     def running(self, plan_id: str) -> bool:
         """True while a run of this process holds the plan."""
         with _ACTIVE_GUARD:
@@ -144,6 +166,11 @@ class WorkflowPersistenceManager:
         record["plan_id"] = plan_id
         record["created_at"] = results.iso_z(results.utc_now())
         fill_defaults(record)
+        with _ACTIVE_GUARD:
+            extras = _RUN_EXTRAS.get(str(record["run_id"]))
+        for key, value in (extras or {}).items():
+            record.setdefault(key, value)
+        self._lineage[(plan_id, str(record["checkpoint_id"]))] = lineage_of(record)
         with self._writing(plan_id, lease) as held:
             self.store.write_snapshot(held, record)
             try:
@@ -173,6 +200,11 @@ class WorkflowPersistenceManager:
                     out.append(dict(corrupt_summary(checkpoint_id, plan, reason)))
                     continue
                 out.append(dict(summary_of(record)))
+        kept = self._kept(set(plans))
+        for entry in out:
+            why = kept.get((entry["plan_id"], entry["checkpoint_id"]))
+            if why is not None:
+                entry["kept_for"] = why
         out.sort(key=lambda e: (e["checkpoint_id"], e["plan_id"]), reverse=True)
         return out
 
@@ -252,7 +284,46 @@ class WorkflowPersistenceManager:
                 f"keep_last must be None or an integer >= 0, not {keep_last!r}"
             )
         doomed = self.store.snapshot_ids(lease.plan_id)[keep_last:]
-        return [c for c in doomed if self.store.delete_snapshot(lease, c)]
+        if not doomed:
+            return []
+        kept = self.kept_for_lineage(lease.plan_id)
+        return [c for c in doomed if c not in kept and self.store.delete_snapshot(lease, c)]
+
+    # ------------------------------------------------------------------ lineage
+
+    def _lineage_info(self, plan_id: str, checkpoint_id: str) -> tuple[str, str | None, str] | None:
+        key = (plan_id, checkpoint_id)
+        if key not in self._lineage:
+            try:
+                self._lineage[key] = lineage_of(self.store.read_snapshot(checkpoint_id, plan_id))
+            except CheckpointError:
+                self._lineage[key] = None  # unreadable: it descends from nothing we know
+        return self._lineage[key]
+
+    def kept_for_lineage(self, plan_id: str) -> dict[str, str]:
+        """Checkpoints of ``plan_id`` that retention keeps because another run descends
+        from their run: ``{checkpoint_id: why}``, the newest checkpoint of each such run."""
+        return {c: why for (_, c), why in self._kept({plan_id}).items()}
+
+    def _kept(self, plans: set[str]) -> dict[tuple[str, str], str]:
+        newest: dict[tuple[str, str], str] = {}  # (plan, run id) -> its newest checkpoint
+        children: dict[tuple[str, str], str] = {}  # (plan, parent run id) -> a descendant
+        for plan in self.plan_ids():
+            for checkpoint_id in self.store.snapshot_ids(plan):  # newest first
+                info = self._lineage_info(plan, checkpoint_id)
+                if info is None:
+                    continue
+                run_id, parent, parent_plan = info
+                if plan in plans:
+                    newest.setdefault((plan, run_id), checkpoint_id)
+                if parent is not None and parent_plan in plans and parent != run_id:
+                    where = run_id if plan == parent_plan else f"{run_id} (plan {plan})"
+                    children.setdefault((parent_plan, parent), where)
+        return {
+            (key[0], newest[key]): f"run {child} descends from run {key[1]}"
+            for key, child in children.items()
+            if key in newest
+        }
 
     # ------------------------------------------------------------------ journal
 

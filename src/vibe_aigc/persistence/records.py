@@ -11,6 +11,11 @@ Checkpoint record (schema v2), the guide's keys first::
     state, total_nodes, run_id, journal_seq,         # v2: run state, what the journal covers
     summary?, memos?, parent_run_id?, ...            # optional extras, kept as they are
 
+Lineage (optional, written by runs that continue another run): ``parent_run_id`` (the run this
+one resumed or forked from), ``parent_checkpoint_id`` and ``parent_plan_id`` (where it started;
+the plan differs for a fork) and ``origins`` (``{node_id: run_id}``: which earlier run produced
+each output this run took over).
+
 Journal entry: ``{seq, run_id, plan_id, node_id, result}`` for a finished node, or
 ``{seq, run_id, plan_id, node_id, kind: "memo", key, value}`` for a node's durable note.
 
@@ -45,6 +50,12 @@ GUIDE_KEYS: tuple[str, ...] = (
 )
 V2_KEYS: tuple[str, ...] = ("state", "total_nodes", "run_id", "journal_seq")
 RESERVED_KEYS: tuple[str, ...] = ("schema_version", "format", "checksum")
+LINEAGE_KEYS: tuple[str, ...] = (
+    "parent_run_id",
+    "parent_checkpoint_id",
+    "parent_plan_id",
+    "origins",
+)
 
 RunState = Literal["running", "completed", "failed", "interrupted"]
 RUN_STATES: tuple[str, ...] = ("running", "completed", "failed", "interrupted")
@@ -68,6 +79,9 @@ class CheckpointRecord(TypedDict):
     summary: NotRequired[dict[str, Any]]
     memos: NotRequired[dict[str, dict[str, Any]]]
     parent_run_id: NotRequired[str | None]
+    parent_checkpoint_id: NotRequired[str | None]
+    parent_plan_id: NotRequired[str | None]
+    origins: NotRequired[dict[str, str]]
 
 
 class ResultEntry(TypedDict):
@@ -102,6 +116,8 @@ class SnapshotSummary(TypedDict):
     total_nodes: NotRequired[int]
     state: NotRequired[str]
     run_id: NotRequired[str]
+    parent_run_id: NotRequired[str]
+    kept_for: NotRequired[str]
     corrupt: bool
     error: NotRequired[str]
 
@@ -217,7 +233,7 @@ def entry_problem(entry: Record) -> str | None:
 
 def summary_of(record: Record) -> SnapshotSummary:
     """The ``list_checkpoints`` line of a decoded checkpoint record."""
-    return {
+    summary: SnapshotSummary = {
         "checkpoint_id": record["checkpoint_id"],
         "plan_id": record["plan_id"],
         "created_at": record["created_at"],
@@ -227,6 +243,21 @@ def summary_of(record: Record) -> SnapshotSummary:
         "run_id": record["run_id"],
         "corrupt": False,
     }
+    if isinstance(record.get("parent_run_id"), str):
+        summary["parent_run_id"] = record["parent_run_id"]
+    return summary
+
+
+def lineage_of(record: Record) -> tuple[str, str | None, str]:
+    """``(run_id, parent_run_id, parent_plan_id)`` of a decoded record (the parent's plan
+    defaults to the record's own)."""
+    parent = record.get("parent_run_id")
+    parent_plan = record.get("parent_plan_id")
+    return (
+        str(record.get("run_id")),
+        parent if isinstance(parent, str) else None,
+        parent_plan if isinstance(parent_plan, str) else str(record.get("plan_id")),
+    )
 
 
 def corrupt_summary(checkpoint_id: str, plan_id: str, error: str) -> SnapshotSummary:

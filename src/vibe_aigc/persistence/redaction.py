@@ -15,6 +15,8 @@ import copy
 import re
 from typing import Any
 
+from vibe_aigc.jsondata import KnownJson
+
 REDACTED = "[REDACTED]"
 
 SECRET_MARKERS: tuple[str, ...] = (
@@ -153,7 +155,7 @@ def redact(value: Any) -> Any:
 def _redact_node(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
-    out = dict(node)
+    out = KnownJson(node) if type(node) is KnownJson else dict(node)  # redacting keeps it JSON
     if "parameters" in out:
         out["parameters"] = redact(out["parameters"])
     if isinstance(out.get("children"), list):

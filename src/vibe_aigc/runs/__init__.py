@@ -2,13 +2,16 @@
 
 ``service.py`` (start / resume / checkpoint / lease), ``recorder.py`` (the scheduler hook that
 journals and snapshots), ``resume.py`` (rebuild state from a snapshot and the journal),
-``writer.py`` (the journal's group-commit thread), ``adaptation.py`` (revise failed parts).
+``writer.py`` (the journal's group-commit thread), ``adaptation.py`` (revise failed parts),
+``fingerprint.py`` / ``lineage.py`` (what a continuing run keeps: edited plans, forks, retries),
+``history.py`` (runs and node status), ``archive.py`` (export / import).
 """
 
 from vibe_aigc.runs.adaptation import execute_with_adaptation
+from vibe_aigc.runs.compat import install_durable_run
 from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body
 from vibe_aigc.runs.resume import ResumeState, load_resume_state
-from vibe_aigc.runs.service import RunService, check_same_plan, install_durable_run
+from vibe_aigc.runs.service import RunService, check_same_plan
 
 install_durable_run()
 

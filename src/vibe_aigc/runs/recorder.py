@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
-from vibe_aigc.jsondata import json_data
+from vibe_aigc.jsondata import KnownJson, check_json_data, json_data
 from vibe_aigc.models import WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import memo_entry, result_entry
+from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
 from vibe_aigc.runs.writer import JournalWriter
 
@@ -42,6 +43,58 @@ def state_of(result: ExecutionResult, interrupted: bool = False) -> str:
     }.get(result.status, "interrupted")
 
 
+class SnapshotParts:
+    """What one run's snapshots share, built once instead of once per snapshot: the plan and
+    the vibe in JSON (checked as JSON data once, then marked :class:`KnownJson`) and every
+    finished result's JSON form (a result the run journaled is known JSON data; one taken
+    from elsewhere, e.g. a resumed one, is marked once a snapshot holding it was checked)."""
+
+    def __init__(self, plan: WorkflowPlan) -> None:
+        self.plan = plan
+        self._plan_json: dict[str, Any] | None = None
+        self._vibe_json: dict[str, Any] | None = None
+        self.results: dict[str, tuple[NodeResult, dict[str, Any]]] = {}
+        self._unchecked: list[str] = []
+
+    def plan_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._plan_json is None or self._vibe_json is None:
+            vibe = self.plan.source_vibe.model_dump(mode="json")
+            plan = self.plan.model_dump(mode="json")
+            # checked as the codec would check it: after redaction, under the same path
+            check_json_data(redact_record({"vibe": vibe, "workflow_plan": plan}), "record")
+            plan["root_nodes"] = [_known_node(n) for n in plan["root_nodes"]]
+            self._plan_json, self._vibe_json = plan, KnownJson(vibe)
+        return self._plan_json, self._vibe_json
+
+    def journaled(self, result: NodeResult, dumped: KnownJson) -> None:
+        self.results[result.node_id] = (result, dumped)
+
+    def result_json(self, result: NodeResult) -> dict[str, Any]:
+        cached = self.results.get(result.node_id)
+        if cached is not None and cached[0] is result:
+            return cached[1]
+        dumped = result.model_dump(mode="json", exclude_none=True)
+        self.results[result.node_id] = (result, dumped)
+        self._unchecked.append(result.node_id)
+        return dumped
+
+    def checked(self) -> None:
+        """A snapshot holding the results dumped so far was encoded (so checked) and saved."""
+        for node_id in self._unchecked:
+            result, dumped = self.results[node_id]
+            if type(dumped) is not KnownJson:
+                self.results[node_id] = (result, KnownJson(dumped))
+        self._unchecked.clear()
+
+
+def _known_node(node: Any) -> Any:
+    if isinstance(node, dict):
+        if isinstance(node.get("children"), list):
+            node["children"] = [_known_node(c) for c in node["children"]]
+        return KnownJson(node)
+    return node
+
+
 def checkpoint_body(
     plan: WorkflowPlan,
     result: ExecutionResult,
@@ -50,22 +103,34 @@ def checkpoint_body(
     run_id: str,
     journal_seq: int,
     memos: dict[str, dict[str, Any]] | None = None,
+    parts: SnapshotParts | None = None,
 ) -> dict[str, Any]:
     """The record of a checkpoint, in the guide's shape (ids and time are added on save).
 
-    ``memos`` are per-node notes (e.g. provider job ids) of nodes not yet completed.
+    ``memos`` are per-node notes (e.g. provider job ids) of nodes not yet completed. ``parts``
+    (a run's :class:`SnapshotParts`) reuses what earlier snapshots of the run built.
     """
-    node_results = {
-        node_id: r.model_dump(mode="json", exclude_none=True)
-        for node_id, r in result.node_results.items()
-        if r.status in _FINISHED
-    }
+    if parts is None:
+        node_results = {
+            node_id: r.model_dump(mode="json", exclude_none=True)
+            for node_id, r in result.node_results.items()
+            if r.status in _FINISHED
+        }
+        plan_json = plan.model_dump(mode="json")
+        vibe_json = plan.source_vibe.model_dump(mode="json")
+    else:
+        node_results = {
+            node_id: parts.result_json(r)
+            for node_id, r in result.node_results.items()
+            if r.status in _FINISHED
+        }
+        plan_json, vibe_json = parts.plan_json()
     completed = result.completed_nodes
     done = set(completed)  # built once: a per-node ``set(completed)`` made 10k nodes O(n^2)
     return {
         "plan_id": plan.id,
-        "vibe": plan.source_vibe.model_dump(mode="json"),
-        "workflow_plan": plan.model_dump(mode="json"),
+        "vibe": vibe_json,
+        "workflow_plan": plan_json,
         "completed_nodes": completed,
         "node_results": node_results,
         "pending_nodes": [n for n in plan.node_ids if n not in done],
@@ -114,8 +179,14 @@ class CheckpointHook:
         next_seq: int,
         on_checkpoint: Callable[[str, str, ExecutionResult], Awaitable[None]] | None = None,
         memos: dict[str, dict[str, Any]] | None = None,
+        start_snapshot: bool = True,
     ) -> None:
+        """``start_snapshot=False``: the store already holds exactly the state this run starts
+        from (a resume from the latest checkpoint and the journal after it), so a snapshot at
+        the start would only repeat it; the first snapshot is the next one due."""
         self.manager = manager
+        self.start_snapshot = start_snapshot
+        self.parts = SnapshotParts(plan)
         self.plan = plan
         self.lease = lease
         self.interval = interval
@@ -147,7 +218,9 @@ class CheckpointHook:
                 f"memo {key!r} is not JSON data ({exc.where}: {exc.reason})", node_id
             ) from None
         self.memos.setdefault(node_id, {})[key] = value
-        await self._journal(memo_entry(self.run_id, self.plan.id, node_id, key, value))
+        await self._journal(
+            KnownJson(memo_entry(self.run_id, self.plan.id, node_id, key, value))
+        )
 
     def recall(self, node_id: str, key: str) -> Any:
         return self.memos.get(node_id, {}).get(key)
@@ -155,17 +228,23 @@ class CheckpointHook:
     # ------------------------------------------------------------------ hook protocol
 
     async def on_run_start(self, state: ExecutionResult) -> None:
-        await self.snapshot(state, "running")
+        if self.start_snapshot:
+            await self.snapshot(state, "running")
 
     async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None:
         # the scheduler already made the output JSON data (executor.core / jsondata)
-        record = result_entry(
-            self.run_id,
-            self.plan.id,  # a line copied from another plan's journal is refused
-            result.node_id,
-            result.model_dump(mode="json", exclude_none=True),
+        # known JSON data: the output went through json_data, the rest is pydantic's JSON mode
+        dumped = KnownJson(result.model_dump(mode="json", exclude_none=True))
+        record = KnownJson(
+            result_entry(
+                self.run_id,
+                self.plan.id,  # a line copied from another plan's journal is refused
+                result.node_id,
+                dumped,
+            )
         )
         await self._journal(record)
+        self.parts.journaled(result, dumped)  # the snapshots reuse it
         if result.status == ExecutionStatus.COMPLETED:
             self.completed_since_snapshot += 1
             self.durable_completed += 1
@@ -196,10 +275,12 @@ class CheckpointHook:
                 run_id=self.run_id,
                 journal_seq=self.last_flushed_seq,
                 memos=self.memos,
+                parts=self.parts,
             )
             checkpoint_id = await in_thread(
                 self.manager.save_checkpoint, self.plan.id, body, self.lease
             )
+            self.parts.checked()
             self.last_checkpoint_id = checkpoint_id
             # what this snapshot covers (flushes may have moved last_flushed_seq meanwhile)
             self.snapshot_seqs.append(body["journal_seq"])

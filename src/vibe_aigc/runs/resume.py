@@ -13,6 +13,7 @@ from vibe_aigc.errors import CheckpointCorruptError, StoreUnavailableError, Unsu
 from vibe_aigc.models import WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
+from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionStatus, NodeResult
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -30,6 +31,9 @@ class ResumeState:
     warnings: list[str] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
     memos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    covered: bool = False
+    """True when the store alone reproduces this state (the newest checkpoint, valid, plus the
+    journal after it): a snapshot of it at the resumed run's start would only repeat it."""
 
 
 def _short(exc: Exception) -> str:
@@ -89,6 +93,19 @@ def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
             source, "workflow_plan cannot run: " + "; ".join(str(p) for p in problems[:5])
         )
     return plan
+
+
+def _plan_of(record: dict[str, Any], source: str, given: WorkflowPlan | None) -> WorkflowPlan:
+    """The stored plan, or ``given`` itself when it stores as exactly this record's plan: its
+    stored form (JSON, redacted) is compared with the record's, so the stored copy need not be
+    validated into a second plan (for 100k nodes that took seconds). Any difference takes the
+    full path (:func:`plan_from_record`; the caller then compares the plans node by node)."""
+    stored = record.get("workflow_plan")
+    if given is not None and given.id == record.get("plan_id") and isinstance(stored, dict):
+        mine = redact_record({"workflow_plan": given.model_dump(mode="json")})["workflow_plan"]
+        if mine == stored:
+            return given
+    return plan_from_record(record, source)
 
 
 def check_listed(results: dict[str, NodeResult], listed: Any, source: str) -> None:
@@ -206,15 +223,18 @@ def load_resume_state(
     lease: Lease,
     plan_id: str,
     checkpoint_id: str | None = None,
+    given: WorkflowPlan | None = None,
 ) -> ResumeState | None:
     """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all.
 
-    ``lease`` is the plan's (a damaged journal tail is set aside under it).
+    ``lease`` is the plan's (a damaged journal tail is set aside under it). ``given``: the
+    plan the caller resumes with; when it stores exactly as the checkpoint's plan, the state's
+    ``plan`` is ``given`` itself (no second copy is validated).
     """
     warnings: list[str] = []
     if checkpoint_id is not None:
         record = manager.load_checkpoint(checkpoint_id, plan_id)
-        plan = plan_from_record(record, checkpoint_id)
+        plan = _plan_of(record, checkpoint_id, given)
         results = results_from_record(record, checkpoint_id)
         check_listed(results, record["completed_nodes"], checkpoint_id)
         completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
@@ -231,7 +251,7 @@ def load_resume_state(
     for candidate in ids:
         try:
             record = manager.load_checkpoint(candidate, plan_id)
-            plan = plan_from_record(record, candidate)
+            plan = _plan_of(record, candidate, given)
             results = results_from_record(record, candidate)
             check_listed(results, record["completed_nodes"], candidate)
             memos = memos_from_record(record, candidate)
@@ -255,7 +275,9 @@ def load_resume_state(
         completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
         if skipped:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
-        return ResumeState(plan, candidate, completed, last + 1, warnings, record, memos)
+        return ResumeState(
+            plan, candidate, completed, last + 1, warnings, record, memos, covered=not skipped
+        )
     raise CheckpointCorruptError(
         f"plan {plan_id!r} in {manager.url}",
         f"none of the {len(ids)} checkpoint(s) of plan {plan_id!r} is valid",

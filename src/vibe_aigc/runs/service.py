@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -23,6 +22,7 @@ from vibe_aigc.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     ConfigurationError,
+    LineageError,
     PlanMismatchError,
 )
 from vibe_aigc.executor import (
@@ -38,10 +38,28 @@ from vibe_aigc.executor.events import emit
 from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.redaction import redact
+from vibe_aigc.runs import history
 from vibe_aigc.runs.budget import BudgetGate
+from vibe_aigc.runs.history import RunInfo, RunStatus
+from vibe_aigc.runs.lineage import (
+    PlanChanges,
+    claim_fork,
+    fork_start,
+    lineage_extras,
+    no_plan,
+    plan_changes,
+    retry_targets,
+    take_over,
+)
 from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, state_of
-from vibe_aigc.runs.resume import ResumeState, journal_after, load_resume_state, plan_from_record
+from vibe_aigc.runs.resume import (
+    ResumeState,
+    journal_after,
+    load_resume_state,
+    plan_from_record,
+)
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
 Retool = Callable[[WorkflowPlan, set[str]], tuple[WorkflowPlan, str | None]]
@@ -111,20 +129,33 @@ class RunService:
         *,
         checkpoint_id: str | None = None,
         fresh: bool = False,
+        retry_failed: bool = False,
     ) -> ExecutionResult:
         """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
         start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
         over. A plan whose latest checkpoint is complete is not run again: its stored result
-        is returned (``fresh=True`` to run it anew)."""
+        is returned (``fresh=True`` to run it anew).
+
+        ``given`` a plan that differs from the stored one (an edited plan): outputs of nodes
+        whose fingerprint is unchanged are kept, changed nodes and everything downstream run
+        again (:func:`~vibe_aigc.runs.lineage.plan_changes`). ``retry_failed``: the checkpoint
+        must hold failed or skipped nodes (LineageError otherwise); they run again."""
         async with self.lease(target) as lease:
             state = (
                 None
                 if fresh
                 else await in_thread(
-                    load_resume_state, self.manager, lease, target, checkpoint_id
+                    load_resume_state,
+                    self.manager,
+                    lease,
+                    target,
+                    checkpoint_id,
+                    given if isinstance(given, WorkflowPlan) else None,
                 )
             )
             if state is None:
+                if retry_failed:
+                    raise LineageError(f"plan {target!r} has no checkpoint to retry")
                 if given is None:
                     raise CheckpointNotFoundError(
                         target,
@@ -134,10 +165,14 @@ class RunService:
                 plan = await make_plan(given, target) if isinstance(given, Vibe) else given
                 self.plans[plan.id] = plan
                 return await self._run(plan, lease, None)
+            if retry_failed and not retry_targets(state.record, state.plan):
+                raise LineageError(
+                    f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
+                    "skipped node to retry; continue an interrupted run with `vibe-aigc resume`"
+                )
             if isinstance(given, WorkflowPlan):
-                check_same_plan(given, state.plan)
-                # run the caller's copy: the stored one has its secret parameters redacted
-                state.plan = given
+                # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
+                take_over(state, plan_changes(state.plan, state.completed, given), given)
             elif (
                 isinstance(given, Vibe)
                 and checkpoint_id is not None
@@ -203,11 +238,17 @@ class RunService:
             await _uncancellable(in_thread(context.__exit__, None, None, None))
 
     async def _run(
-        self, plan: WorkflowPlan, lease: Lease, resume: ResumeState | None
+        self,
+        plan: WorkflowPlan,
+        lease: Lease,
+        resume: ResumeState | None,
+        lineage: Record | None = None,
     ) -> ExecutionResult:
         manager = self.manager
         callbacks = self._callbacks()
         run_id = new_run_id()
+        if lineage is None and resume is not None and resume.record.get("run_id"):
+            lineage = lineage_extras(resume.record, resume.checkpoint_id, resume.completed)
 
         async def announce(checkpoint_id: str, run_state: str, state: ExecutionResult) -> None:
             if not callbacks:
@@ -250,18 +291,20 @@ class RunService:
             next_seq=next_seq,
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
+            start_snapshot=not (resume is not None and resume.covered),
         )
         gate = self.gate() if self.gate is not None else None
         planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
         hooks: list[Any] = [planning, hook] if gate is None else [gate, planning, hook]
-        result = await self.executor.execute(
-            plan,
-            completed=resume.completed if resume else None,
-            hooks=hooks,
-            progress_callbacks=callbacks,
-            memo=hook,
-            admit=gate.admit if gate is not None else None,
-        )
+        with manager.run_lineage(run_id, lineage or {}):
+            result = await self.executor.execute(
+                plan,
+                completed=resume.completed if resume else None,
+                hooks=hooks,
+                progress_callbacks=callbacks,
+                memo=hook,
+                admit=gate.admit if gate is not None else None,
+            )
         result.warnings.extend(warnings)
         if resume is not None:
             result.resumed_from = resume.checkpoint_id
@@ -274,6 +317,54 @@ class RunService:
     def _next_seq(self, plan_id: str, lease: Lease | None, warnings: list[str]) -> int:
         records = journal_after(self.manager, lease, plan_id, -1, warnings)
         return max((int(r["seq"]) for r in records), default=-1) + 1
+
+    # ------------------------------------------------------------------ lineage
+
+    async def preview(self, given: WorkflowPlan) -> PlanChanges:
+        """What running ``given`` would reuse and re-run (``--dry-run``); runs nothing."""
+        async with self.lease(given.id) as lease:
+            state = await in_thread(load_resume_state, self.manager, lease, given.id, None)
+        if state is None:
+            return PlanChanges(new=given.node_ids)
+        return plan_changes(state.plan, state.completed, given)
+
+    async def fork(
+        self,
+        checkpoint_id: str,
+        *,
+        from_nodes: list[str] | None = None,
+        settings: list[tuple[str, str, Any]] | None = None,
+        plan_id: str | None = None,
+        plan: WorkflowPlan | None = None,
+    ) -> ExecutionResult:
+        """Run a new plan (``plan_id``, default ``<source>-fork-<hex>``; or ``plan``) from
+        checkpoint ``checkpoint_id``, keeping every completed output except ``from_nodes``,
+        nodes whose parameters ``settings`` change, and everything downstream of them.
+        The source run is only read; LineageError when the new id is taken."""
+        validate_checkpoint_id(checkpoint_id)
+        record = await asyncio.to_thread(self.manager.load_checkpoint, checkpoint_id, None)
+        source, new_plan, kept = fork_start(
+            record, checkpoint_id, from_nodes, settings, plan_id, plan
+        )
+        async with self.lease(new_plan.id) as lease:
+            await asyncio.to_thread(claim_fork, self.manager, source.id, new_plan.id, kept)
+            state = ResumeState(new_plan, checkpoint_id, kept, next_seq=0)
+            self.plans[new_plan.id] = new_plan
+            extras = lineage_extras(record, checkpoint_id, kept)
+            return await self._run(new_plan, lease, state, extras)
+
+    async def retry_failed(self, plan_id: str, checkpoint: str | None = None) -> ExecutionResult:
+        """Re-run only the failed and skipped nodes (LineageError when there are none)."""
+        retry = self.resume(plan_id, None, no_plan, checkpoint_id=checkpoint, retry_failed=True)
+        return await retry
+
+    def list_runs(self, plan_id: str | None = None, state: str | None = None) -> list[RunInfo]:
+        """Every run in the store, newest first (see :mod:`vibe_aigc.runs.history`)."""
+        return history.list_runs(self.manager, plan_id, state)
+
+    def status(self, run_or_plan: str) -> RunStatus:
+        """Every node of a run (or of a plan's latest run), with which run produced it."""
+        return history.run_status(self.manager, run_or_plan)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -348,7 +439,8 @@ class RunService:
 
 
 def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
-    """PlanMismatchError listing the nodes in which ``given`` differs from ``stored``."""
+    """PlanMismatchError listing the nodes in which ``given`` differs from ``stored`` (a strict
+    check for callers that refuse edits; resuming itself re-runs what changed instead)."""
 
     def shape(plan: WorkflowPlan) -> dict[str, Any]:
         return {
@@ -361,26 +453,6 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
-
-
-async def durable_run(
-    executor: WorkflowExecutor,
-    plan: WorkflowPlan,
-    interval: int,
-    checkpoint_dir: str | os.PathLike[str] | None,
-) -> ExecutionResult:
-    """``WorkflowExecutor(checkpoint_interval=N, checkpoint_dir=...).execute_plan(plan)``:
-    a durable run of ``plan`` on that executor, as ``MetaPlanner(checkpoint_interval=N)
-    .execute(plan)`` runs it (a fresh run; resume it with ``execute_with_resume``)."""
-    manager = WorkflowPersistenceManager(checkpoint_dir)
-    return await RunService(manager, executor, checkpoint_interval=interval).run(plan)
-
-
-def install_durable_run() -> None:
-    """Hand the scheduler the way to run ``execute_plan`` durably (see executor.core)."""
-    from vibe_aigc.executor import core
-
-    core.DURABLE_RUN = durable_run
 
 
 class _PlanningUsage:

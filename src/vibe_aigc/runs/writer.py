@@ -2,11 +2,12 @@
 
 The scheduler's hook numbers each journal record on the event loop and hands it here; one
 thread appends whatever has queued up in a single ``write`` + ``fsync`` (so completions that
-finish together share an fsync) and resolves each waiter's future on its loop. Journal
-housekeeping (rotation, compaction) goes through the same queue, so it happens exactly
-between the appends queued before and after it. After a failed append, every later append
-fails too (sticky): nothing at or above the failed batch's first seq is ever written, so the
-caller can safely number on from there.
+finish together share an fsync) and resolves the batch's futures with one wake-up of their
+loop. (Writing a lone record from the loop itself, to save the hand-off, measured slower here
+side by side: bench/RESULTS.md, issue 15.) Journal housekeeping (rotation, compaction) goes
+through the same queue, so it happens exactly between the appends queued before and after it.
+After a failed append, every later append fails too (sticky): nothing at or above the failed
+batch's first seq is ever written, so the caller can safely number on from there.
 """
 
 from __future__ import annotations
@@ -110,8 +111,12 @@ class JournalWriter:
             except BaseException as exc:
                 self.failure = error = exc
                 self.failed_from = int(batch[0][1]["seq"])
+        # one wake-up of each waiting loop per batch, not one per record
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] = {}
         for _, _, loop, future in batch:
-            _settle(loop, future, None, error)
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
+            _settle_all(loop, futures, error)
         batch.clear()
 
 
@@ -128,6 +133,24 @@ def _settle(
             future.set_exception(error)
         else:
             future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(apply)
+
+
+def _settle_all(
+    loop: asyncio.AbstractEventLoop,
+    futures: list[asyncio.Future[Any]],
+    error: BaseException | None,
+) -> None:
+    def apply() -> None:
+        for future in futures:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(None)
 
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
         loop.call_soon_threadsafe(apply)

@@ -91,7 +91,11 @@ class SegmentJournal:
 
     # ------------------------------------------------------------------ appending
 
-    def append(self, plan_dir: Path, records: list[Record]) -> None:
+    def append(
+        self, plan_dir: Path, records: list[Record], prepare: Callable[[], object] | None = None
+    ) -> None:
+        """Append ``records`` in one write + fsync. ``prepare`` runs before a segment is
+        (re)opened (the store's folder checks); not while the open one is still current."""
         if not records:
             return
         lines = [self.codec.encode_line(record) for record in records]
@@ -104,6 +108,15 @@ class SegmentJournal:
         if seqs[0] < 0:
             raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
         with self.guard:
+            if prepare is not None:
+                cached = self._appenders.get(plan_dir)
+                if (
+                    cached is None
+                    or plan_dir in self._rotate
+                    or cached[0] != _folder_stamp(plan_dir)
+                ):
+                    prepare()  # before anything reads or writes the folder
+                    prepare = None
             last = self._last.get(plan_dir)
             if last is None:
                 found = self.read(plan_dir).entries

@@ -67,6 +67,8 @@ class FileCheckpointStore:
         self.url = self.root.as_uri()
         self.blobs: BlobStore = FileBlobStore(self.root)
         self._journal = SegmentJournal(self.codec, self._read_file)
+        self._plan_dirs: dict[str, Path] = {}  # plan id -> root / plan id (validated)
+        self._fenced_last: FileLease | None = None  # the lease _fenced accepted last
 
     def __repr__(self) -> str:
         return f"FileCheckpointStore({str(self.root)!r})"
@@ -359,6 +361,8 @@ class FileCheckpointStore:
         return FileLease(PlanLock(plan_dir, plan_id), on_release=self._forget_if_empty)
 
     def _fenced(self, lease: Lease, plan_id: str | None = None) -> FileLease:
+        if lease is self._fenced_last and plan_id in (None, lease.plan_id):
+            return lease  # checked below already (a lease's folder never changes)
         if not isinstance(lease, FileLease) or lease.plan_dir.parent != self.root:
             raise CheckpointWriteError(
                 str(self.root), OSError("the lease belongs to another store; refused")
@@ -368,6 +372,7 @@ class FileCheckpointStore:
                 str(self.root),
                 OSError(f"the lease is for plan {lease.plan_id!r}, not {plan_id!r}; refused"),
             )
+        self._fenced_last = lease
         return lease
 
     def write_snapshot(self, lease: Lease, record: Record) -> None:
@@ -411,8 +416,14 @@ class FileCheckpointStore:
     # ------------------------------------------------------------------ journal (file API)
 
     def append_journal(self, plan_id: str, records: list[Record]) -> None:
-        if records:
-            self._journal.append(self._ensure_plan_dir(validate_plan_id(plan_id)), records)
+        if not records:
+            return
+        plan_dir = self._plan_dirs.get(plan_id)
+        if plan_dir is None:
+            plan_dir = self._plan_dirs[plan_id] = self.root / validate_plan_id(plan_id)
+        # the folder checks (symlinks, resolving inside root, marker) run whenever a segment
+        # is opened; while it stays open and its folder unchanged they still hold
+        self._journal.append(plan_dir, records, prepare=lambda: self._ensure_plan_dir(plan_id))
 
     def close_journal(self, plan_id: str) -> None:
         """Close the plan's open journal segment (a later append reopens it)."""
