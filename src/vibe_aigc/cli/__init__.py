@@ -110,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         )
         dir_flag(p)
 
+    def backend_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--backend",
+            choices=["local", "ray"],
+            default="local",
+            help="where node work runs: this process, or Ray tasks (pip install 'vibe-aigc[ray]')",
+        )
+        p.add_argument(
+            "--ray-address",
+            help="the Ray cluster (default $VIBE_RAY_ADDRESS, else a local Ray instance)",
+        )
+
     p_plan = sub.add_parser("plan", help="plan a vibe and show the workflow")
     vibe_flags(p_plan)
     p_plan.add_argument(
@@ -131,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
     p_exec.add_argument("--adapt", action="store_true", help="replan failed parts")
     run_flags(p_exec)
+    backend_flags(p_exec)
 
     p_cps = sub.add_parser("checkpoints", help="list, show, delete or clear checkpoints")
     action = p_cps.add_mutually_exclusive_group(required=True)
@@ -147,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
     interval_flag(p_res)
     run_flags(p_res)
+    backend_flags(p_res)
     for command in (p_plan, p_exec, p_cps, p_res):
         command.set_defaults(command_parser=command)
     return parser
@@ -309,6 +323,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
         executor=executor_from_env(),
         checkpoint_interval=interval_for(args) if durable else None,
         persistence_manager=manager,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     if args.adapt and not hasattr(planner, "execute_with_adaptation"):
         raise ConfigurationError(
@@ -351,6 +367,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         executor=executor_from_env(),
         checkpoint_interval=args.checkpoint_interval,
         persistence_manager=manager,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     plan_id = args.plan
     if args.checkpoint_id and plan_id is None:
