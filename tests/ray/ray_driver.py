@@ -133,7 +133,8 @@ async def main() -> int:
 
     gpu_nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"] and "gpu_sim" in n["Resources"]]
     print(
-        json.dumps(
+        "RESULT "
+        + json.dumps(
             {
                 "driver": os.getpid(),
                 "status": result.status.value,
@@ -142,6 +143,7 @@ async def main() -> int:
                 "statuses": {k: v.status.value for k, v in result.node_results.items()},
                 "errors": {k: v.error for k, v in result.node_results.items() if v.error},
                 "gpu_nodes": gpu_nodes,
+                "driver_node": ray.get_runtime_context().get_node_id(),
                 "elapsed": time.monotonic() - started,
             }
         ),

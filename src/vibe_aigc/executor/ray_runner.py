@@ -47,6 +47,7 @@ import asyncio
 import copy
 import importlib
 import itertools
+import logging
 import math
 import os
 import time
@@ -69,6 +70,7 @@ INSTALL_HINT = (
     "(or pip install 'ray>=2.9'); or run without --backend ray"
 )
 ADDRESS_ENV = "VIBE_RAY_ADDRESS"
+log = logging.getLogger("vibe_aigc.ray")
 _STANDARD = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 _SYSTEM_ERRORS = (
     "WorkerCrashedError",
@@ -153,8 +155,14 @@ class _RelayMemo:
         self.notes = {node_id: dict(notes)}
 
     async def remember(self, node_id: str, key: str, value: Any) -> None:
-        ref = self.relay.remember.remote(self.call, node_id, key, value)
-        error = await asyncio.wrap_future(ref.future())
+        try:
+            ref = self.relay.remember.remote(self.call, node_id, key, value)
+            error = await asyncio.wrap_future(ref.future())
+        except Exception as exc:  # the relay (or the driver's node) is gone: try again later
+            raise TransientError(
+                f"the driver's memo relay is unreachable ({type(exc).__name__}); memo {key!r} "
+                "was not recorded"
+            ) from None
         if error is not None:
             raise NodeExecutionError(f"the driver could not record memo {key!r}: {error}", node_id)
         self.notes.setdefault(node_id, {})[key] = value
@@ -297,11 +305,16 @@ class RayRunner:
         if self._task is None:
             self._task = ray.remote(_attempt)
         if self._relay is None:
-            affinity = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
-                node_id=ray.get_runtime_context().get_node_id(), soft=True
-            )
-            relay_class = ray.remote(num_cpus=0, max_concurrency=1000)(_Relay)
-            self._relay = relay_class.options(scheduling_strategy=affinity).remote()
+            self._relay = self._new_relay()
+
+    def _new_relay(self) -> Any:
+        """The memo relay, on the driver's own node (it lives and dies with the driver)."""
+        ray = self.ray
+        affinity = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
+            node_id=ray.get_runtime_context().get_node_id(), soft=False
+        )
+        relay_class = ray.remote(num_cpus=0, max_concurrency=1000)(_Relay)
+        return relay_class.options(scheduling_strategy=affinity).remote()
 
     def offered(self) -> list[dict[str, float]]:
         """The resources of each alive node (refreshed at most every 2 s)."""
@@ -394,14 +407,24 @@ class RayRunner:
         """Journal the workers' notes through the driver's memo, then acknowledge each."""
         pending: set[asyncio.Task[None]] = set()
         while self._memos or pending:
-            batch = await asyncio.wrap_future(self._relay.take.remote(0.5).future())
+            relay = self._relay
+            try:
+                batch = await asyncio.wrap_future(relay.take.remote(0.5).future())
+            except Exception as exc:  # the relay died: its notes were never acknowledged
+                log.warning("the Ray memo relay was lost (%s); starting a new one", exc)
+                await asyncio.sleep(0.2)
+                if self._relay is relay:
+                    self._relay = self._new_relay()
+                continue
             for request, call, node_id, key, value in batch:
-                task = asyncio.create_task(self._note(request, call, node_id, key, value))
+                task = asyncio.create_task(self._note(relay, request, call, node_id, key, value))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
         self._drain = None
 
-    async def _note(self, request: int, call: str, node_id: str, key: str, value: Any) -> None:
+    async def _note(
+        self, relay: Any, request: int, call: str, node_id: str, key: str, value: Any
+    ) -> None:
         entry = self._memos.get(call)
         error: str | None = "the attempt that made it is over"
         if entry is not None:
@@ -410,7 +433,7 @@ class RayRunner:
                 error = None
             except Exception as exc:  # told to the worker, whose remember raises it
                 error = f"{type(exc).__name__}: {exc}"
-        self._relay.settle.remote(request, error)
+        relay.settle.remote(request, error)
 
 
 class _Recipe:
