@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+RELIABILITY = str(Path(HERE).parent / "reliability")  # the chaos suite's kit and runner
+for folder in (RELIABILITY, HERE):
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 from cluster import RayCluster  # noqa: E402
 
