@@ -91,7 +91,9 @@ class RayCluster:
         self.nodes: list[RayNode] = []
         self.log = self.temp_dir / "nodes.log"
 
-    def _start(self, name: str, args: list[str], resources: dict[str, float]) -> RayNode:
+    def _start(
+        self, name: str, args: list[str], resources: dict[str, float], num_cpus: int = 1
+    ) -> RayNode:
         ports = [
             f"--node-manager-port={free_port()}",
             f"--object-manager-port={free_port()}",
@@ -100,7 +102,7 @@ class RayCluster:
             f"--runtime-env-agent-port={free_port()}",
             f"--metrics-export-port={free_port()}",
         ]
-        command = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+        command = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}"]
         command += ["--disable-usage-stats", "--object-store-memory=100000000", *ports, *args]
         if resources:
             command.append(f"--resources={json.dumps(resources)}")
@@ -116,7 +118,7 @@ class RayCluster:
         self.nodes.append(node)
         return node
 
-    def start(self, workers: list[dict[str, float]]) -> None:
+    def start(self, workers: list[dict[str, float]], head_cpus: int = 1) -> None:
         self._start(
             "head",
             [
@@ -126,14 +128,17 @@ class RayCluster:
                 f"--temp-dir={self.temp_dir}",
             ],
             {},
+            head_cpus,
         )
         self.wait_for(1)
         for i, resources in enumerate(workers, 1):  # one by one: 2 cores, a busy GCS
             self.add_worker(f"worker{i}", resources)
 
-    def add_worker(self, name: str, resources: dict[str, float], wait: bool = True) -> RayNode:
+    def add_worker(
+        self, name: str, resources: dict[str, float], wait: bool = True, num_cpus: int = 1
+    ) -> RayNode:
         expected = self.alive_count() + 1
-        node = self._start(name, [f"--address={self.address}"], resources)
+        node = self._start(name, [f"--address={self.address}"], resources, num_cpus)
         if wait:
             self.wait_for(expected)
         return node
