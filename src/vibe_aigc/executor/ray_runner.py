@@ -50,6 +50,8 @@ import itertools
 import logging
 import math
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -285,10 +287,15 @@ class RayRunner:
                 "logging_level": "WARNING",
                 "configure_logging": False,
                 "include_dashboard": False,
+                "log_to_driver": False,  # workers' output stays in the cluster's logs
             }
             if self.address is None:
                 options["num_cpus"] = os.cpu_count() or 1
             options.update(self.init_options)
+            # ray.init installs its own SIGTERM handler (sys.exit); the driver keeps its own
+            # (the command's: checkpoint, then exit 130)
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.getsignal(signal.SIGTERM) if main else None
             try:
                 ray.init(address=self.address, **options)
             except ConnectionError as exc:
@@ -296,6 +303,9 @@ class RayRunner:
                     f"cannot reach the Ray cluster at {self.address!r}: {exc}; start it with "
                     "`ray start --head` or fix --ray-address / $VIBE_RAY_ADDRESS"
                 ) from None
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
         for kind, rebuild in self.recipes.items():
             ray.util.register_serializer(
                 kind,
