@@ -66,6 +66,7 @@ from vibe_aigc.errors import (
 )
 from vibe_aigc.executor.runners import LocalRunner, NodeWork
 from vibe_aigc.models import WorkflowNode, WorkflowPlan
+from vibe_aigc.retry import is_transient
 
 INSTALL_HINT = (
     "the Ray backend needs Ray, an optional extra: pip install 'vibe-aigc[ray]' "
@@ -209,8 +210,6 @@ def _portable(exc: BaseException, node_id: str, dumps: Callable[[Any], bytes]) -
         dumps(exc)
         return exc
     except Exception:
-        from vibe_aigc.retry import is_transient
-
         text = f"{type(exc).__name__}: {exc}"
         return TransientError(text) if is_transient(exc) else NodeExecutionError(text, node_id)
 
