@@ -3,7 +3,7 @@
 Usage::
 
     python ray_driver.py ADDRESS STORE_URL LEDGER [--nodes N] [--ms MS] [--concurrency K]
-                         [--gpu-every K] [--unsat] [--flaky NODE]
+                         [--gpu-every K] [--unsat] [--flaky NODE] [--blob NODE]
 
 Runs a layered DAG through ``MetaPlanner(executor=LedgerRayExecutor(...), backend="ray",
 ray_address=ADDRESS).execute_with_resume(plan)`` (so a second driver resumes what a killed one
@@ -62,7 +62,9 @@ def expected_value(node_id: str, inputs: dict[str, Any]) -> str:
 class LedgerRayExecutor(WorkflowExecutor):
     """Sleeps ``parameters["ms"]``, derives its output from its inputs, logs where it ran."""
 
-    def __init__(self, ledger: str, concurrency: int, flaky: str | None) -> None:
+    def __init__(
+        self, ledger: str, concurrency: int, flaky: str | None, blob: str | None = None
+    ) -> None:
         super().__init__(
             max_concurrency=concurrency,
             retry_policy=RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2),
@@ -70,6 +72,7 @@ class LedgerRayExecutor(WorkflowExecutor):
         self.ledger = ledger
         self.driver = os.getpid()  # pickled with the executor: the worker logs its driver
         self.flaky = flaky
+        self.blob = blob
 
     def log(self, **entry: Any) -> None:
         fd = os.open(self.ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -90,11 +93,16 @@ class LedgerRayExecutor(WorkflowExecutor):
         if node.id == self.flaky and context.attempt == 1:
             raise TransientError("first attempt fails on purpose, after its memo")
         await asyncio.sleep(float(node.parameters.get("ms", 0)) / 1000)
+        extra: dict[str, Any] = {}
+        if node.id == self.blob:  # a large binary output: into the shared store, from here
+            data = hashlib.sha256(node.id.encode()).digest() * 32768  # 1 MiB
+            extra["artifact"] = context.services["artifacts"].save(context.plan.id, data)
         self.log(event="done", node=node.id, attempt=context.attempt, **here)
         return {
             "value": expected_value(node.id, context.dependency_outputs),
             "recalled": earlier,
             **here,
+            **extra,
         }
 
 
@@ -109,11 +117,12 @@ async def main() -> int:
     parser.add_argument("--gpu-every", type=int, default=0)
     parser.add_argument("--unsat", action="store_true")
     parser.add_argument("--flaky", default=None)
+    parser.add_argument("--blob", default=None)
     args = parser.parse_args()
 
     plan = build_plan(args.nodes, args.ms, args.gpu_every, args.unsat)
     planner = MetaPlanner(
-        executor=LedgerRayExecutor(args.ledger, args.concurrency, args.flaky),
+        executor=LedgerRayExecutor(args.ledger, args.concurrency, args.flaky, args.blob),
         store=args.store,
         llm_config=False,
         backend="ray",

@@ -113,8 +113,14 @@ def test_a_gpu_sim_node_runs_only_where_that_resource_is(
     ray_cluster: RayCluster, tmp_path: Path
 ) -> None:
     store, ledger = f"sqlite:///{tmp_path}/runs.db", tmp_path / "ledger.jsonl"
-    result = finish(driver(ray_cluster, store, ledger, "--nodes", "16", "--gpu-every", "3"))
+    flags = ("--nodes", "16", "--gpu-every", "3", "--blob", "n4")
+    result = finish(driver(ray_cluster, store, ledger, *flags))
     assert result["status"] == "completed", result["errors"]
+    # n4's 1 MiB output went from its worker into the store's blobs; only the reference came
+    ref = result["outputs"]["n4"]["artifact"]
+    assert ref["bytes"] == 1 << 20
+    data = WorkflowPersistenceManager(store=store).blobs.get(PLAN_ID, ref)
+    assert data[:32] * 32768 == data and len(data) == 1 << 20
     assert len(result["gpu_nodes"]) == 1
     plan = build_plan(16, 0, 3, False)
     wants_gpu = {n.id for n in plan.iter_nodes() if "resources" in n.parameters}
