@@ -177,7 +177,9 @@ def test_execute_visualize_matches_the_guide(tmp_path: Path) -> None:
     assert started and finished and len(started) == len(finished)
     summary_at = len(lines) - 1 - lines[::-1].index(BANNER)  # the diagram has a banner too
     assert started[0] < finished[0] and max(finished) < summary_at
-    assert "Execution Summary:" in lines and any(re.match(r"Duration: \d", x) for x in lines)
+    # the summary is printed once, as in the guide (issue 12.16: it used to come twice)
+    assert "Execution Summary:" not in lines and any(re.match(r"Duration: \d", x) for x in lines)
+    assert sum(x.startswith("Status: ") for x in lines) == 1
     tail = lines[summary_at:]
     assert tail[1] == "Status: completed"
     done, total = re.fullmatch(r"Completed: (\d+)/(\d+) nodes", tail[2]).groups()  # type: ignore[union-attr]
@@ -246,7 +248,10 @@ def test_execute_checkpoints_list_show_resume_delete_clear(tmp_path: Path) -> No
     assert deleted.returncode == 0 and f"Deleted checkpoint {oldest}" in deleted.stdout
     gone = cli("checkpoints", "--delete", oldest, cwd=tmp_path)
     assert gone.returncode == 1 and "not found" in gone.stderr and "--list" in gone.stderr
-    cleared = cli("checkpoints", "--clear", cwd=tmp_path)
+    refused = cli("checkpoints", "--clear", cwd=tmp_path)  # everything, off a terminal
+    assert refused.returncode == 2 and "--yes" in refused.stderr  # issue 12.8: asks first
+    assert cli("checkpoints", "--list", "--json", cwd=tmp_path).stdout.strip() != "[]"
+    cleared = cli("checkpoints", "--clear", "--yes", cwd=tmp_path)
     assert (
         cleared.returncode == 0
         and "Removed" in cleared.stdout
@@ -304,8 +309,10 @@ def test_model_settings_from_env_never_leak_and_never_crash(tmp_path: Path) -> N
 def test_output_dir_gets_every_node_and_the_result(tmp_path: Path) -> None:
     run = cli("execute", "Write a blog post", "--output-dir", "out", "--quiet", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    doc = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert {p.stem for p in (tmp_path / "out").glob("*.md")} == set(doc["node_results"])
+    [folder] = (tmp_path / "out").iterdir()  # one subfolder per plan (issue 12.9)
+    doc = json.loads((folder / "result.json").read_text())
+    assert folder.name == doc["plan_id"]
+    assert {p.stem for p in folder.glob("*.md")} == set(doc["node_results"])
 
 
 def test_adapt_runs_or_says_it_is_missing(tmp_path: Path) -> None:
@@ -347,7 +354,7 @@ def test_failed_run_exits_1_and_says_how_to_resume(tmp_path: Path) -> None:
         (("execute", "x", "--no-checkpoint", "--checkpoint-interval", "2"), 2, "cannot be"),
         (("execute", "   "), 2, "must not be empty"),
         (("execute", ""), 2, "must not be empty"),
-        (("execute", "x", "--plan-id", "../up"), 1, "invalid plan id"),
+        (("execute", "x", "--plan-id", "../up"), 2, "invalid plan id"),  # a usage error (12.15)
         (("plan", "x", "--format", "svg"), 2, "invalid choice"),
         (("plan", "x", "--output", "no/such/dir/plan.txt"), 1, "no/such/dir/plan.txt"),
         (("plan",), 2, "required"),
@@ -399,7 +406,7 @@ def test_unwritable_checkpoint_folder(tmp_path: Path) -> None:
 
 
 def test_locked_plan_fails_fast_naming_the_holder(tmp_path: Path) -> None:
-    env = hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"})
+    env = hermetic_env({"VIBE_SIMULATE_LATENCY": "1.5"})  # still running while we knock
     holder = subprocess.Popen(
         [str(BIN), "execute", "Write a blog post about locks", "--plain"],
         cwd=tmp_path,
@@ -429,13 +436,19 @@ def wait_for_lock(folder: Path, timeout: float = 20) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for lock in folder.glob("*/.lock"):
-            if lock.read_text().strip():  # the holder has written who it is
+            # the holder has written who it is, and its run has begun (the command's early
+            # check takes the lock for a moment too, and leaves nothing behind)
+            if lock.read_text().strip() and list(lock.parent.glob("cp-*.json")):
                 return lock
         time.sleep(0.05)
     raise AssertionError("the first run never took its lock")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],  # SIGHUP: the terminal closed (issue 12.13)
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
+)
 def test_signal_checkpoints_and_prints_resume_command(tmp_path: Path, sig: signal.Signals) -> None:
     proc = subprocess.Popen(
         [str(BIN), "execute", "Write a blog post about signals", "--plain"],

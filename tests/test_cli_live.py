@@ -60,7 +60,7 @@ def test_live_view_shows_nodes_icons_progress_and_checkpoint(tmp_path: Path) -> 
     for node_id in ("brief", "outline", "review"):
         assert re.search(rf"[├└]─ ✅ {node_id}\s+done \d", final), node_id
     assert f"{total}/{total} nodes" in final and "elapsed 0:" in final and "retries 0" in final
-    assert f"last checkpoint: {plan['checkpoint_id']} ({total}/{total} nodes done)" in final
+    assert f"{total}/{total} nodes recorded  last checkpoint {plan['checkpoint_id']}" in final
     assert "Status: completed" in final
     assert "🔄" in screen and "⏳" in screen  # running and pending nodes were shown on the way
     assert re.search(rf"\b\d/{total} nodes", screen)

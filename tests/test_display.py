@@ -128,7 +128,7 @@ async def test_live_view_follows_a_real_run(tmp_path: Path) -> None:
     for node_id in result.node_results:
         assert f"✅ {node_id}" in text
     assert f"{total}/{total} nodes" in text and "retries 0" in text and "elapsed 0:" in text
-    assert f"last checkpoint: {result.checkpoint_id} ({total}/{total} nodes done)" in text
+    assert f"{total}/{total} nodes recorded  last checkpoint {result.checkpoint_id}" in text
     assert "Status: completed" in text
     assert view.done == view.total == total and view.outcome == "completed"
 

@@ -66,6 +66,7 @@ _STATE_STYLE = {
     ExecutionStatus.COMPLETED: "green",
     ExecutionStatus.FAILED: "bold red",
     ExecutionStatus.SKIPPED: "dim",
+    ExecutionStatus.INTERRUPTED: "yellow",
 }
 _STATE_WORD = {
     ExecutionStatus.PENDING: "pending",
@@ -73,6 +74,7 @@ _STATE_WORD = {
     ExecutionStatus.COMPLETED: "done",
     ExecutionStatus.FAILED: "failed",
     ExecutionStatus.SKIPPED: "skipped",
+    ExecutionStatus.INTERRUPTED: "stopped",
 }
 _OUTCOME_STYLE = {"completed": "bold green", "failed": "bold red"}
 
@@ -125,6 +127,20 @@ def event_line(event: ProgressEvent) -> str | None:
     return f"{icon} [{node}] {label}  ({event.done}/{event.total})"
 
 
+def silence(stream: IO[str] | Any) -> None:
+    """Point a stream whose reader went away at /dev/null, so later writes (and the
+    interpreter's flush at exit) cannot raise BrokenPipeError again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 class Display:
     """A display that shows nothing: the base of the others, and ``--json``'s display."""
 
@@ -151,11 +167,17 @@ class PlainProgress(Display):
 
     def __init__(self, stream: IO[str] | Any) -> None:
         self.stream = stream
+        self.closed = False
 
     def __call__(self, event: ProgressEvent) -> None:
         line = event_line(event)
-        if line is not None:
+        if line is None or self.closed:
+            return
+        try:
             print(line, file=self.stream, flush=True)
+        except BrokenPipeError:  # `... | head`: the reader left; the run goes on, quietly
+            self.closed = True
+            silence(self.stream)
 
 
 def _tree_rows(plan: WorkflowPlan) -> list[tuple[str, WorkflowNode]]:
@@ -205,6 +227,10 @@ class LiveView(Display):
         self.status: dict[str, ExecutionStatus] = {}
         self.attempts: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
+        self.speed: dict[str, float] = {}  # tokens per second of a streaming node
+        self.recorded = 0  # completions recorded durably (journaled before the event)
+        self.cost = 0.0  # US dollars the finished nodes reported (usage "cost_usd")
+        self.durable = False
         self._lookup: PlanLookup | None = None
         self._clock = clock
         self._started = clock()
@@ -221,6 +247,14 @@ class LiveView(Display):
 
     def attach(self, lookup: PlanLookup) -> None:
         self._lookup = lookup
+
+    def on_tokens(self, node_id: str, progress: Any) -> None:
+        """Token progress of a streaming node (``context.services["on_tokens"]``)."""
+        with self._lock:
+            if getattr(progress, "done", False):
+                self.speed.pop(node_id, None)
+            else:
+                self.speed[node_id] = float(getattr(progress, "tokens_per_second", 0.0) or 0.0)
 
     def __call__(self, event: ProgressEvent) -> None:
         with self._lock:
@@ -248,11 +282,19 @@ class LiveView(Display):
             self.outcome = self._ended = None
         elif event.kind == EventKind.NODE_RETRYING:
             self.retries += 1
+        elif event.kind in (EventKind.NODE_COMPLETED, EventKind.NODE_FAILED):
+            finished = event.state.node_results.get(event.node_id or "") if event.state else None
+            if finished is not None and not finished.resumed:
+                self.cost += float((finished.usage or {}).get("cost_usd", 0.0))
         elif event.kind == EventKind.CHECKPOINT_SAVED:
             self.checkpoint, self.checkpoint_done = event.checkpoint_id, event.done
+            self.durable = True
         elif event.kind == EventKind.WORKFLOW_COMPLETED:
             self.outcome = event.status or event.message
             self._ended = self._clock()
+        if self.durable and event.counts:
+            # a durable run journals each completion before announcing it
+            self.recorded = event.counts.get("completed", self.recorded)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -345,6 +387,9 @@ class LiveView(Display):
         attempts = self.attempts.get(node_id, 0)
         if attempts > 1:
             text += f" try {attempts}"
+        speed = self.speed.get(node_id)
+        if state == ExecutionStatus.RUNNING and speed:
+            text += f" {speed:.0f} tok/s"
         return Text(text, style=_STATE_STYLE[state])
 
     def _footer(self) -> Group:
@@ -360,16 +405,19 @@ class LiveView(Display):
         info.append(f"{self.done}/{self.total} nodes", style="bold")
         info.append(f"  elapsed {_clock_text(self.elapsed)}")
         info.append(f"  retries {self.retries}", style="yellow" if self.retries else "")
+        if self.cost:
+            info.append(f"  cost ${self.cost:.4f}")
         grid = Table.grid(padding=(0, 2))
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="ellipsis")
         grid.add_row(bar, info)
-        saved = Text("last checkpoint: ", style="dim", no_wrap=True, overflow="ellipsis")
+        saved = Text("saved: ", style="dim", no_wrap=True, overflow="ellipsis")
         if self.checkpoint is None:
-            saved.append("none yet")
+            saved.append("nothing yet")
         else:
+            saved.append(f"{self.recorded}/{self.total} nodes recorded", style="bold")
+            saved.append("  last checkpoint ")
             saved.append(one_line(self.checkpoint, _ID_LIMIT), style="cyan")
-            saved.append(f" ({self.checkpoint_done}/{self.total} nodes done)")
         return Group(grid, saved)
 
 

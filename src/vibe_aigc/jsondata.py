@@ -45,7 +45,7 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_
         return [
             _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit) for i, v in enumerate(item)
         ]
-    if kind is dict:
+    if kind is dict or isinstance(item, dict):  # a dict subclass (TextOutput) is a mapping
         out = {}
         for key, value in item.items():
             if type(key) is not str:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 def utc_now() -> datetime:
@@ -30,8 +30,40 @@ class ExecutionStatus(str, Enum):
     INTERRUPTED = "interrupted"  # a run stopped before the end (a budget), resumable
 
 
+class TextOutput(dict[str, Any]):
+    """A node output that carries text: a JSON mapping (``output["text"]``, ``output["tool"]``,
+    ...) that also reads as its text, as 0.7.1's string outputs did: ``str(output)`` is the
+    text and ``output[:100]`` its first 100 characters (workflows.md, "Handling Results")."""
+
+    @property
+    def text(self) -> str:
+        return str(dict.get(self, "text", ""))
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return self.text[key]
+        return dict.__getitem__(self, key)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+
+def as_output(value: Any) -> Any:
+    """``value``, as a :class:`TextOutput` when it is a mapping with a ``"text"`` string."""
+    if type(value) is dict and isinstance(value.get("text"), str):
+        return TextOutput(value)
+    return value
+
+
 class NodeResult(BaseModel):
-    """What happened to one node."""
+    """What happened to one node.
+
+    Compatibility with 0.7.1: ``NodeResult("n", status, result=..., error=...)`` positionally,
+    and ``.result`` for the output.
+    """
 
     node_id: str
     status: ExecutionStatus = ExecutionStatus.PENDING
@@ -44,9 +76,35 @@ class NodeResult(BaseModel):
     usage: dict[str, float] | None = None
     resumed: bool = False  # True when the output came from a checkpoint, not this run
 
+    def __init__(
+        self,
+        node_id: str | None = None,
+        status: ExecutionStatus | str | None = None,
+        result: Any = None,
+        error: str | None = None,
+        duration: float | None = None,
+        **data: Any,
+    ) -> None:
+        positional = {"node_id": node_id, "status": status, "error": error, "duration": duration}
+        data.update({k: v for k, v in positional.items() if v is not None})
+        if result is not None:
+            data.setdefault("output", result)
+        super().__init__(**data)
+
+    @field_validator("output", mode="after")
+    @classmethod
+    def _text_output(cls, value: Any) -> Any:
+        return as_output(value)
+
+    @property
+    def result(self) -> Any:
+        """0.7.1's name for :attr:`output`."""
+        return self.output
+
 
 class ExecutionResult(BaseModel):
-    """The outcome of running a plan."""
+    """The outcome of running a plan (0.7.1: ``ExecutionResult("plan-1")`` and
+    ``add_node_result(result)`` work too)."""
 
     plan_id: str
     status: ExecutionStatus = ExecutionStatus.PENDING
@@ -58,6 +116,17 @@ class ExecutionResult(BaseModel):
     checkpoint_id: str | None = None  # the last checkpoint written for this run, if any
     # execute_with_adaptation: one entry per revised plan (failed nodes, kept, added, removed)
     adaptations: list[dict[str, Any]] = Field(default_factory=list)
+    # tokens (and cost) the planner spent planning this run's plan, counted in total_usage
+    planning_usage: dict[str, float] = Field(default_factory=dict)
+
+    def __init__(self, plan_id: str | None = None, **data: Any) -> None:
+        if plan_id is not None:
+            data["plan_id"] = plan_id
+        super().__init__(**data)
+
+    def add_node_result(self, result: NodeResult) -> None:
+        """Record a node's result (0.7.1's way of building a result by hand)."""
+        self.node_results[result.node_id] = result
 
     def count(self, status: ExecutionStatus) -> int:
         return sum(1 for r in self.node_results.values() if r.status == status)
@@ -74,7 +143,7 @@ class ExecutionResult(BaseModel):
         return {k: r.output for k, r in self.node_results.items() if r.output is not None}
 
     def total_usage(self) -> dict[str, float]:
-        total: dict[str, float] = {}
+        total: dict[str, float] = dict(self.planning_usage)
         for r in self.node_results.values():
             for key, value in (r.usage or {}).items():
                 total[key] = total.get(key, 0) + value

@@ -49,6 +49,7 @@ STATUS_ICONS: dict[ExecutionStatus, str] = {
     ExecutionStatus.COMPLETED: "✅",
     ExecutionStatus.FAILED: "❌",
     ExecutionStatus.SKIPPED: "⏭️",
+    ExecutionStatus.INTERRUPTED: "⏸️",
 }
 
 MERMAID_CLASSDEFS = (
@@ -106,7 +107,7 @@ def _coerce_format(value: VisualizationFormat | str) -> VisualizationFormat:
     except ValueError:
         choices = ", ".join(f.value for f in VisualizationFormat)
         raise ConfigurationError(
-            f"unknown visualization format {value!r}; use one of: {choices}"
+            f"Unsupported format: {value!r} (unknown visualization format; use one of: {choices})"
         ) from None
 
 
@@ -127,6 +128,29 @@ def one_line(text: str, limit: int | None = DESCRIPTION_LIMIT) -> str:
     if limit is not None and len(cleaned) > limit:
         cleaned = cleaned[: max(limit - 1, 0)].rstrip() + "…"
     return cleaned
+
+
+_ESCAPES = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL/ST (title, clipboard, links)
+    r"|\x1b[P^_][^\x1b]*(?:\x1b\\)?"  # DCS / PM / APC strings
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: cursor movement, colours, erase
+    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+
+
+def terminal_text(text: str) -> str:
+    """``text`` from outside (model answers, provider errors) made safe to print: escape
+    sequences are removed and other control and bidi-override characters shown as U+FFFD;
+    line breaks and tabs stay."""
+    cleaned = _ESCAPES.sub("", text)
+    return "".join(
+        "\ufffd"
+        if ch in _BIDI_CONTROLS
+        or (unicodedata.category(ch) == "Cc" and ch not in "\n\t")
+        else ch
+        for ch in cleaned
+    )
 
 
 def _status_map(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import logging
 import os
 import shlex
 import signal
@@ -16,10 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vibe_aigc import __version__
-from vibe_aigc.cli.output import report
+from vibe_aigc.cli.checkpoints import cmd_checkpoints
+from vibe_aigc.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    manager_from,
+)
+from vibe_aigc.cli.output import check_output_dir, json_dumps, report
+from vibe_aigc.cli.parser import DEFAULT_NODE_TIMEOUT, build_parser, positive_float
 from vibe_aigc.context import NodeContext
-from vibe_aigc.display import Display, LiveView, PlainProgress, wants_live
+from vibe_aigc.display import Display, LiveView, PlainProgress, silence, wants_live
 from vibe_aigc.errors import (
     CheckpointCorruptError,
     CheckpointNotFoundError,
@@ -27,152 +35,41 @@ from vibe_aigc.errors import (
     VibeError,
 )
 from vibe_aigc.executor import EventKind, ExecutionResult, ProgressEvent, WorkflowExecutor
+from vibe_aigc.llm import plain_http_warning
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.manager import describe_store
 from vibe_aigc.planner import MetaPlanner
-from vibe_aigc.visualization import VisualizationFormat, WorkflowVisualizer, one_line
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
-
-
-def non_empty(text: str) -> str:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("the description must not be empty")
-    return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vibe-aigc",
-        description="Plan a creative intent (a vibe) into a workflow and run it durably.",
-    )
-    parser.add_argument("--version", action="version", version=f"vibe-aigc {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def vibe_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("description", type=non_empty, help="what you want made")
-        p.add_argument("--style", "-s", help="aesthetic preferences")
-        p.add_argument(
-            "--constraints",
-            "-c",
-            nargs="+",
-            action="extend",
-            default=[],
-            metavar="TEXT",
-            help="boundaries, e.g. -c 'under 500 words' 'beginner-friendly'",
-        )
-        p.add_argument("--domain", "-d", help="content type, e.g. 'blog', 'video'")
-        p.add_argument("--plan-id", help="use this plan id instead of the derived one")
-
-    def dir_flag(p: argparse.ArgumentParser) -> None:
-        where = p.add_mutually_exclusive_group()
-        where.add_argument(
-            "--checkpoint-dir",
-            help="checkpoint folder (default: $VIBE_CHECKPOINT_DIR or .vibe_checkpoints)",
-        )
-        where.add_argument(
-            "--store",
-            metavar="URL",
-            help="where runs are kept: a folder, file:///path, sqlite:///runs.db or "
-            "postgresql://... (default: $VIBE_STORE_URL, else the checkpoint folder)",
-        )
-
-    def interval_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--checkpoint-interval",
-            type=positive_int,
-            default=None,
-            metavar="N",
-            help="write a full checkpoint every N completed nodes (progress is journaled always)",
-        )
-
-    def run_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--visualize", action="store_true", help="draw the plan with statuses")
-        p.add_argument("--json", action="store_true", help="print one JSON result document")
-        p.add_argument(
-            "--plain", action="store_true", help="one plain line per event, no live view"
-        )
-        p.add_argument("--quiet", "-q", action="store_true", help="print no deliverable text")
-        p.add_argument(
-            "--output-dir", metavar="DIR", help="write every node's output (and result.json) here"
-        )
-        dir_flag(p)
-
-    def backend_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--backend",
-            choices=["local", "ray"],
-            default="local",
-            help="where node work runs: this process, or Ray tasks (pip install 'vibe-aigc[ray]')",
-        )
-        p.add_argument(
-            "--ray-address",
-            help="the Ray cluster (default $VIBE_RAY_ADDRESS, else a local Ray instance)",
-        )
-
-    p_plan = sub.add_parser("plan", help="plan a vibe and show the workflow")
-    vibe_flags(p_plan)
-    p_plan.add_argument(
-        "--format", "-f", choices=[f.value for f in VisualizationFormat], default="ascii"
-    )
-    p_plan.add_argument("--output", "-o", help="write the diagram to this file")
-
-    p_exec = sub.add_parser("execute", help="plan and run a vibe (checkpointed)")
-    vibe_flags(p_exec)
-    p_exec.add_argument(
-        "--checkpoint",
-        action="store_true",
-        help="checkpoint the run (the default; kept for the guide's examples)",
-    )
-    p_exec.add_argument(
-        "--no-checkpoint", action="store_true", help="run without writing any checkpoint"
-    )
-    interval_flag(p_exec)
-    p_exec.add_argument("--fresh", action="store_true", help="ignore earlier checkpoints")
-    p_exec.add_argument("--adapt", action="store_true", help="replan failed parts")
-    run_flags(p_exec)
-    backend_flags(p_exec)
-
-    p_cps = sub.add_parser("checkpoints", help="list, show, delete or clear checkpoints")
-    action = p_cps.add_mutually_exclusive_group(required=True)
-    action.add_argument("--list", action="store_true", help="list checkpoints, newest first")
-    action.add_argument("--show", metavar="ID", help="print one checkpoint in full (JSON)")
-    action.add_argument("--delete", metavar="ID", help="delete one checkpoint")
-    action.add_argument("--clear", action="store_true", help="delete all (or --plan's)")
-    p_cps.add_argument("--plan", metavar="PLAN_ID", help="only this plan")
-    p_cps.add_argument("--json", action="store_true", help="machine-readable output")
-    dir_flag(p_cps)
-
-    p_res = sub.add_parser("resume", help="resume from a checkpoint (or a plan's latest)")
-    p_res.add_argument("checkpoint_id", nargs="?", help="the cp-... id to resume from")
-    p_res.add_argument("--plan", metavar="PLAN_ID", help="resume this plan from its latest")
-    interval_flag(p_res)
-    run_flags(p_res)
-    backend_flags(p_res)
-    for command in (p_plan, p_exec, p_cps, p_res):
-        command.set_defaults(command_parser=command)
-    return parser
+from vibe_aigc.planner.knowledge import DOMAINS, known_domain
+from vibe_aigc.visualization import (
+    WorkflowVisualizer,
+    one_line,
+    terminal_text,
+)
 
 
 def vibe_from(args: argparse.Namespace) -> Vibe:
-    return Vibe(
+    if args.description is None:
+        hint = (
+            " (-c/--constraints took every word after it: put the description first, or end "
+            "the constraints with --)"
+            if args.constraints
+            else ""
+        )
+        raise UsageError(f"the description (what you want made) is required{hint}")
+    vibe = Vibe(
         description=args.description,
         style=args.style,
         constraints=list(args.constraints),
         domain=args.domain,
     )
+    if args.domain and not known_domain(args.domain):
+        print(
+            f"warning: domain {terminal_text(args.domain)!r} is not one the built-in planner "
+            f"knows ({', '.join(DOMAINS)}); it plans from the description instead",
+            file=sys.stderr,
+        )
+    return vibe
 
 
 class SimulatedLatencyExecutor(WorkflowExecutor):
@@ -198,37 +95,54 @@ def executor_from_env() -> WorkflowExecutor | None:
     return SimulatedLatencyExecutor(delay)
 
 
-def manager_from(args: argparse.Namespace) -> WorkflowPersistenceManager:
-    return WorkflowPersistenceManager(
-        getattr(args, "checkpoint_dir", None), store=getattr(args, "store", None)
-    )
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a polite kill, a closed terminal: each checkpoints the run as interrupted."""
+
+
+def _late_signal(signum: int, frame: Any) -> None:
+    """A stop signal after the run's handlers are gone (while the checkpoint is being told
+    about): still a clean exit 130, never death by signal."""
+    raise KeyboardInterrupt
 
 
 async def run_cancellable(coro: Any) -> Any:
-    """Run ``coro``; SIGINT / SIGTERM cancel it so the run checkpoints before stopping."""
+    """Run ``coro``; SIGINT / SIGTERM / SIGHUP cancel it so the run checkpoints before it
+    stops (however many arrive: the run layer waits for its last write)."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(coro)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, task.cancel)
     try:
         return await task
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+            signal.signal(sig, _late_signal)
 
 
-def interrupted(planner: MetaPlanner, plan_id: str | None) -> int:
+def interrupted(planner: MetaPlanner, plan_id: str | None, as_json: bool = False) -> int:
+    latest = (
+        [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
+        if plan_id is not None
+        else []
+    )
+    saved = bool(latest) and latest[0].get("state") != "completed"
+    command = (
+        f"vibe-aigc resume {latest[0]['checkpoint_id']}{_dir_suffix(planner)}" if saved else None
+    )
+    if as_json:  # one document, whatever happened
+        doc = {
+            "plan_id": plan_id,
+            "status": "interrupted",
+            "checkpoint_id": latest[0]["checkpoint_id"] if saved else None,
+            "resume_command": command,
+            "error": None,
+        }
+        print(json_dumps(doc))
     print("\nInterrupted.", file=sys.stderr)
-    if plan_id is None:
-        return EXIT_INTERRUPTED
-    latest = [c for c in planner.list_checkpoints(plan_id) if not c.get("corrupt")]
-    if latest and latest[0].get("state") != "completed":
-        print(
-            f"Progress is saved. Resume with: vibe-aigc resume {latest[0]['checkpoint_id']}"
-            + _dir_suffix(planner),
-            file=sys.stderr,
-        )
-    else:
+    if command is not None:
+        print(f"Progress is saved. Resume with: {command}", file=sys.stderr)
+    elif plan_id is not None:
         print("No progress was saved yet; run the same command again.", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -267,6 +181,37 @@ def display_for(args: argparse.Namespace) -> Display:
     return PlainProgress(sys.stdout)
 
 
+def planner_for(
+    args: argparse.Namespace,
+    display: Display,
+    manager: WorkflowPersistenceManager,
+    interval: int | None,
+) -> MetaPlanner:
+    """The planner a run command uses: its display, store, planner choice, budget, timeout."""
+    planner = MetaPlanner(
+        progress_callback=display,
+        executor=executor_from_env(),
+        checkpoint_interval=interval,
+        persistence_manager=manager,
+        planner=args.planner,
+        budget=args.budget,
+        backend=args.backend,
+        ray_address=args.ray_address,
+    )
+    if planner.executor.node_timeout is None:
+        raw = os.environ.get("VIBE_NODE_TIMEOUT")
+        timeout = args.node_timeout or (positive_float(raw) if raw else DEFAULT_NODE_TIMEOUT)
+        planner.executor.node_timeout = timeout
+    on_tokens = getattr(display, "on_tokens", None)
+    if on_tokens is not None:
+        planner.executor.services.setdefault("on_tokens", on_tokens)
+    if planner.llm_config is not None:
+        warning = plain_http_warning(planner.llm_config)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+    return planner
+
+
 def check_not_running(manager: WorkflowPersistenceManager, plan_id: str) -> None:
     """Fail fast (CheckpointLockedError naming the holder) when another process runs the plan.
 
@@ -278,7 +223,11 @@ def check_not_running(manager: WorkflowPersistenceManager, plan_id: str) -> None
 
 
 def run_with(
-    display: Display, planner: MetaPlanner, plan_id: str | None, work: Any
+    display: Display,
+    planner: MetaPlanner,
+    plan_id: str | None,
+    work: Any,
+    as_json: bool = False,
 ) -> tuple[ExecutionResult, WorkflowPlan | None] | int:
     """Run ``work`` (a coroutine) under the display; an interrupt returns the exit code."""
     display.attach(planner.get_plan)
@@ -288,7 +237,7 @@ def run_with(
                 run_cancellable(work)
             )
     except (asyncio.CancelledError, KeyboardInterrupt):
-        return interrupted(planner, plan_id)
+        return interrupted(planner, plan_id, as_json)
     return outcome
 
 
@@ -312,20 +261,14 @@ def interval_for(args: argparse.Namespace) -> int | None:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir)
     vibe = vibe_from(args)
     durable = not args.no_checkpoint
     if args.no_checkpoint and (args.checkpoint or args.checkpoint_interval):
         raise UsageError("--no-checkpoint cannot be combined with --checkpoint(-interval)")
     display = display_for(args)
     manager = manager_from(args)
-    planner = MetaPlanner(
-        progress_callback=display,
-        executor=executor_from_env(),
-        checkpoint_interval=interval_for(args) if durable else None,
-        persistence_manager=manager,
-        backend=args.backend,
-        ray_address=args.ray_address,
-    )
+    planner = planner_for(args, display, manager, interval_for(args) if durable else None)
     if args.adapt and not hasattr(planner, "execute_with_adaptation"):
         raise ConfigurationError(
             "--adapt needs adaptive replanning (MetaPlanner.execute_with_adaptation), which is "
@@ -343,37 +286,36 @@ def cmd_execute(args: argparse.Namespace) -> int:
         if not durable:
             plan = await planner.plan(vibe, plan_id=plan_id)
             return await planner.execute(plan), plan
+
         # the runs layer decides: resume an unfinished run, return a finished one's stored
         # result, or start (fresh with --fresh)
         def resuming(event: ProgressEvent) -> None:
             if event.kind == EventKind.RUN_RESUMED and not args.json:
-                print(
-                    f"Resuming {plan_id} from {event.checkpoint_id} (use --fresh to start over)"
-                )
+                print(f"Resuming {plan_id} from {event.checkpoint_id} (use --fresh to start over)")
 
         with planner.subscribed(resuming):
             result = await planner.execute_with_resume(vibe, plan_id=plan_id, fresh=args.fresh)
         return result, planner.get_plan(plan_id)
 
-    outcome = run_with(display, planner, plan_id if durable else None, go())
+    outcome = run_with(display, planner, plan_id if durable else None, go(), args.json)
     return outcome if isinstance(outcome, int) else report(*outcome, args)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir)
     display = display_for(args)
     manager = manager_from(args)
-    planner = MetaPlanner(
-        progress_callback=display,
-        executor=executor_from_env(),
-        checkpoint_interval=args.checkpoint_interval,
-        persistence_manager=manager,
-        backend=args.backend,
-        ray_address=args.ray_address,
-    )
+    planner = planner_for(args, display, manager, args.checkpoint_interval)
     plan_id = args.plan
     if args.checkpoint_id and plan_id is None:
         plan_id = str(planner.get_checkpoint(args.checkpoint_id)["plan_id"])
     assert plan_id is not None  # main() checked that one of the two was given
+    if not manager.latest_checkpoint_ids(plan_id):
+        raise CheckpointNotFoundError(
+            plan_id,
+            f"plan {plan_id!r} has no checkpoint in {describe_store(manager)}; "
+            "`vibe-aigc checkpoints --list` shows the plans that have one",
+        )
     check_not_running(manager, plan_id)
     if not args.json:
         print(f"Resuming plan {plan_id} from {args.checkpoint_id or 'its latest checkpoint'}")
@@ -384,52 +326,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         )
         return result, planner.get_plan(result.plan_id)
 
-    outcome = run_with(display, planner, plan_id, go())
+    outcome = run_with(display, planner, plan_id, go(), args.json)
     return outcome if isinstance(outcome, int) else report(*outcome, args)
-
-
-def cmd_checkpoints(args: argparse.Namespace) -> int:
-    manager = manager_from(args)
-    if args.list:
-        entries = manager.list_checkpoints(args.plan)
-        if args.json:
-            print(json.dumps(entries, ensure_ascii=False, indent=2, default=str))
-            return EXIT_OK
-        if not entries:
-            where = f" for plan {args.plan}" if args.plan else ""
-            print(f"No checkpoints{where} in {describe_store(manager)}")
-            return EXIT_OK
-        print(f"Found {len(entries)} checkpoint(s):\n")
-        for cp in entries:
-            print(f"  ID: {cp['checkpoint_id']}")
-            if cp.get("corrupt"):
-                print(f"  CORRUPT: {cp.get('error')}")
-            else:
-                print(f"  Created: {cp['created_at']}")
-                print(f"  Progress: {cp['completed_nodes']}/{cp['total_nodes']} nodes")
-                print(f"  Plan: {cp['plan_id']}")
-                print(f"  State: {cp['state']}")
-            print()
-        return EXIT_OK
-    if args.show is not None:  # an empty id must never fall through to --clear
-        record = manager.load_checkpoint(args.show, args.plan)
-        print(json.dumps(record, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if args.delete is not None:
-        if manager.delete_checkpoint(args.delete, args.plan):
-            print(f"Deleted checkpoint {args.delete}")
-            return EXIT_OK
-        raise CheckpointNotFoundError(args.delete)
-    if not args.clear:  # pragma: no cover - argparse requires exactly one action
-        raise ConfigurationError("choose one of --list, --show, --delete, --clear")
-    plans = [args.plan] if args.plan is not None else manager.plan_ids()
-    removed: list[str] = []
-    for plan_id in plans:
-        removed.extend(manager.delete_plan(plan_id))
-    for item in removed:
-        print(f"Removed {item}")
-    print(f"Cleared {len(plans)} plan(s) ({len(removed)} file(s)) from {describe_store(manager)}")
-    return EXIT_OK
 
 
 COMMANDS = {
@@ -438,10 +336,6 @@ COMMANDS = {
     "resume": cmd_resume,
     "checkpoints": cmd_checkpoints,
 }
-
-
-class UsageError(Exception):
-    """Flags that contradict each other: reported like argparse's own errors (exit 2)."""
 
 
 def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
@@ -455,6 +349,20 @@ def hint_for(exc: VibeError, args: argparse.Namespace) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command. Run as the installed command (``argv`` None), it also makes sure a late
+    stop signal (a second Ctrl-C while the run is checkpointed) cannot kill it afterwards:
+    the exit code stays 130."""
+    library = logging.getLogger("vibe_aigc")
+    if not library.handlers:  # what the library logs reaches the user as warnings: once
+        library.addHandler(logging.NullHandler())
+    code = _main(argv)
+    if argv is None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command_parser: argparse.ArgumentParser = args.command_parser
@@ -470,12 +378,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `vibe-aigc ... | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
+        silence(sys.stdout)
+        return EXIT_OK
     except Exception as exc:
         if args.debug:
             raise
-        print(f"error: {describe(exc)}", file=sys.stderr)
+        if getattr(args, "json", False):  # --json: one document, also on an error
+            failure = {"status": "error", "error": describe(exc), "kind": type(exc).__name__}
+            print(json_dumps(failure))
+        print(f"error: {terminal_text(describe(exc))}", file=sys.stderr)
         hint = hint_for(exc, args) if isinstance(exc, VibeError) else None
         if hint is None and not isinstance(exc, VibeError | OSError):
             hint = "this is a bug in vibe-aigc; rerun with --debug and report the traceback"
@@ -484,9 +395,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+_PYTHON_HINTS = (
+    # library messages name the Python call; on the command line, name the command
+    (
+        "use list_checkpoints() (or `vibe-aigc checkpoints --list`) to see",
+        "`vibe-aigc checkpoints --list` shows",
+    ),
+    (" (list_checkpoints())", ""),
+    ("list_checkpoints()", "`vibe-aigc checkpoints --list`"),
+)
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, VibeError):
-        return str(exc)
+        text = str(exc)
+        for python, command in _PYTHON_HINTS:
+            text = text.replace(python, command)
+        return text
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"

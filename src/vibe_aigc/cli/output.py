@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from vibe_aigc.cli.common import UsageError
 from vibe_aigc.executor import ExecutionResult, ExecutionStatus
 from vibe_aigc.models import WorkflowPlan
-from vibe_aigc.visualization import WorkflowVisualizer
+from vibe_aigc.visualization import WorkflowVisualizer, terminal_text
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -44,6 +46,24 @@ def deliverables(plan: WorkflowPlan, result: ExecutionResult) -> list[str]:
     return [n for n in chosen if n in done]
 
 
+def json_dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=2, default=str)
+
+
+def check_output_dir(folder: str | None) -> None:
+    """Refuse ``--output-dir`` before any work is done when it cannot hold the outputs."""
+    if folder is None:
+        return
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--output-dir {folder}: exists and is not a folder")
+    parent = path if path.exists() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"--output-dir {folder}: {parent} is not writable")
+
+
 def text_of(output: Any) -> str:
     if isinstance(output, dict) and isinstance(output.get("text"), str):
         return str(output["text"])
@@ -53,7 +73,9 @@ def text_of(output: Any) -> str:
 
 
 def write_outputs(folder: Path, plan: WorkflowPlan, result: ExecutionResult) -> list[Path]:
-    """Each completed node's output as ``<node>.md``, plus ``result.json``."""
+    """Each completed node's output as ``<plan_id>/<node>.md``, plus ``result.json``: one
+    subfolder per plan, so two plans never mix their files in one folder."""
+    folder = folder / plan.id
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for node_id, node in result.node_results.items():
@@ -76,9 +98,9 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
     if args.output_dir and plan is not None:
         written = write_outputs(Path(args.output_dir), plan, result)
         if not args.json:
-            print(f"Wrote {len(written)} file(s) to {args.output_dir}")
+            print(f"Wrote {len(written)} file(s) to {written[-1].parent}")
     if args.json:
-        print(json.dumps(result_document(result, plan), ensure_ascii=False, indent=2))
+        print(json_dumps(result_document(result, plan)))
         return code
     if any(
         isinstance(r.output, dict) and r.output.get("offline_draft")
@@ -93,12 +115,14 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         for node_id in deliverables(plan, result):
             print()
             print(f"── {node_id} " + "─" * max(0, 46 - len(node_id)))
-            print(text_of(result.node_results[node_id].output))
+            print(terminal_text(text_of(result.node_results[node_id].output)))
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {terminal_text(warning)}", file=sys.stderr)
     if args.visualize and plan is not None:
         print()
-        print(WorkflowVisualizer.generate_diagram(plan, execution_result=result))
+        # the statuses drawn in the tree; the summary follows once, below
+        statuses = {n: r.status for n, r in result.node_results.items()}
+        print(WorkflowVisualizer.generate_diagram(plan, node_status=statuses))
     summary = result.get_summary()
     print()
     print("=" * 50)
@@ -108,13 +132,13 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
     print(f"Status: {status}")
     for node_id, checks in failed_checks.items():
         for check in checks:
-            print(f"  ❌ {node_id}: {check}")
+            print(f"  ❌ {node_id}: {terminal_text(check)}")
     print(f"Completed: {summary['completed']}/{summary['total_nodes']} nodes")
     if summary["failed"] or summary["skipped"]:
         print(f"Failed: {summary['failed']}  Skipped: {summary['skipped']}")
         for node_id, node in result.node_results.items():
             if node.status == ExecutionStatus.FAILED:
-                print(f"  ❌ {node_id}: {node.error}")
+                print(f"  ❌ {node_id}: {terminal_text(node.error or '')}")
     retries = sum(max(0, r.attempts - 1) for r in result.node_results.values() if not r.resumed)
     if retries:
         print(f"Retries: {retries}")
@@ -128,8 +152,10 @@ def report(result: ExecutionResult, plan: WorkflowPlan | None, args: argparse.Na
         print(f"Usage: {shown}")
     if result.resumed_from:
         print(f"Resumed from: {result.resumed_from}")
+    if result.status == ExecutionStatus.INTERRUPTED and result.checkpoint_id:
+        print(f"Stopped early. Resume with: vibe-aigc resume {result.checkpoint_id}")
     if result.checkpoint_id:
         print(f"Checkpoint: {result.checkpoint_id}")
-        if code != EXIT_OK:
+        if code != EXIT_OK and result.status != ExecutionStatus.INTERRUPTED:
             print(f"Fix the cause, then resume with: vibe-aigc resume {result.checkpoint_id}")
     return code

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import heapq
 import math
+import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -51,12 +52,19 @@ from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent
 from vibe_aigc.executor.runners import LocalRunner, NodeRunner
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
-from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, utc_now
-from vibe_aigc.retry import RetryPolicy, is_transient
+from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
+from vibe_aigc.retry import RetryPolicy, is_transient, retry_notice
 from vibe_aigc.tools import ToolRegistry, default_registry
 
 Sleep = Callable[[float], Awaitable[None]]
 Admit = Callable[[WorkflowNode], Awaitable[str | None]]
+DurableRun = Callable[
+    ["WorkflowExecutor", WorkflowPlan, int, "str | os.PathLike[str] | None"],
+    Awaitable[ExecutionResult],
+]
+DURABLE_RUN: DurableRun | None = None
+"""Set by the runs layer (``vibe_aigc.runs``) when it is imported: how ``execute_plan`` runs
+durably. The scheduler imports no store; the layer above hands it the way."""
 """Asked before a node starts: None to start it, or the reason to start no more nodes."""
 
 
@@ -84,6 +92,9 @@ class WorkflowExecutor:
         *,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
+        checkpoint_interval: int | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        tool_registry: ToolRegistry | None = None,
         runner: NodeRunner | None = None,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
@@ -94,7 +105,12 @@ class WorkflowExecutor:
         self.max_concurrency = max_concurrency
         self.retry_policy = retry_policy or RetryPolicy()
         self.node_timeout = node_timeout
+        tools = tools if tools is not None else tool_registry  # 0.7.1's name
         self.tools = tools if tools is not None else default_registry()
+        # 0.7.1 compatibility: execute_plan() runs durably when an interval is given
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoint_dir = checkpoint_dir
+        self.last_checkpoint_id: str | None = None
         self.services: dict[str, Any] = dict(services or {})
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
@@ -132,6 +148,17 @@ class WorkflowExecutor:
         run.memo = memo if memo is not None else InMemoryMemo()
         run.admit = admit
         return await run.go(completed or {})
+
+    async def execute_plan(self, plan: WorkflowPlan) -> ExecutionResult:
+        """0.7.1's entry point: :meth:`execute`, durably (journal + checkpoints in
+        ``checkpoint_dir``, the guide's layout) when ``checkpoint_interval`` was given, exactly
+        as ``MetaPlanner(checkpoint_interval=N)`` runs it; ``last_checkpoint_id`` is the last
+        checkpoint written."""
+        if self.checkpoint_interval is None or DURABLE_RUN is None:
+            return await self.execute(plan)
+        result = await DURABLE_RUN(self, plan, self.checkpoint_interval, self.checkpoint_dir)
+        self.last_checkpoint_id = result.checkpoint_id
+        return result
 
     def _callbacks(self, extra: Iterable[ProgressCallback]) -> list[ProgressCallback]:
         callbacks = [self.progress_callback] if self.progress_callback else []
@@ -188,7 +215,7 @@ class WorkflowExecutor:
                     result.error = message
                     break
                 delay = policy.delay_for(attempt, exc, self._rng)
-                await announce.retrying(node, attempt, delay, message)
+                await announce.retrying(node, attempt, delay, message, retry_notice(exc, delay))
                 await self._sleep(delay)
                 continue
             try:
@@ -198,7 +225,7 @@ class WorkflowExecutor:
                 result.error = str(NodeOutputError(node.id, exc.where, exc.reason))
                 break
             result.status = ExecutionStatus.COMPLETED
-            result.output = output
+            result.output = as_output(output)
             result.usage = usage_of(output)
             break
         result.completed_at = utc_now()
@@ -236,7 +263,7 @@ def _describe(exc: BaseException, timeout: Any) -> str:
 
 class _Announcer(Protocol):
     async def retrying(
-        self, node: WorkflowNode, attempt: int, delay: float, error: str
+        self, node: WorkflowNode, attempt: int, delay: float, error: str, notice: str
     ) -> None: ...
 
 
@@ -289,14 +316,17 @@ class _Run:
             ),
         )
 
-    async def retrying(self, node: WorkflowNode, attempt: int, delay: float, error: str) -> None:
+    async def retrying(
+        self, node: WorkflowNode, attempt: int, delay: float, error: str, notice: str
+    ) -> None:
         await self.event(
             EventKind.NODE_RETRYING,
             node.id,
             attempt=attempt,
             delay=delay,
             error=error,
-            message=f"attempt {attempt} failed; retrying in {delay:.2f}s",
+            # "attempt 1 failed; rate limited by api.example:443, retrying in 42 s"
+            message=f"attempt {attempt} failed; {notice}",
         )
 
     def context_for(self, node_id: str) -> NodeContext:

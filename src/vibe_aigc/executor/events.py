@@ -68,6 +68,16 @@ class ProgressEvent:
     """The run's status at a ``workflow_completed`` event (kept when serialized)."""
 
     @property
+    def progress_percent(self) -> float:
+        """0.7.1's name for :attr:`percent`."""
+        return self.percent
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """0.7.1's free-form extras: the event's optional fields."""
+        return {name: getattr(self, name) for name in _OPTIONAL if getattr(self, name) is not None}
+
+    @property
     def event_type(self) -> str:
         """0.7.1's name for the kind (``"node_completed"``, ...)."""
         return self.kind.value

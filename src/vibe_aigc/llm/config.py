@@ -106,13 +106,14 @@ class LLMConfig(BaseModel):
         ``OPENAI_API_KEY`` (with ``OPENAI_BASE_URL``, default the OpenAI API) wins over
         ``OLLAMA_HOST`` (``host:port`` or a URL; no key; model default ``llama3.1``).
         ``OPENAI_BASE_URL`` alone (a local server without a key) also counts. ``VIBE_PRICES``
-        names a price table file.
+        names a price table file; ``VIBE_LLM_MAX_TOKENS`` caps every answer.
         """
         env = dict(os.environ if env is None else env)
         key = env.get("OPENAI_API_KEY", "").strip()
         base = env.get("OPENAI_BASE_URL", "").strip()
         model = env.get("VIBE_LLM_MODEL", "").strip()
         image_model = env.get("VIBE_IMAGE_MODEL", "").strip() or None
+        max_tokens = env.get("VIBE_LLM_MAX_TOKENS", "").strip() or None
         ollama = env.get("OLLAMA_HOST", "").strip()
         scrub = Scrubber(secret_values(None, env))
         try:
@@ -124,13 +125,19 @@ class LLMConfig(BaseModel):
                     model=model or DEFAULT_OPENAI_MODEL,
                     image_model=image_model,
                     prices=prices,
+                    max_tokens=max_tokens,
                 )
             if ollama:
                 host = ollama if "://" in ollama else f"http://{ollama}"
                 host = host.rstrip("/")
                 if not host.endswith("/v1"):
                     host += "/v1"
-                return cls(base_url=host, model=model or DEFAULT_OLLAMA_MODEL, prices=prices)
+                return cls(
+                    base_url=host,
+                    model=model or DEFAULT_OLLAMA_MODEL,
+                    prices=prices,
+                    max_tokens=max_tokens,
+                )
         except ValueError as exc:
             raise ConfigurationError(
                 f"the LLM settings in the environment are invalid: {scrub(str(exc))}"

@@ -32,7 +32,7 @@ from vibe_aigc.persistence.factory import DEFAULT_DIR, ENV_DIR, ENV_URL, open_st
 from vibe_aigc.persistence.file import FileCheckpointStore
 from vibe_aigc.persistence.ids import new_checkpoint_id, validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import Record, corrupt_summary, fill_defaults, summary_of
-from vibe_aigc.persistence.redaction import redact_record
+from vibe_aigc.persistence.redaction import has_secret_values, redact_record, scrub_values
 from vibe_aigc.persistence.store import JournalRead, Lease, Store
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -254,6 +254,8 @@ class WorkflowPersistenceManager:
     # ------------------------------------------------------------------ journal
 
     def append_entries(self, lease: Lease, entries: list[Record]) -> None:
+        if has_secret_values():  # the configured key never reaches disk, whatever carries it
+            entries = [scrub_values(e) for e in entries]
         self.store.append_entries(lease, entries)
 
     def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:

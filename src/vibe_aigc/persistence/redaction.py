@@ -33,6 +33,27 @@ SECRET_MARKERS: tuple[str, ...] = (
     "credential",
     "cookie",
     "session_key",
+    "passphrase",
+    "ssh_key",
+    "sshkey",
+    "webhook",
+    "signing_key",
+    "client_key",
+)
+
+# whole words of a key (split at "-", "_", "." and camelCase) that name a credential alone:
+# "X-Auth", "auth", "openai.key", "pgpass" -- but not "author" or "keyboard"
+_SECRET_WORDS = {"auth", "pwd", "pass", "pgpass", "dsn", "creds"}
+_KEY_WORD = "key"
+_WORD_SPLIT = re.compile(r"[-_.\s]+|(?<=[a-z0-9])(?=[A-Z])")
+
+# credentials inside a string value: URL userinfo (scheme://user:PASS@host) and query
+# parameters that carry a secret (?api_key=..., &token=..., &sig=...)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^\s/@:]*):[^\s/@]+@")
+_QUERY_SECRET = re.compile(
+    r"(?P<name>[?&](?:api[-_]?key|key|token|access[-_]?token|password|passwd|secret|sig|"
+    r"signature|auth)=)[^&\s#]+",
+    re.IGNORECASE,
 )
 
 # "token" in these keys counts tokens; it is not a credential.
@@ -53,16 +74,68 @@ def is_secret_key(key: str) -> bool:
     Separators are ignored, so ``apiKey``, ``API-KEY`` and ``api_key`` all match.
     """
     lowered = key.lower()
-    compact = lowered.replace("_", "").replace("-", "")
+    compact = lowered.replace("_", "").replace("-", "").replace(".", "")
     if any(m in compact for m in _COMPACT_MARKERS):
+        return True
+    words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    if len(words) >= 2 and words[-1] == _KEY_WORD:  # ssh_key, openai.key, client-key
         return True
     if "token" not in lowered:
         return False
     return _COUNTING_KEY.fullmatch(lowered.replace("-", "_")) is None
 
 
+_VALUES: set[str] = set()
+
+
+def add_secret_values(values: Any) -> None:
+    """Register values that must never reach disk whatever field carries them (the configured
+    API key, credentials of a base URL); :func:`redact` replaces them inside every string."""
+    for value in values or ():
+        if isinstance(value, str) and len(value) >= 8:
+            _VALUES.add(value)
+
+
+def has_secret_values() -> bool:
+    return bool(_VALUES)
+
+
+def scrub_values(value: Any) -> Any:
+    """``value`` with every registered secret value replaced inside its strings (keys and
+    structure untouched); the identity when nothing is registered."""
+    if not _VALUES:
+        return value
+    if isinstance(value, str):
+        for secret in _VALUES:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: scrub_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_values(v) for v in value]
+    return value
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with URL credentials and registered secret values replaced."""
+    for secret in _VALUES:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if "://" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{REDACTED}", text)
+    return text
+
+
 def redact(value: Any) -> Any:
-    """A deep copy of ``value`` with secret-looking keys' values replaced by ``"[REDACTED]"``."""
+    """A deep copy of ``value`` with secret-looking keys' values replaced by ``"[REDACTED]"``
+    and credentials inside strings scrubbed (:func:`scrub_text`)."""
+    if isinstance(value, str):
+        return scrub_text(value)
     if isinstance(value, dict):
         return {
             k: REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v)
@@ -72,7 +145,7 @@ def redact(value: Any) -> Any:
         return [redact(v) for v in value]
     if isinstance(value, tuple):
         return tuple(redact(v) for v in value)
-    if value is None or isinstance(value, str | int | float | bool):
+    if value is None or isinstance(value, int | float | bool):
         return value
     return copy.deepcopy(value)
 
@@ -98,6 +171,9 @@ def redact_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of a checkpoint record with secrets removed from ``vibe.metadata``, the plan's
     ``source_vibe.metadata`` and every plan node's ``parameters``."""
     out = dict(record)
+    for key in ("node_results", "memos", "summary"):
+        if key in out:
+            out[key] = scrub_values(out[key])
     if "vibe" in out:
         out["vibe"] = _redact_vibe(out["vibe"])
     plan = out.get("workflow_plan")

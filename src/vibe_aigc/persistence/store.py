@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from vibe_aigc.errors import CheckpointLockedError
 from vibe_aigc.persistence.blobs import BlobStore
 from vibe_aigc.persistence.records import Record
 
@@ -134,6 +135,15 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and open handles (the store may be used again after)."""
         ...
+
+
+def released_lease(plan_id: str) -> CheckpointLockedError:
+    """The error every store raises for a write under a lease that was released."""
+    return CheckpointLockedError(
+        plan_id,
+        "this run no longer holds the plan's lease (it was released); the write "
+        "was refused so it cannot interleave with the plan's next owner",
+    )
 
 
 def describe(store: Any) -> str:

@@ -21,7 +21,7 @@ the dependency outputs in its prompt.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal, Protocol, cast, get_args
 
 from vibe_aigc.errors import ConfigurationError
@@ -72,12 +72,29 @@ def planner_mode(value: str | None = None, env: Mapping[str, str] | None = None)
 
 
 def model_written(
-    plan: WorkflowPlan, *, text_tool: str = TEXT_TOOL, join_tool: str = JOIN_TOOL
+    plan: WorkflowPlan,
+    *,
+    text_tool: str = TEXT_TOOL,
+    join_tool: str = JOIN_TOOL,
+    keep: Collection[str] = (),
 ) -> WorkflowPlan:
-    """A copy of an offline plan whose text nodes are written by the model (module docstring)."""
+    """A copy of an offline plan whose text nodes are written by the model (module docstring);
+    nodes in ``keep`` (already done, say) are left as they are."""
     copy = plan.model_copy(deep=True)
     for node in copy.iter_nodes():
-        _to_model(node, text_tool, join_tool)
+        if node.id not in keep:
+            _to_model(node, text_tool, join_tool)
+    return copy
+
+
+def offline_written(plan: WorkflowPlan, *, keep: Collection[str] = ()) -> WorkflowPlan:
+    """The reverse of :func:`model_written`: steps it gave to the model go back to the offline
+    tool they were made from (their ``template_tool``), except those in ``keep``."""
+    copy = plan.model_copy(deep=True)
+    for node in copy.iter_nodes():
+        template = node.parameters.get("template_tool")
+        if node.id not in keep and isinstance(template, str) and template in PURPOSES:
+            node.parameters["tool"] = template
     return copy
 
 

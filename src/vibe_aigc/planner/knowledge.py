@@ -237,18 +237,26 @@ def domain_scores(text: str) -> dict[str, int]:
     return scores
 
 
+def known_domain(text: str) -> str | None:
+    """The domain a user's ``--domain`` text names (fuzzy), or None when it names none."""
+    found = _best(domain_scores(text))
+    if found is None:
+        singles = {k: d for d, keys in DOMAIN_KEYWORDS.items() for k in keys if " " not in k}
+        fuzzy = {
+            singles[m]: 1
+            for t in _tokens(text)
+            for m in difflib.get_close_matches(t, sorted(singles), n=1, cutoff=0.8)
+        }
+        found = _best(fuzzy)
+    if found is None and text.strip().lower() in DOMAINS:
+        found = text.strip().lower()
+    return found
+
+
 def detect_domain(vibe: Vibe) -> str:
     """One of :data:`DOMAINS`: from ``vibe.domain`` first (fuzzy), then the description."""
     if vibe.domain and vibe.domain.strip():
-        found = _best(domain_scores(vibe.domain))
-        if found is None:
-            singles = {k: d for d, keys in DOMAIN_KEYWORDS.items() for k in keys if " " not in k}
-            fuzzy = {
-                singles[m]: 1
-                for t in _tokens(vibe.domain)
-                for m in difflib.get_close_matches(t, sorted(singles), n=1, cutoff=0.8)
-            }
-            found = _best(fuzzy)
+        found = known_domain(vibe.domain)
         if found is not None:
             return found
     return _best(domain_scores(vibe.description)) or "general"

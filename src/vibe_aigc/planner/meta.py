@@ -12,7 +12,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from vibe_aigc.artifacts import ArtifactStore
 from vibe_aigc.errors import ConfigurationError, PlanProblem, PlanValidationError
@@ -22,14 +22,25 @@ from vibe_aigc.executor import (
     ProgressCallback,
     WorkflowExecutor,
 )
-from vibe_aigc.llm import LLMClient, LLMConfig
-from vibe_aigc.models import Vibe, WorkflowNodeType, WorkflowPlan, derive_plan_id
+from vibe_aigc.llm import LLMClient, LLMConfig, secret_values
+from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan, derive_plan_id
 from vibe_aigc.persistence import Store, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
+from vibe_aigc.persistence.redaction import add_secret_values
+from vibe_aigc.planner.choice import (
+    OfflinePlanner,
+    Planner,
+    PlannerMode,
+    choose_planner,
+    model_written,
+    offline_written,
+    planner_mode,
+)
 from vibe_aigc.planner.cluster import check_backend, ray_runner
-from vibe_aigc.planner.knowledge import KnowledgePlanner
-from vibe_aigc.planner.llm import LLMPlanner, tool_problems
+from vibe_aigc.planner.llm import tool_problems
+from vibe_aigc.pricing import Budget, estimate_usd, price_for, prompt_tokens_of
 from vibe_aigc.runs import RunService, execute_with_adaptation
+from vibe_aigc.runs.budget import BudgetGate
 from vibe_aigc.tools import MODEL_DEFAULTS, ToolRegistry, default_registry, model_tools
 
 OFFLINE_NOTE = (
@@ -40,22 +51,9 @@ OFFLINE_NOTE = (
 )
 
 
-class Planner(Protocol):
-    """Anything that turns a vibe into a plan."""
-
-    async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan: ...
-
-
-class OfflinePlanner:
-    """Async adapter over the deterministic :class:`KnowledgePlanner`."""
-
-    name = "offline knowledge planner"
-
-    def __init__(self) -> None:
-        self._knowledge = KnowledgePlanner()
-
-    async def plan(self, vibe: Vibe, plan_id: str | None = None) -> WorkflowPlan:
-        return self._knowledge.plan(vibe, plan_id=plan_id)
+PROMPT_OVERHEAD = 512
+"""Tokens a model tool adds to a node's own text (system prompt, style, scaffold), for the
+worst-case estimates of ``budget``: an estimate must not come out below the real cost."""
 
 
 class MetaPlanner:
@@ -92,11 +90,12 @@ class MetaPlanner:
         checkpoint_dir: str | os.PathLike[str] | None = None,
         persistence_manager: WorkflowPersistenceManager | None = None,
         *,
-        planner: Planner | None = None,
+        planner: Planner | PlannerMode | None = None,
         keep_last: int | None = 20,
         cleanup_on_success: bool = False,
         store: Store | str | None = None,
         durable: bool | None = None,
+        budget: float | None = None,
         backend: str = "local",
         ray_address: str | None = None,
     ) -> None:
@@ -119,6 +118,8 @@ class MetaPlanner:
             )
         self.llm_config: LLMConfig | None = llm_config or None
         self.llm: LLMClient | None = LLMClient(llm_config) if llm_config else None
+        if llm_config:  # the key and URL credentials never reach disk, whatever carries them
+            add_secret_values(secret_values(llm_config))
         self.mode: Literal["llm", "offline"] = "llm" if self.llm else "offline"
         self.progress_callback = progress_callback
         self._subscribers: list[ProgressCallback] = []
@@ -144,18 +145,81 @@ class MetaPlanner:
         self.executor.services.setdefault("artifacts", self.artifacts)
         if self.llm is not None:
             self.executor.services.setdefault("llm", self.llm)
-        if planner is None and self.llm is not None:
+        if planner is None or isinstance(planner, str):
             offered = ToolRegistry(model_tools(self.llm, self.artifacts, comfyui_url))
-            for node_type, name in MODEL_DEFAULTS.items():
-                offered.set_default(WorkflowNodeType(node_type), name)
-            planner = LLMPlanner(self.llm, offered)
-        self.planner: Planner = planner or OfflinePlanner()
+            if self.llm is not None:
+                for node_type, name in MODEL_DEFAULTS.items():
+                    offered.set_default(WorkflowNodeType(node_type), name)
+            # a mode ("auto" | "offline" | "model"), else $VIBE_PLANNER, else auto
+            planner = choose_planner(planner_mode(planner), self.llm, offered)
+        self.planner: Planner = planner
+        self._paid_tools = {t.name for t in model_tools(self.llm, self.artifacts, comfyui_url)}
+        self._paid_tools.discard("join")
+        self.budget = _check_budget(budget)
         self.runs = RunService(
             self.persistence_manager,
             self.executor,
             checkpoint_interval=checkpoint_interval,
             cleanup_on_success=cleanup_on_success,
             callbacks=self._callbacks,
+            gate=self._budget_gate,
+            retool=self._retool,
+        )
+
+    def _retool(self, plan: WorkflowPlan, done: set[str]) -> tuple[WorkflowPlan, str | None]:
+        """A resumed run finishes with the tools configured now: steps left to do that name
+        the built-in text tools go to the model when one is configured, and model steps go
+        back to their built-in tools when none is (completed steps keep their outputs)."""
+        if type(self.executor).execute_node is not WorkflowExecutor.execute_node:
+            return plan, None  # a user's execute_node decides for itself
+        if self.llm is not None and "generate_text" in self.executor.tools:
+            retooled, now = model_written(plan, keep=done), "the model (generate_text)"
+        elif self.llm is None:
+            retooled, now = offline_written(plan, keep=done), "the built-in offline tools"
+        else:
+            return plan, None
+        changed = [
+            n.id
+            for n, m in zip(plan.iter_nodes(), retooled.iter_nodes(), strict=True)
+            if n.parameters.get("tool") != m.parameters.get("tool")
+        ]
+        if not changed:
+            return plan, None
+        return retooled, (
+            f"resumed with the tools configured now: {len(changed)} remaining step(s) "
+            f"({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''}) run with {now}; "
+            f"{len(done)} completed step(s) keep their outputs"
+        )
+
+    def _budget_gate(self) -> BudgetGate | None:
+        if self.budget is None:
+            return None
+        return BudgetGate(Budget(self.budget), self._worst_case)
+
+    def _worst_case(self, node: WorkflowNode, state: ExecutionResult | None) -> float | None:
+        """A paid node's worst-case cost (its prompt, ``max_tokens`` of answer, its images)."""
+        try:
+            tool = self.executor.tools.select(node)
+        except Exception:  # a user's execute_node: its costs are its own
+            return None
+        if tool.name not in self._paid_tools or self.llm_config is None:
+            return None
+        price = price_for(self.llm_config.prices, self.llm_config.model)
+        inputs = ""
+        if state is not None:
+            inputs = " ".join(
+                str(state.node_results[d].output)
+                for d in node.dependencies
+                if d in state.node_results
+            )
+        limit = node.parameters.get("max_tokens") or self.llm_config.max_tokens or 4096
+        images = float(node.parameters.get("count", 1)) if "image" in tool.name else 0.0
+        return estimate_usd(
+            price,
+            # + the tool's own instructions and scaffold, which the node does not show
+            prompt_tokens=prompt_tokens_of(node.description + " " + inputs) + PROMPT_OVERHEAD,
+            max_tokens=float(limit) if not images else 0.0,
+            images=images,
         )
 
     def get_plan(self, plan_id: str) -> WorkflowPlan | None:
@@ -192,7 +256,12 @@ class MetaPlanner:
         """Plan a vibe (validated; deterministic offline unless a model is configured)."""
         if plan_id is not None:
             validate_plan_id(plan_id)
+        before = dict(getattr(self.planner, "usage", None) or {})
         plan = await self.planner.plan(vibe, plan_id=plan_id)
+        after = dict(getattr(self.planner, "usage", None) or {})
+        spent = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+        if spent:
+            self.runs.planning_usage[plan.id] = spent
         self.check_plan(plan)
         self.runs.plans[plan.id] = plan
         return plan
@@ -235,9 +304,11 @@ class MetaPlanner:
         self, plan: WorkflowPlan, completed: dict[str, NodeResult], previous: str | None
     ) -> ExecutionResult:
         if not self.durable:
-            return await self.executor.execute(
+            result = await self.executor.execute(
                 plan, completed=completed or None, progress_callbacks=self._callbacks()
             )
+            result.planning_usage = self.runs.planning_usage.pop(plan.id, {})
+            return result
         if not completed and previous is None:
             return await self.runs.run(plan)
         return await self.runs.run_with(plan, completed, previous)
@@ -340,3 +411,12 @@ class MetaPlanner:
     def delete_checkpoint(self, checkpoint_id: str) -> bool:
         """Delete one checkpoint; False when there is no such checkpoint."""
         return self.persistence_manager.delete_checkpoint(checkpoint_id)
+
+
+def _check_budget(budget: float | None) -> float | None:
+    if budget is None:
+        return None
+    return Budget(budget).limit_usd  # validated: a number of US dollars >= 0
+
+
+__all__ = ["OFFLINE_NOTE", "MetaPlanner", "OfflinePlanner", "Planner"]

@@ -8,7 +8,9 @@ journals and snapshots), ``resume.py`` (rebuild state from a snapshot and the jo
 from vibe_aigc.runs.adaptation import execute_with_adaptation
 from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body
 from vibe_aigc.runs.resume import ResumeState, load_resume_state
-from vibe_aigc.runs.service import RunService, check_same_plan
+from vibe_aigc.runs.service import RunService, check_same_plan, install_durable_run
+
+install_durable_run()
 
 __all__ = [
     "CheckpointHook",

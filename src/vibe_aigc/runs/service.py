@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -38,10 +39,14 @@ from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.redaction import redact
+from vibe_aigc.runs.budget import BudgetGate
 from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, state_of
 from vibe_aigc.runs.resume import ResumeState, journal_after, load_resume_state, plan_from_record
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
+Retool = Callable[[WorkflowPlan, set[str]], tuple[WorkflowPlan, str | None]]
+"""Given a stored plan and its completed node ids, the plan to finish it with using the tools
+configured now (and a note saying what changed), e.g. offline steps written by a model."""
 """Plans a vibe under a given plan id (the planner's job; the runs layer only calls it)."""
 
 
@@ -60,13 +65,19 @@ class RunService:
         checkpoint_interval: int | None = None,
         cleanup_on_success: bool = False,
         callbacks: Callable[[], list[ProgressCallback]] = list,
+        gate: Callable[[], BudgetGate | None] | None = None,
+        retool: Retool | None = None,
     ) -> None:
         self.manager = manager
+        self.gate = gate
+        self.retool = retool
         self.executor = executor
         self.checkpoint_interval = checkpoint_interval
         self.cleanup_on_success = cleanup_on_success
         self._callbacks = callbacks
         self.plans: dict[str, WorkflowPlan] = {}
+        self.planning_usage: dict[str, dict[str, float]] = {}
+        """What planning a plan cost, counted in the usage of the next run of that plan."""
 
     # ------------------------------------------------------------------ running
 
@@ -133,9 +144,14 @@ class RunService:
                 and given.fingerprint() != state.plan.source_vibe.fingerprint()
             ):
                 raise PlanMismatchError(state.plan.id, [])
-            self.plans[state.plan.id] = state.plan
             if checkpoint_id is None and len(state.completed) == state.plan.total_nodes:
+                self.plans[state.plan.id] = state.plan
                 return self._stored_result(state)
+            if self.retool is not None and not isinstance(given, WorkflowPlan):
+                state.plan, note = self.retool(state.plan, set(state.completed))
+                if note:
+                    state.warnings.append(note)
+            self.plans[state.plan.id] = state.plan
             await emit(
                 self._callbacks(),
                 ProgressEvent(
@@ -235,12 +251,16 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
         )
+        gate = self.gate() if self.gate is not None else None
+        planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
+        hooks: list[Any] = [planning, hook] if gate is None else [gate, planning, hook]
         result = await self.executor.execute(
             plan,
             completed=resume.completed if resume else None,
-            hooks=[hook],
+            hooks=hooks,
             progress_callbacks=callbacks,
             memo=hook,
+            admit=gate.admit if gate is not None else None,
         )
         result.warnings.extend(warnings)
         if resume is not None:
@@ -341,6 +361,43 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
+
+
+async def durable_run(
+    executor: WorkflowExecutor,
+    plan: WorkflowPlan,
+    interval: int,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> ExecutionResult:
+    """``WorkflowExecutor(checkpoint_interval=N, checkpoint_dir=...).execute_plan(plan)``:
+    a durable run of ``plan`` on that executor, as ``MetaPlanner(checkpoint_interval=N)
+    .execute(plan)`` runs it (a fresh run; resume it with ``execute_with_resume``)."""
+    manager = WorkflowPersistenceManager(checkpoint_dir)
+    return await RunService(manager, executor, checkpoint_interval=interval).run(plan)
+
+
+def install_durable_run() -> None:
+    """Hand the scheduler the way to run ``execute_plan`` durably (see executor.core)."""
+    from vibe_aigc.executor import core
+
+    core.DURABLE_RUN = durable_run
+
+
+class _PlanningUsage:
+    """Puts what planning cost into the run's result before its first snapshot."""
+
+    def __init__(self, usage: dict[str, float] | None) -> None:
+        self.usage = usage
+
+    async def on_run_start(self, state: ExecutionResult) -> None:
+        if self.usage:
+            state.planning_usage = dict(self.usage)
+
+    async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None:
+        return None
+
+    async def on_run_end(self, state: ExecutionResult, interrupted: bool) -> None:
+        return None
 
 
 async def _uncancellable(awaitable: Awaitable[Any]) -> Any:

@@ -25,6 +25,9 @@ HERMETIC_ENV = (
     "VIBE_IMAGE_MODEL",
     "VIBE_PRICES",
     "VIBE_PLANNER",
+    "VIBE_LLM_MAX_TOKENS",
+    "VIBE_STORE_URL",
+    "VIBE_NODE_TIMEOUT",
     "COMFYUI_URL",
 )
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vibe_aigc.errors import CheckpointLockedError
 from vibe_aigc.persistence.file.lock import PlanLock
+from vibe_aigc.persistence.store import released_lease
 
 _TOKENS = itertools.count(1)
 
@@ -65,11 +66,7 @@ class FileLease:
         """Hold the I/O guard for one write; CheckpointLockedError when the lease is gone."""
         with self._io:
             if not self._held:
-                raise CheckpointLockedError(
-                    self.plan_id,
-                    "this run no longer holds the plan's lease (it was released); the write "
-                    "was refused so it cannot interleave with the plan's next owner",
-                )
+                raise released_lease(self.plan_id)
             yield
 
     def __enter__(self) -> FileLease:

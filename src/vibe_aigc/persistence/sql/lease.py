@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from vibe_aigc.errors import CheckpointError, CheckpointLockedError
+from vibe_aigc.persistence.store import released_lease
 
 if TYPE_CHECKING:
     from vibe_aigc.persistence.sql.base import SqlStore
@@ -169,11 +170,7 @@ class SqlLease:
         """Hold the I/O guard for one write; CheckpointLockedError when the lease is gone."""
         with self._io:
             if not self._held:
-                raise CheckpointLockedError(
-                    self.plan_id,
-                    "this run no longer holds the plan's lease (it was released); the write "
-                    "was refused so it cannot interleave with the plan's next owner",
-                )
+                raise released_lease(self.plan_id)
             if self._lost is not None:
                 raise CheckpointLockedError(self.plan_id, self._lost)
             yield
