@@ -4,6 +4,7 @@ Usage::
 
     python chaos_runner.py CHECKPOINT_DIR LEDGER SEED [--interval N] [--concurrency K]
                            [--scale F] [--barrier FILE] [--nodes N]
+                           [--backend ray --ray-address ADDRESS]
 
 Runs :func:`reliability_kit.build_chaos_plan` through ``MetaPlanner.execute_with_resume`` with a
 :class:`reliability_kit.LedgerExecutor`. With ``--barrier`` it first waits until FILE exists
@@ -37,6 +38,8 @@ async def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--barrier", default=None)
     parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--backend", default="local")
+    parser.add_argument("--ray-address", default=None)
     args = parser.parse_args()
 
     plan = build_chaos_plan(args.seed, total=args.nodes)
@@ -44,6 +47,8 @@ async def main() -> int:
         executor=LedgerExecutor(args.ledger, max_concurrency=args.concurrency, scale=args.scale),
         checkpoint_dir=args.checkpoint_dir,
         checkpoint_interval=args.interval,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     if args.barrier:
         barrier = Path(args.barrier)
