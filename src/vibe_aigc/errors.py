@@ -227,7 +227,8 @@ class CheckpointWriteError(CheckpointError, OSError):
         self.cause = cause
         super().__init__(
             f"could not write checkpoint data under {path}: {cause}. "
-            "Earlier checkpoints are intact; free space or fix permissions, then resume."
+            "Earlier checkpoints are intact; free space or fix permissions, then run the same "
+            "command again (it continues from the last checkpoint, if there is one)."
         )
 
 
