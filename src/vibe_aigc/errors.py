@@ -4,6 +4,7 @@
 
     VibeError
     ├── ConfigurationError            bad settings (an interval < 1, an unusable folder, ...)
+    │   └── ClusterResourceError      no node of the cluster has the resources a node asks for
     ├── PlanError
     │   ├── PlanValidationError       a plan that must not run; ``.problems`` lists every fault
     │   └── PlanningError             a planner (LLM) could not produce a valid plan
@@ -42,6 +43,29 @@ class VibeError(Exception):
 
 class ConfigurationError(VibeError, ValueError):
     """A setting is invalid (for example ``checkpoint_interval=0``)."""
+
+
+class ClusterResourceError(ConfigurationError):
+    """No alive node of the Ray cluster has what a node asks for (``parameters["resources"]``);
+    the node fails at once instead of waiting forever for a machine that does not exist."""
+
+    def __init__(self, node_id: str, wanted: dict[str, float], offered: list[dict[str, float]]):
+        self.node_id = node_id
+        self.wanted = dict(wanted)
+        self.offered = [dict(o) for o in offered]
+        shown = "; ".join(
+            ", ".join(f"{k}={v:g}" for k, v in sorted(o.items()) if k in self.wanted) or "none"
+            for o in self.offered
+        )
+        super().__init__(
+            f"node {node_id!r} asks for {', '.join(f'{k}={v:g}' for k, v in wanted.items())} "
+            f"but no alive node of the cluster has that (nodes offer: {shown or 'no nodes'}); "
+            "add a node with those resources (ray start --resources=...) or change the "
+            "node's parameters['resources']"
+        )
+
+    def __reduce__(self) -> tuple[type[ClusterResourceError], tuple[object, ...]]:
+        return (type(self), (self.node_id, self.wanted, self.offered))
 
 
 # --------------------------------------------------------------------------- plans
@@ -205,7 +229,8 @@ class CheckpointWriteError(CheckpointError, OSError):
         self.cause = cause
         super().__init__(
             f"could not write checkpoint data under {path}: {cause}. "
-            "Earlier checkpoints are intact; free space or fix permissions, then resume."
+            "Earlier checkpoints are intact; free space or fix permissions, then run the same "
+            "command again (it continues from the last checkpoint, if there is one)."
         )
 
 

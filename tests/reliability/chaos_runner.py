@@ -4,6 +4,7 @@ Usage::
 
     python chaos_runner.py STORE LEDGER SEED [--interval N] [--concurrency K]
                            [--scale F] [--barrier FILE] [--nodes N] [--wait-lease S]
+                           [--backend ray --ray-address ADDRESS]
 
 STORE is a checkpoint folder or a store URL (``sqlite://...``, ``postgresql://...``).
 
@@ -41,6 +42,8 @@ async def main() -> int:
     parser.add_argument("--barrier", default=None)
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--wait-lease", type=float, default=0.0)
+    parser.add_argument("--backend", default="local")
+    parser.add_argument("--ray-address", default=None)
     args = parser.parse_args()
     where = (
         {"store": args.checkpoint_dir}
@@ -53,6 +56,8 @@ async def main() -> int:
         executor=LedgerExecutor(args.ledger, max_concurrency=args.concurrency, scale=args.scale),
         checkpoint_interval=args.interval,
         **where,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     if args.barrier:
         barrier = Path(args.barrier)

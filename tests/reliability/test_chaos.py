@@ -63,6 +63,8 @@ class ChaosConfig:
     intervals: tuple[int | None, ...] = (None, 1, 5, 13)
     pause: float = 0.015  # after those lines, a random pause of up to this many seconds
     scale: float = 1.0  # node durations x scale
+    runner_args: tuple[str, ...] = ()  # e.g. ("--backend", "ray", "--ray-address", ...)
+    settle: bool = False  # after a kill, wait until the ledger is quiet (a dead driver's tasks)
 
 
 @dataclass
@@ -95,6 +97,7 @@ def spawn(
         args += ["--wait-lease", "60"]
     if interval is not None:
         args += ["--interval", str(interval)]
+    args += list(cfg.runner_args)
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -104,6 +107,17 @@ def ledger_size(ledger: Path) -> int:
             return handle.read().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+def wait_until_quiet(ledger: Path, quiet: float = 1.0, limit: float = 20.0) -> None:
+    """Until the ledger has not grown for ``quiet`` seconds (bounded by ``limit``): tasks a
+    killed Ray driver had submitted may still log before Ray cancels them."""
+    deadline = time.monotonic() + limit
+    size, since = ledger_size(ledger), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.05)
+        if ledger_size(ledger) != size:
+            size, since = ledger_size(ledger), time.monotonic()
 
 
 def kill_at_random_moment(
@@ -155,6 +169,8 @@ def run_chaos(tmp_path: Path, cfg: ChaosConfig, url: str | None = None) -> Chaos
         proc = spawn(cpdir, ledger, cfg, rng.choice(cfg.intervals))
         if figures.kills < cfg.kills and kill_at_random_moment(proc, ledger, rng, cfg):
             figures.kills += 1
+            if cfg.settle:
+                wait_until_quiet(ledger)
         else:
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err

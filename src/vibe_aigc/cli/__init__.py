@@ -197,6 +197,8 @@ def planner_for(
         persistence_manager=manager,
         planner=args.planner,
         budget=args.budget,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     if planner.executor.node_timeout is None:
         raw = os.environ.get("VIBE_NODE_TIMEOUT")

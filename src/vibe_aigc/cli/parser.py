@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--visualize", action="store_true", help="draw the plan with statuses")
+        p.add_argument(
+            "--backend",
+            choices=["local", "ray"],
+            default="local",
+            help="where node work runs: this process, or Ray tasks (pip install 'vibe-aigc[ray]')",
+        )
+        p.add_argument(
+            "--ray-address",
+            help="the Ray cluster (default $VIBE_RAY_ADDRESS, else a local Ray instance)",
+        )
         p.add_argument("--json", action="store_true", help="print one JSON result document")
         p.add_argument(
             "--plain", action="store_true", help="one plain line per event, no live view"

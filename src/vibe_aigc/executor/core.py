@@ -25,6 +25,9 @@ Rules
   imports no store.
 * **Extension point.** ``execute_node(node, context)`` does one node's work; subclass and
   override it. The default dispatches to the tool registry.
+* **Runner.** Each attempt's ``execute_node`` call goes through ``executor.runner`` (a
+  :class:`~.runners.NodeRunner`): :class:`~.runners.LocalRunner` in this process by default,
+  or a Ray cluster (:mod:`.ray_runner`). Everything else above stays here, in the driver.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from vibe_aigc.errors import (
     NodeOutputError,
 )
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
+from vibe_aigc.executor.runners import LocalRunner, NodeRunner
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
@@ -91,6 +95,7 @@ class WorkflowExecutor:
         checkpoint_interval: int | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         tool_registry: ToolRegistry | None = None,
+        runner: NodeRunner | None = None,
     ) -> None:
         if max_concurrency is not None and max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be >= 1 (or None for no bound)")
@@ -109,6 +114,7 @@ class WorkflowExecutor:
         self.services: dict[str, Any] = dict(services or {})
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
+        self.runner: NodeRunner = runner or LocalRunner()
 
     # ------------------------------------------------------------------ extension point
 
@@ -190,8 +196,10 @@ class WorkflowExecutor:
                 if node.type == WorkflowNodeType.COMPOSITE and node.children:
                     output: Any = dict(context.child_outputs)
                 else:
+                    # a subclass whose __init__ skipped ours has no runner: run locally
+                    runner: NodeRunner = getattr(self, "runner", None) or _LOCAL
                     output = await asyncio.wait_for(
-                        self.execute_node(node, context),
+                        runner.run(self, node, context),
                         timeout=float(timeout) if timeout is not None else None,
                     )
                 if isinstance(output, NodeResult):  # an override may hand back a NodeResult
@@ -224,6 +232,9 @@ class WorkflowExecutor:
         if result.started_at is not None:
             result.duration = (result.completed_at - result.started_at).total_seconds()
         return result
+
+
+_LOCAL = LocalRunner()
 
 
 def usage_of(output: Any) -> dict[str, float] | None:

@@ -36,6 +36,7 @@ from vibe_aigc.planner.choice import (
     offline_written,
     planner_mode,
 )
+from vibe_aigc.planner.cluster import check_backend, ray_runner
 from vibe_aigc.planner.llm import tool_problems
 from vibe_aigc.pricing import Budget, estimate_usd, price_for, prompt_tokens_of
 from vibe_aigc.runs import RunService, execute_with_adaptation
@@ -74,6 +75,10 @@ class MetaPlanner:
     that fails raises (``PlanningError`` / failed nodes), never a silent offline fallback.
     Without one (``mode == "offline"``), offline results carry a warning saying so.
     ``$COMFYUI_URL`` adds the ``comfyui`` image tool. Binary outputs go to ``self.artifacts``.
+
+    Backend: ``backend="ray"`` runs each node's ``execute_node`` as a Ray task on the cluster at
+    ``ray_address`` (None: ``$VIBE_RAY_ADDRESS``, else a local instance); scheduling, retries
+    and every write of the run stay here (:mod:`vibe_aigc.executor.ray_runner`).
     """
 
     def __init__(
@@ -91,6 +96,8 @@ class MetaPlanner:
         store: Store | str | None = None,
         durable: bool | None = None,
         budget: float | None = None,
+        backend: str = "local",
+        ray_address: str | None = None,
     ) -> None:
         if checkpoint_interval is not None and (
             isinstance(checkpoint_interval, bool)
@@ -132,6 +139,9 @@ class MetaPlanner:
                 if tool.name not in executor.tools:
                     executor.tools.register(tool)
         self.executor = executor
+        check_backend(backend)  # "ray": node work runs as Ray tasks (planner/cluster.py)
+        if backend == "ray":
+            self.executor.runner = ray_runner(ray_address)
         self.executor.services.setdefault("artifacts", self.artifacts)
         if self.llm is not None:
             self.executor.services.setdefault("llm", self.llm)
