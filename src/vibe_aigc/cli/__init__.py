@@ -195,14 +195,16 @@ def planner_for(
         executor=executor_from_env(),
         checkpoint_interval=interval,
         persistence_manager=manager,
-        planner=args.planner,
-        budget=args.budget,
-        backend=args.backend,
-        ray_address=args.ray_address,
+        # commands without the run flags (fork) run with the defaults
+        planner=getattr(args, "planner", None),
+        budget=getattr(args, "budget", None),
+        backend=getattr(args, "backend", None) or "local",
+        ray_address=getattr(args, "ray_address", None),
     )
     if planner.executor.node_timeout is None:
         raw = os.environ.get("VIBE_NODE_TIMEOUT")
-        timeout = args.node_timeout or (positive_float(raw) if raw else DEFAULT_NODE_TIMEOUT)
+        given = getattr(args, "node_timeout", None)
+        timeout = given or (positive_float(raw) if raw else DEFAULT_NODE_TIMEOUT)
         planner.executor.node_timeout = timeout
     on_tokens = getattr(display, "on_tokens", None)
     if on_tokens is not None:
