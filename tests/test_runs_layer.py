@@ -254,3 +254,13 @@ def test_a_hard_linked_lock_file_is_never_truncated(tmp_path: Path) -> None:
         pass
     assert precious.read_text() == "keep me\n"
     assert precious.stat().st_mode & 0o777 == 0o644
+
+
+async def test_a_planner_closes_its_store_and_can_be_used_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with MetaPlanner(executor=Recording({"v": 1}), store=url) as planner:
+        first = await planner.execute_with_resume(plan_ab())
+    assert first.status == ExecutionStatus.COMPLETED
+    again = await planner.execute_with_resume(plan_ab())  # reopened on use
+    assert all(r.resumed for r in again.node_results.values())
+    planner.close()

@@ -89,6 +89,17 @@ class WorkflowPersistenceManager:
     def __repr__(self) -> str:
         return f"WorkflowPersistenceManager({self.url!r})"
 
+    def close(self) -> None:
+        """Release the store's connections and open files (a database pool, say); the
+        manager may be used again after (the store reopens what it needs)."""
+        self.store.close()
+
+    def __enter__(self) -> WorkflowPersistenceManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def url(self) -> str:
         return self.store.url

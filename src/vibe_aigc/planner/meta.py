@@ -222,6 +222,16 @@ class MetaPlanner:
             images=images,
         )
 
+    def close(self) -> None:
+        """Release the store's connections (a PostgreSQL pool opened from a URL)."""
+        self.persistence_manager.close()
+
+    def __enter__(self) -> MetaPlanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def get_plan(self, plan_id: str) -> WorkflowPlan | None:
         """A plan this planner has planned, run or resumed, if any."""
         return self.runs.plans.get(plan_id)
