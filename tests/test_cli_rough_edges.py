@@ -12,6 +12,27 @@ from pathlib import Path
 from test_cli import BIN, cli, hermetic_env
 
 
+def start_midway(
+    tmp_path: Path, text: str, *flags: str, wait_for: str = "*/journal-*.jsonl"
+) -> subprocess.Popen[str]:
+    """A slow ``execute`` (0.3 s a node) started in ``tmp_path``, returned once ``wait_for``
+    exists in its checkpoint folder (the run is under way) plus a little more."""
+    proc = subprocess.Popen(
+        [str(BIN), "execute", text, *flags],
+        cwd=tmp_path,
+        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    cps = tmp_path / ".vibe_checkpoints"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list(cps.glob(wait_for)):
+        time.sleep(0.05)
+    time.sleep(0.4)
+    return proc
+
+
 def run_once(tmp_path: Path, text: str = "Write a haiku about clearing") -> None:
     done = cli("execute", text, "--plain", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -85,19 +106,8 @@ def test_delete_refuses_while_the_plan_runs_like_clear(tmp_path: Path) -> None:
 
 def test_a_second_signal_still_exits_130_with_a_matching_resume_line(tmp_path: Path) -> None:
     """Failed before: a signal after the handlers were removed exited -15 (11.13)."""
-    proc = subprocess.Popen(
-        [str(BIN), "execute", "Write a blog post about two signals", "--plain"],
-        cwd=tmp_path,
-        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_midway(tmp_path, "Write a blog post about two signals", "--plain")
     cps = tmp_path / ".vibe_checkpoints"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list(cps.glob("*/journal-*.jsonl")):
-        time.sleep(0.05)
-    time.sleep(0.4)
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
@@ -131,19 +141,7 @@ def test_unknown_domain_warns_with_the_known_ones(tmp_path: Path) -> None:
 
 def test_json_is_one_document_even_when_interrupted_or_failing(tmp_path: Path) -> None:
     """Failed before: --json printed nothing when a run was interrupted or failed (12.2)."""
-    proc = subprocess.Popen(
-        [str(BIN), "execute", "Write a blog post about json", "--json"],
-        cwd=tmp_path,
-        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    cps = tmp_path / ".vibe_checkpoints"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list(cps.glob("*/journal-*.jsonl")):
-        time.sleep(0.05)
-    time.sleep(0.4)
+    proc = start_midway(tmp_path, "Write a blog post about json", "--json")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     doc = json.loads(out)
@@ -180,19 +178,8 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 def test_resume_warnings_are_said_once_and_only_when_true(tmp_path: Path) -> None:
     """Failed before: each "skipped corrupt checkpoint" came twice, and "resumed from the
     newest valid checkpoint" appeared when nothing was corrupt (12.10)."""
-    proc = subprocess.Popen(
-        [str(BIN), "execute", "Write a blog post about warnings", "--plain"],
-        cwd=tmp_path,
-        env=hermetic_env({"VIBE_SIMULATE_LATENCY": "0.3"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_midway(tmp_path, "Write a blog post about warnings", "--plain")
     cps = tmp_path / ".vibe_checkpoints"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list(cps.glob("*/journal-*.jsonl")):
-        time.sleep(0.05)
-    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     [plan_dir] = [p for p in cps.iterdir() if p.is_dir()]
