@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError, UnsupportedSchemaError
-from vibe_aigc.jsondata import check_json_data
+from vibe_aigc.jsondata import KnownJson, check_json_data
 from vibe_aigc.persistence.records import (
     FORMAT,
     GUIDE_KEYS,
@@ -81,30 +81,137 @@ def _canonical(value: Any) -> bytes:
     return _CANONICAL.encode(value).encode("utf-8")
 
 
+_BATCH = 512
+"""Entries of a large list or mapping are encoded this many at a time (by the C encoder), so
+a 100k-node checkpoint is never one string in memory: see :func:`_pieces`."""
+_SPLIT_DEPTH = 3  # containers nested deeper are always encoded whole
+_CHUNK = 1 << 20  # bytes handed to the hash / the file at a time
+
+
+def _big(value: Any) -> bool:
+    kind = type(value)
+    return (kind is list or kind is dict or kind is KnownJson) and len(value) > _BATCH
+
+
+def _holds_big(value: Any, depth: int) -> bool:
+    """True when ``value`` is worth encoding piece by piece: a large list or mapping, or a small
+    one that holds one (the record, its ``workflow_plan``)."""
+    if depth >= _SPLIT_DEPTH:
+        return False
+    kind = type(value)
+    if kind is list:
+        children: Any = value
+    elif kind is dict or kind is KnownJson:
+        children = value.values()
+    else:
+        return False
+    if len(value) > _BATCH:
+        return True
+    return any(_holds_big(v, depth + 1) for v in children)
+
+
+def _pieces(value: Any, encoder: json.JSONEncoder, depth: int = 0) -> Iterator[str]:
+    """The text of ``encoder.encode(value)``, in pieces: exactly the same characters.
+
+    A large list or mapping is written as its brackets around entries encoded ``_BATCH`` at
+    a time (the C encoder's output for a slice, brackets stripped, is those entries joined by
+    its item separator); an entry that is itself large is split the same way.
+    """
+    if not _holds_big(value, depth):
+        yield encoder.encode(value)
+        return
+    item_sep = encoder.item_separator
+    small = depth > 0 and len(value) > _BATCH  # entries are split only when large themselves
+    if type(value) is list:
+        items: list[Any] = value
+        opening, closing = "[", "]"
+    else:
+        items = sorted(value.items()) if encoder.sort_keys else list(value.items())
+        opening, closing = "{", "}"
+    yield opening
+    first = True
+    batch: list[Any] = []
+
+    def flush() -> Iterator[str]:
+        nonlocal first
+        if batch:
+            part = batch if opening == "[" else dict(batch)
+            yield (item_sep if not first else "") + encoder.encode(part)[1:-1]
+            first = False
+            batch.clear()
+
+    for item in items:
+        inner = item if opening == "[" else item[1]
+        split = _big(inner) if small else _holds_big(inner, depth + 1)
+        if not split or depth + 1 >= _SPLIT_DEPTH:
+            batch.append(item)
+            if len(batch) >= _BATCH:
+                yield from flush()
+            continue
+        yield from flush()
+        if not first:
+            yield item_sep
+        first = False
+        if opening == "{":
+            yield encoder.encode(item[0]) + encoder.key_separator
+        yield from _pieces(inner, encoder, depth + 1)
+    yield from flush()
+    yield closing
+
+
+def _chunked(pieces: Iterable[str]) -> Iterator[bytes]:
+    """``pieces`` as UTF-8 bytes, joined into chunks of about :data:`_CHUNK` bytes."""
+    pending: list[str] = []
+    size = 0
+    for piece in pieces:
+        pending.append(piece)
+        size += len(piece)
+        if size >= _CHUNK:
+            yield "".join(pending).encode("utf-8")
+            pending.clear()
+            size = 0
+    if pending:
+        yield "".join(pending).encode("utf-8")
+
+
 def _compact(value: Any) -> str:
     return _COMPACT.encode(value)
 
 
-def _layout(record: Record) -> str:
+def _layout_pieces(record: Record) -> Iterator[str]:
     """Readable and fast: one top-level key per line, and one entry per line for mappings of
     entries (``node_results``, ``memos``); values are compact, so the C encoder does the work
-    (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints)."""
-    lines = []
-    for key, value in record.items():
+    (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints). In
+    pieces, so a large checkpoint's text never exists as one string."""
+    yield "{\n"
+    for index, (key, value) in enumerate(record.items()):
         name = _NAME.encode(key)
+        yield "  " if index == 0 else ",\n  "
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            inner = ",\n".join(
-                f"    {_NAME.encode(k)}: {_compact(v)}" for k, v in value.items()
-            )
-            lines.append(f"  {name}: {{\n{inner}\n  }}")
+            yield f"{name}: {{\n"
+            for position, (k, v) in enumerate(value.items()):
+                if position:
+                    yield ",\n"
+                yield f"    {_NAME.encode(k)}: "
+                yield from _pieces(v, _COMPACT, 2)
+            yield "\n  }"
         else:
-            lines.append(f"  {name}: {_compact(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+            yield f"{name}: "
+            yield from _pieces(value, _COMPACT, 1)
+    yield "\n}\n"
 
 
 def checksum_of(body: Record) -> str:
     """``"sha256:<hex>"`` of the canonical JSON of ``body``."""
     return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _streamed_checksum(body: Record) -> str:
+    """:func:`checksum_of`, hashing the canonical text piece by piece."""
+    digest = hashlib.sha256()
+    for chunk in _chunked(_pieces(body, _CANONICAL)):
+        digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
 
 
 def _is_int(value: Any) -> bool:
@@ -221,6 +328,12 @@ class JsonCodec:
     """The JSON codec (see the module docstring for the formats)."""
 
     def encode(self, record: Record) -> bytes:
+        return b"".join(self.encode_chunks(record))
+
+    def encode_chunks(self, record: Record) -> Iterator[bytes]:
+        """The bytes of :meth:`encode`, as chunks of about a megabyte, for a large checkpoint
+        to be written without its whole text in memory. Checked (CheckpointEncodeError) and
+        checksummed before the first chunk is returned."""
         body = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
         check_json_data(body)
         problem = shape_problem(body)
@@ -229,7 +342,7 @@ class JsonCodec:
         body["format"] = FORMAT
         body["schema_version"] = SCHEMA_VERSION
         try:
-            checksum = checksum_of(body)
+            checksum = _streamed_checksum(body)
         except (ValueError, RecursionError) as exc:
             raise CheckpointEncodeError("record", str(exc)) from None
         ordered: Record = {k: body[k] for k in (*GUIDE_KEYS, *V2_KEYS)}
@@ -237,7 +350,7 @@ class JsonCodec:
         ordered["format"] = ordered.pop("format")
         ordered["schema_version"] = ordered.pop("schema_version")
         ordered["checksum"] = checksum
-        return _layout(ordered).encode("utf-8")
+        return _chunked(_layout_pieces(ordered))
 
     def decode(self, data: bytes, source: str) -> Record:
         obj = _parse_object(data, source)
@@ -283,6 +396,14 @@ class JsonCodec:
         if problem is not None:
             raise CheckpointCorruptError(source, problem)
         return body
+
+
+def encode_chunks(codec: Codec, record: Record) -> Iterable[bytes]:
+    """A checkpoint's bytes from ``codec``: streamed in chunks by :class:`JsonCodec` (see
+    :meth:`JsonCodec.encode_chunks`), whole from any other codec."""
+    if isinstance(codec, JsonCodec):
+        return codec.encode_chunks(record)
+    return (codec.encode(record),)
 
 
 def _line_as_written(data: bytes) -> Record | None:

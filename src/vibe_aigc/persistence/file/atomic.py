@@ -18,6 +18,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from vibe_aigc.errors import CheckpointWriteError
@@ -92,15 +93,20 @@ def ensure_dir(path: Path, mode: int = DIR_MODE) -> None:
         raise CheckpointWriteError(str(path), exc) from exc
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (its folder must exist)."""
+def atomic_write_bytes(path: Path, data: bytes | Iterable[bytes], mode: int = FILE_MODE) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (its folder must exist).
+
+    ``data`` may be an iterable of chunks (a large checkpoint, encoded as it is written): the
+    file holds their concatenation. An error while producing a chunk removes the temporary
+    file and propagates as it is."""
     folder = path.parent
     tmp = folder / f"{TEMP_PREFIX}{path.name}-{secrets.token_hex(6)}"
     fd = -1
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, mode)
         os.fchmod(fd, mode)
-        _write_all(fd, data)
+        for chunk in (data,) if isinstance(data, bytes) else data:
+            _write_all(fd, chunk)
         os.fsync(fd)
         os.close(fd)
         fd = -1
@@ -109,6 +115,9 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     except OSError as exc:
         _discard(fd, tmp)
         raise CheckpointWriteError(str(folder), exc) from exc
+    except BaseException:  # the chunks' producer failed: no half-made file stays
+        _discard(fd, tmp)
+        raise
 
 
 def _repair_tail(fd: int) -> int:

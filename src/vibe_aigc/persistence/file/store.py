@@ -35,7 +35,7 @@ from vibe_aigc.errors import (
 )
 from vibe_aigc.models import is_safe_id
 from vibe_aigc.persistence.blobs import BLOBS_DIR, BlobStore, FileBlobStore
-from vibe_aigc.persistence.codec import Codec, JsonCodec
+from vibe_aigc.persistence.codec import Codec, JsonCodec, encode_chunks
 from vibe_aigc.persistence.file import atomic
 from vibe_aigc.persistence.file.journal import (
     QUARANTINE_RE,
@@ -170,7 +170,7 @@ class FileCheckpointStore:
     def write_checkpoint(self, record: Record) -> str:
         checkpoint_id = validate_checkpoint_id(record.get("checkpoint_id"))
         plan_id = validate_plan_id(record.get("plan_id"))
-        data = self.codec.encode(record)
+        data = encode_chunks(self.codec, record)  # checked here; written chunk by chunk
         plan_dir = self._ensure_plan_dir(plan_id)
         atomic.atomic_write_bytes(plan_dir / f"{checkpoint_id}.json", data)
         return checkpoint_id
