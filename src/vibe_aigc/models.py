@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,51 @@ def is_safe_id(value: object) -> bool:
         and SAFE_ID_RE.fullmatch(value) is not None
         and value not in (".", "..")
     )
+
+
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def shared_fields_set(names: Set[str]) -> set[str]:
+    """One set object per distinct set of field names, shared by every record that has it."""
+    key = frozenset(names)
+    found = _FIELD_SETS.get(key)
+    if found is None:
+        found = _FIELD_SETS.setdefault(key, set(key))
+    return found
+
+
+class LeanRecord(BaseModel):
+    """A pydantic model of which a plan or a run holds one per node (100k of them): instances
+    with the same explicitly set fields share one ``model_fields_set`` object instead of a set
+    each (a set of 5+ names is 728 bytes, more than the rest of a result). Behaviour is
+    pydantic's: assigning a field not set yet moves the instance to the set with it added,
+    before pydantic adds the name (which is then already there), so no shared set changes."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        object.__setattr__(
+            self, "__pydantic_fields_set__", shared_fields_set(self.__pydantic_fields_set__)
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        fields_set = self.__pydantic_fields_set__
+        if name not in fields_set and name in type(self).__pydantic_fields__:
+            object.__setattr__(
+                self, "__pydantic_fields_set__", shared_fields_set(fields_set | {name})
+            )
+        super().__setattr__(name, value)
+
+
+LeanT = TypeVar("LeanT", bound=LeanRecord)
+
+
+def lean_copy(record: LeanT, update: dict[str, Any]) -> LeanT:
+    """``record.model_copy(update=update)``, sharing its fields set as constructed ones do."""
+    copied = record.model_copy(update=update)
+    object.__setattr__(
+        copied, "__pydantic_fields_set__", shared_fields_set(copied.model_fields_set)
+    )
+    return copied
 
 
 class WorkflowNodeType(str, Enum):
@@ -80,7 +125,7 @@ def derive_plan_id(vibe: Vibe) -> str:
     return "plan-" + vibe.fingerprint()[:12]
 
 
-class WorkflowNode(BaseModel):
+class WorkflowNode(LeanRecord):
     """One task of a plan; ``children`` are its sub-tasks."""
 
     model_config = ConfigDict(extra="forbid")
@@ -140,6 +185,42 @@ def iter_nodes(roots: list[WorkflowNode]) -> Iterator[WorkflowNode]:
         stack.extend(reversed(node.children))
 
 
+class NodeSet(Set[str]):
+    """A small immutable set of node ids, as the graph keeps two per node (100k-node plans):
+    one id is held as it is, a few as a tuple, many as a frozenset; a built-in set of even one
+    id is 216 bytes. Compares, combines and prints like a set."""
+
+    __slots__ = ("_ids",)
+    _ids: str | tuple[str, ...] | frozenset[str]
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        unique = tuple(dict.fromkeys(ids))
+        held: str | tuple[str, ...] | frozenset[str] = unique
+        if len(unique) == 1:
+            held = unique[0]
+        elif len(unique) > 8:
+            held = frozenset(unique)
+        self._ids = held
+
+    def __contains__(self, item: object) -> bool:
+        ids = self._ids
+        return item == ids if type(ids) is str else item in ids
+
+    def __iter__(self) -> Iterator[str]:
+        ids = self._ids
+        return iter((ids,)) if type(ids) is str else iter(ids)
+
+    def __len__(self) -> int:
+        ids = self._ids
+        return 1 if type(ids) is str else len(ids)
+
+    def __repr__(self) -> str:
+        return repr(set(self)) if len(self) else "set()"
+
+
+_NO_IDS = NodeSet()
+
+
 @dataclass
 class PlanGraph:
     """The plan as one graph. ``before[n]``: ids that must complete before ``n`` completes.
@@ -151,8 +232,8 @@ class PlanGraph:
     nodes: dict[str, WorkflowNode]
     order: list[str]  # depth-first order of the tree (stable, used for display and ties)
     parent: dict[str, str | None]
-    before: dict[str, set[str]] = field(default_factory=dict)
-    after: dict[str, set[str]] = field(default_factory=dict)
+    before: dict[str, Set[str]] = field(default_factory=dict)
+    after: dict[str, Set[str]] = field(default_factory=dict)
 
     def dependency_ids(self, node_id: str) -> list[str]:
         """Dependencies in force for a node: its own, then inherited, without duplicates."""
@@ -211,19 +292,16 @@ def plan_graph(plan: WorkflowPlan) -> PlanGraph:
             order.append(node.id)
         stack.extend((c, node.id) for c in reversed(node.children))
     graph = PlanGraph(nodes=nodes, order=order, parent=parent)
-    graph.before = {n: set() for n in order}
-    graph.after = {n: set() for n in order}
+    after: dict[str, list[str]] = {}
     for node_id in order:
         node = nodes[node_id]
-        for dep in graph.dependency_ids(node_id):
-            if dep in nodes:
-                graph.before[node_id].add(dep)
-        for child in node.children:
-            if child.id in nodes and child.id != node_id:
-                graph.before[node_id].add(child.id)
-    for node_id, befores in graph.before.items():
-        for b in befores:
-            graph.after[b].add(node_id)
+        befores = [dep for dep in graph.dependency_ids(node_id) if dep in nodes]
+        befores += [c.id for c in node.children if c.id in nodes and c.id != node_id]
+        edges = NodeSet(befores) if befores else _NO_IDS
+        graph.before[node_id] = edges
+        for b in edges:
+            after.setdefault(b, []).append(node_id)
+    graph.after = {n: NodeSet(after[n]) if n in after else _NO_IDS for n in order}
     return graph
 
 

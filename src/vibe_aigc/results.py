@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from vibe_aigc.models import LeanRecord
+
 
 def utc_now() -> datetime:
     """The current time in UTC. Tests patch this for hermetic clocks."""
@@ -58,7 +60,7 @@ def as_output(value: Any) -> Any:
     return value
 
 
-class NodeResult(BaseModel):
+class NodeResult(LeanRecord):
     """What happened to one node.
 
     Compatibility with 0.7.1: ``NodeResult("n", status, result=..., error=...)`` positionally,

@@ -51,7 +51,7 @@ from vibe_aigc.errors import (
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
 from vibe_aigc.executor.runners import LocalRunner, NodeRunner
 from vibe_aigc.jsondata import json_data
-from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
+from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan, lean_copy
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
 from vibe_aigc.retry import RetryPolicy, is_transient, retry_notice
 from vibe_aigc.tools import ToolRegistry, default_registry
@@ -346,7 +346,7 @@ class _Run:
         state = self.state
         for node_id, previous in completed.items():
             if node_id in state.node_results and previous.status == ExecutionStatus.COMPLETED:
-                state.node_results[node_id] = previous.model_copy(update={"resumed": True})
+                state.node_results[node_id] = lean_copy(previous, {"resumed": True})
                 self.done += 1
                 self.counts["completed"] += 1
         state.status = ExecutionStatus.RUNNING
