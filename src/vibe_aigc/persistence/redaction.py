@@ -160,6 +160,8 @@ def _redact_node(node: Any) -> Any:
         out["parameters"] = redact(out["parameters"])
     if isinstance(out.get("children"), list):
         out["children"] = [_redact_node(child) for child in out["children"]]
+    if type(node) is KnownJson and out == node:  # nothing to redact: no copy per snapshot
+        return node
     return out
 
 

@@ -87,10 +87,19 @@ class SnapshotParts:
         self._unchecked.clear()
 
 
+# shared by every cached plan node without parameters / children (read only: a snapshot's
+# redaction copies what it changes)
+_NO_PARAMETERS: dict[str, Any] = {}
+_NO_CHILDREN: list[Any] = []
+
+
 def _known_node(node: Any) -> Any:
     if isinstance(node, dict):
-        if isinstance(node.get("children"), list):
-            node["children"] = [_known_node(c) for c in node["children"]]
+        children = node.get("children")
+        if isinstance(children, list):
+            node["children"] = [_known_node(c) for c in children] if children else _NO_CHILDREN
+        if node.get("parameters") == {}:
+            node["parameters"] = _NO_PARAMETERS
         return KnownJson(node)
     return node
 
