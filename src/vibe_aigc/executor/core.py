@@ -348,7 +348,11 @@ class _Run:
         state = self.state
         for node_id, previous in completed.items():
             if node_id in state.node_results and previous.status == ExecutionStatus.COMPLETED:
-                state.node_results[node_id] = lean_copy(previous, {"resumed": True})
+                # one marked resumed already is taken as it is: no second copy of each
+                # result of a large resumed run (the scheduler never changes a completed one)
+                state.node_results[node_id] = (
+                    previous if previous.resumed else lean_copy(previous, {"resumed": True})
+                )
                 self.done += 1
                 self.counts["completed"] += 1
         state.status = ExecutionStatus.RUNNING

@@ -1,0 +1,221 @@
+"""The lean forms large plans are held in (issue 15: 100k-node plans in little memory) behave
+exactly like the plain ones.
+
+* a checkpoint written chunk by chunk is byte for byte the documented layout, with the
+  documented checksum, for small and large records alike;
+* results and nodes that share their fields-set objects keep pydantic's fields-set semantics
+  (construction, assignment, copies, ``exclude_unset``), one instance never changing another;
+* the plan graph's edge sets compare and combine as sets;
+* a durable run's checkpoint of a plan with more nodes than one encoder batch reads back
+  with every result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vibe_aigc import (
+    ExecutionStatus,
+    MetaPlanner,
+    NodeResult,
+    Vibe,
+    WorkflowExecutor,
+    WorkflowNode,
+    WorkflowPlan,
+)
+from vibe_aigc.errors import CheckpointEncodeError
+from vibe_aigc.jsondata import KnownJson
+from vibe_aigc.models import NodeSet, plan_graph
+from vibe_aigc.persistence.codec import JsonCodec
+from vibe_aigc.persistence.file import atomic
+
+CODEC = JsonCodec()
+RESERVED = ("format", "schema_version", "checksum")
+GUIDE = ("checkpoint_id", "plan_id", "created_at", "vibe", "workflow_plan", "completed_nodes",
+         "node_results", "pending_nodes", "state", "total_nodes", "run_id", "journal_seq")
+
+
+def documented_bytes(record: dict[str, Any]) -> bytes:
+    """The layout the codec's docstring describes, written the plain way (whole strings)."""
+    body = {k: v for k, v in record.items() if k not in RESERVED}
+    body["format"] = "json"
+    body["schema_version"] = 2
+    canonical = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    ordered = {k: body[k] for k in GUIDE}
+    ordered.update((k, body[k]) for k in sorted(body) if k not in ordered)
+    ordered["format"] = ordered.pop("format")
+    ordered["schema_version"] = ordered.pop("schema_version")
+    ordered["checksum"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+    lines = []
+    for key, value in ordered.items():
+        name = json.dumps(key, ensure_ascii=False)
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            inner = ",\n".join(
+                f"    {json.dumps(k, ensure_ascii=False)}: {compact(v)}" for k, v in value.items()
+            )
+            lines.append(f"  {name}: {{\n{inner}\n  }}")
+        else:
+            lines.append(f"  {name}: {compact(value)}")
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+
+def record_of(n: int) -> dict[str, Any]:
+    ids = [f"n{i:05d}" for i in reversed(range(n))]  # not sorted: the layout keeps the order
+    nodes = [
+        KnownJson(
+            {
+                "id": node_id,
+                "type": "transform",
+                "description": f"step é {i} \"q\"",
+                "parameters": {"k": [i, 1.5, None, True]} if i % 3 else {},
+                "dependencies": ids[i - 1 : i],
+                "children": [{"id": f"{node_id}c", "children": []}] if i % 7 == 0 else [],
+                "estimated_duration": None,
+            }
+        )
+        for i, node_id in enumerate(ids)
+    ]
+    results = {
+        node_id: KnownJson({"node_id": node_id, "status": "completed", "output": {"v": i}})
+        for i, node_id in enumerate(ids)
+    }
+    return {
+        "checkpoint_id": "cp-1",
+        "plan_id": "p",
+        "created_at": "2026-01-01T00:00:00Z",
+        "vibe": {"description": "v", "metadata": {"big": list(range(n))}},
+        "workflow_plan": {"id": "p", "source_vibe": {"description": "v"}, "root_nodes": nodes},
+        "completed_nodes": ids,
+        "node_results": results,
+        "pending_nodes": [],
+        "state": "completed",
+        "total_nodes": n,
+        "run_id": "r",
+        "journal_seq": n - 1,
+        "memos": {},
+        "summary": {"deep": {"ids": ids}},
+        "zz_extra": {node_id: i for i, node_id in enumerate(ids)},
+    }
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 600, 1500])
+def test_streamed_checkpoint_is_the_documented_layout(n: int) -> None:
+    record = record_of(n)
+    chunks = list(CODEC.encode_chunks(record))
+    assert b"".join(chunks) == documented_bytes(record) == CODEC.encode(record)
+    assert CODEC.decode(b"".join(chunks), "cp") == {
+        k: v for k, v in record.items() if k not in RESERVED
+    }
+
+
+def test_a_large_checkpoint_comes_in_several_chunks_and_is_checked_first(tmp_path: Path) -> None:
+    record = record_of(1500)
+    record["node_results"]["n00001"] = {"node_id": "n00001", "output": float("nan")}
+    with pytest.raises(CheckpointEncodeError):
+        CODEC.encode_chunks(record)  # refused before any chunk exists
+    big = record_of(6000)
+    assert len(list(CODEC.encode_chunks(big))) > 1
+
+
+def test_a_failing_chunk_leaves_no_file(tmp_path: Path) -> None:
+    def chunks() -> Any:
+        yield b"{"
+        raise RuntimeError("the producer broke")
+
+    with pytest.raises(RuntimeError, match="producer broke"):
+        atomic.atomic_write_bytes(tmp_path / "cp.json", chunks())
+    assert os.listdir(tmp_path) == []
+    atomic.atomic_write_bytes(tmp_path / "cp.json", iter([b"ab", b"", b"cd"]))
+    assert (tmp_path / "cp.json").read_bytes() == b"abcd"
+
+
+def test_shared_fields_sets_keep_pydantic_semantics() -> None:
+    a, b = NodeResult("a"), NodeResult("b")
+    assert a.model_fields_set == b.model_fields_set == {"node_id"}
+    a.error = "boom"
+    a.status = ExecutionStatus.FAILED
+    assert a.model_fields_set == {"node_id", "error", "status"}
+    assert b.model_fields_set == {"node_id"}
+    assert b.model_dump(exclude_unset=True) == {"node_id": "b"}
+    assert a.model_dump(exclude_unset=True) == {
+        "node_id": "a",
+        "status": ExecutionStatus.FAILED,
+        "error": "boom",
+    }
+    c = a.model_copy(update={"resumed": True})
+    assert c.model_fields_set == {"node_id", "error", "status", "resumed"}
+    assert a.model_fields_set == {"node_id", "error", "status"}
+    node = WorkflowNode(id="x", type="analyze", description="d")
+    other = WorkflowNode.model_validate({"id": "y", "type": "analyze", "description": "d"})
+    node.estimated_duration = 2.0
+    assert node.model_fields_set == {"id", "type", "description", "estimated_duration"}
+    assert other.model_fields_set == {"id", "type", "description"}
+    assert WorkflowNode.model_validate_json(node.model_dump_json()) == node
+
+
+def test_graph_edges_behave_as_sets() -> None:
+    many = [WorkflowNode(id=f"d{i}", type="analyze", description="d") for i in range(12)]
+    plan = WorkflowPlan(
+        id="p",
+        source_vibe=Vibe(description="v"),
+        root_nodes=[
+            *many,
+            WorkflowNode(id="one", type="analyze", description="d", dependencies=["d0", "d0"]),
+            WorkflowNode(
+                id="all", type="analyze", description="d", dependencies=[n.id for n in many]
+            ),
+        ],
+    )
+    graph = plan_graph(plan)
+    assert graph.before["one"] == {"d0"} and {"d0"} == graph.before["one"]
+    assert graph.before["all"] == {n.id for n in many}
+    assert graph.before["d0"] == set() and not graph.before["d0"]
+    assert graph.after["d0"] == {"one", "all"}
+    assert graph.before["one"] <= graph.before["all"]
+    assert graph.before["all"] - {"d0"} == {f"d{i}" for i in range(1, 12)}
+    assert "d3" in graph.before["all"] and "one" not in graph.before["all"]
+    assert sorted(NodeSet(["b", "a", "b"])) == ["a", "b"]
+    assert repr(NodeSet(["a"])) == "{'a'}" and repr(NodeSet()) == "set()"
+
+
+class Echo(WorkflowExecutor):
+    async def execute_node(self, node: WorkflowNode, context: Any) -> Any:
+        return {"node": node.id, "text": f"out {node.id}"}
+
+
+def test_a_durable_run_larger_than_a_batch_reads_back(tmp_path: Path) -> None:
+    nodes = [
+        WorkflowNode(
+            id=f"n{i:04d}",
+            type="transform",
+            description="step",
+            dependencies=[f"n{i - 1:04d}"] if i % 50 else [],
+        )
+        for i in range(1200)
+    ]
+    plan = WorkflowPlan(id="big", source_vibe=Vibe(description="v"), root_nodes=nodes)
+    planner = MetaPlanner(executor=Echo(max_concurrency=None), checkpoint_dir=tmp_path)
+    result = asyncio.run(planner.execute_with_resume(plan))
+    assert result.status == ExecutionStatus.COMPLETED
+    again = asyncio.run(planner.execute_with_resume(plan))
+    assert again.status == ExecutionStatus.COMPLETED
+    assert {k: r.output for k, r in again.node_results.items()} == {
+        n.id: {"node": n.id, "text": f"out {n.id}"} for n in nodes
+    }
+    assert all(r.resumed for r in again.node_results.values())
+    files = sorted((tmp_path / "big").glob("cp-*.json"))
+    raw = files[-1].read_bytes()
+    assert raw == documented_bytes(CODEC.decode(raw, "cp"))
