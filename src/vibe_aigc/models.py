@@ -171,10 +171,10 @@ class WorkflowPlan(BaseModel):
 
     def validate_plan(self) -> PlanGraph:
         """Raise :class:`PlanValidationError` listing every fault, else return the graph."""
-        problems = validation_problems(self)
+        problems, graph = _checked_graph(self)
         if problems:
             raise PlanValidationError(problems, plan_id=self.id)
-        return plan_graph(self)
+        return graph  # the one graph validation built (a second is ~0.5 KB a node more)
 
 
 def iter_nodes(roots: list[WorkflowNode]) -> Iterator[WorkflowNode]:
@@ -307,6 +307,10 @@ def plan_graph(plan: WorkflowPlan) -> PlanGraph:
 
 def validation_problems(plan: WorkflowPlan) -> list[PlanProblem]:
     """Every problem of a plan, all at once, in a stable order."""
+    return _checked_graph(plan)[0]
+
+
+def _checked_graph(plan: WorkflowPlan) -> tuple[list[PlanProblem], PlanGraph]:
     problems: list[PlanProblem] = []
     if not is_safe_id(plan.id):
         problems.append(PlanProblem("invalid_id", None, f"plan id {plan.id!r}: {SAFE_ID_RULE}"))
@@ -332,11 +336,12 @@ def validation_problems(plan: WorkflowPlan) -> list[PlanProblem]:
                 problems.append(
                     PlanProblem("missing_dependency", node.id, f"depends on unknown node {dep!r}")
                 )
+    del seen, duplicates
     graph = plan_graph(plan)
     for cycle in find_cycles(graph):
         path = " -> ".join([*cycle, cycle[0]])
         problems.append(PlanProblem("cycle", cycle[0], f"cycle through {path}"))
-    return problems
+    return problems, graph
 
 
 def find_cycles(graph: PlanGraph) -> list[list[str]]:
