@@ -121,30 +121,27 @@ def _pieces(value: Any, encoder: json.JSONEncoder, depth: int = 0) -> Iterator[s
         yield encoder.encode(value)
         return
     item_sep = encoder.item_separator
-    small = depth > 0 and len(value) > _BATCH  # entries are split only when large themselves
-    if type(value) is list:
-        items: list[Any] = value
-        opening, closing = "[", "]"
-    else:
-        items = sorted(value.items()) if encoder.sort_keys else list(value.items())
-        opening, closing = "{", "}"
-    yield opening
+    large = depth > 0 and len(value) > _BATCH  # then entries are split only when large too
+    is_list = type(value) is list
+    # a mapping's keys, sorted for the canonical form (keys only: no list of 100k pairs)
+    keys: Iterable[Any] = value if is_list or not encoder.sort_keys else sorted(value)
+    yield "[" if is_list else "{"
     first = True
     batch: list[Any] = []
 
     def flush() -> Iterator[str]:
         nonlocal first
         if batch:
-            part = batch if opening == "[" else dict(batch)
+            part = batch if is_list else {k: value[k] for k in batch}
             yield (item_sep if not first else "") + encoder.encode(part)[1:-1]
             first = False
             batch.clear()
 
-    for item in items:
-        inner = item if opening == "[" else item[1]
-        split = _big(inner) if small else _holds_big(inner, depth + 1)
+    for key in keys:
+        inner = key if is_list else value[key]
+        split = _big(inner) if large else _holds_big(inner, depth + 1)
         if not split or depth + 1 >= _SPLIT_DEPTH:
-            batch.append(item)
+            batch.append(key)
             if len(batch) >= _BATCH:
                 yield from flush()
             continue
@@ -152,11 +149,11 @@ def _pieces(value: Any, encoder: json.JSONEncoder, depth: int = 0) -> Iterator[s
         if not first:
             yield item_sep
         first = False
-        if opening == "{":
-            yield encoder.encode(item[0]) + encoder.key_separator
+        if not is_list:
+            yield encoder.encode(key) + encoder.key_separator
         yield from _pieces(inner, encoder, depth + 1)
     yield from flush()
-    yield closing
+    yield "]" if is_list else "}"
 
 
 def _chunked(pieces: Iterable[str]) -> Iterator[bytes]:
