@@ -169,7 +169,13 @@ class WorkflowExecutor:
     async def _run_node(
         self, node: WorkflowNode, context: NodeContext, announce: _Announcer
     ) -> NodeResult:
-        result = NodeResult(node_id=node.id, status=ExecutionStatus.RUNNING, started_at=utc_now())
+        # the result's fields, made a NodeResult once at the end (no per-field assignments)
+        started_at = utc_now()
+        result: dict[str, Any] = {
+            "node_id": node.id,
+            "status": ExecutionStatus.RUNNING,
+            "started_at": started_at,
+        }
         timeout = node.parameters.get("timeout", self.node_timeout)
         try:
             policy = self.retry_policy.with_overrides(node.parameters.get("retry"))
@@ -183,14 +189,14 @@ class WorkflowExecutor:
                 )
         except (ConfigurationError, TypeError, ValueError) as exc:
             # a bad per-node setting (a hand-edited or hostile plan) fails this node only
-            result.status = ExecutionStatus.FAILED
-            result.error = f"node {node.id!r} has invalid settings: {exc}"
-            result.completed_at = utc_now()
-            return result
+            result["status"] = ExecutionStatus.FAILED
+            result["error"] = f"node {node.id!r} has invalid settings: {exc}"
+            result["completed_at"] = utc_now()
+            return NodeResult.model_construct(**result)
         attempt = 0
         while True:
             attempt += 1
-            result.attempts = attempt
+            result["attempts"] = attempt
             context.attempt = attempt
             try:
                 if node.type == WorkflowNodeType.COMPOSITE and node.children:
@@ -211,8 +217,8 @@ class WorkflowExecutor:
             except Exception as exc:  # classified below; nothing is swallowed
                 message = _describe(exc, timeout)
                 if attempt >= policy.max_attempts or not is_transient(exc):
-                    result.status = ExecutionStatus.FAILED
-                    result.error = message
+                    result["status"] = ExecutionStatus.FAILED
+                    result["error"] = message
                     break
                 delay = policy.delay_for(attempt, exc, self._rng)
                 await announce.retrying(node, attempt, delay, message, retry_notice(exc, delay))
@@ -221,17 +227,16 @@ class WorkflowExecutor:
             try:
                 output = json_data(output, "output")
             except CheckpointEncodeError as exc:  # not retried: the same work returns the same
-                result.status = ExecutionStatus.FAILED
-                result.error = str(NodeOutputError(node.id, exc.where, exc.reason))
+                result["status"] = ExecutionStatus.FAILED
+                result["error"] = str(NodeOutputError(node.id, exc.where, exc.reason))
                 break
-            result.status = ExecutionStatus.COMPLETED
-            result.output = as_output(output)
-            result.usage = usage_of(output)
+            result["status"] = ExecutionStatus.COMPLETED
+            result["output"] = as_output(output)
+            result["usage"] = usage_of(output)
             break
-        result.completed_at = utc_now()
-        if result.started_at is not None:
-            result.duration = (result.completed_at - result.started_at).total_seconds()
-        return result
+        completed_at = result["completed_at"] = utc_now()
+        result["duration"] = (completed_at - started_at).total_seconds()
+        return NodeResult.model_construct(**result)
 
 
 _LOCAL = LocalRunner()
