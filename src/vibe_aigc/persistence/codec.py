@@ -9,6 +9,8 @@ none and read as JSON), ``schema_version`` and ``checksum``. The checksum is
 ASCII escaping) of the record without the ``checksum`` key. ``format``, ``schema_version`` and
 ``checksum`` belong to the codec: encode sets them, decode checks and removes them, so
 ``decode(encode(r)) == r``. The record shapes themselves live in :mod:`.records`.
+:meth:`JsonCodec.encode_chunks` gives the same bytes in chunks of about a megabyte (checksum
+and layout are produced piece by piece), so a 100k-node checkpoint is never whole in memory.
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
 it loads through :data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
