@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -185,40 +185,95 @@ def iter_nodes(roots: list[WorkflowNode]) -> Iterator[WorkflowNode]:
         stack.extend(reversed(node.children))
 
 
-class NodeSet(Set[str]):
+class NodeSet(tuple[str, ...]):
     """A small immutable set of node ids, as the graph keeps two per node (100k-node plans):
-    one id is held as it is, a few as a tuple, many as a frozenset; a built-in set of even one
-    id is 216 bytes. Compares, combines and prints like a set."""
+    a tuple (48 bytes for one id; a built-in set of even one id is 216) that compares,
+    combines and prints like a set. Iterating it is a tuple's (the scheduler's hot loop);
+    :func:`node_set` gives one for a few ids and a frozenset for many."""
 
-    __slots__ = ("_ids",)
-    _ids: str | tuple[str, ...] | frozenset[str]
+    __slots__ = ()
 
-    def __init__(self, ids: Iterable[str] = ()) -> None:
-        unique = tuple(dict.fromkeys(ids))
-        held: str | tuple[str, ...] | frozenset[str] = unique
-        if len(unique) == 1:
-            held = unique[0]
-        elif len(unique) > 8:
-            held = frozenset(unique)
-        self._ids = held
+    def __new__(cls, ids: Iterable[str] = ()) -> NodeSet:
+        unique = tuple(ids)
+        if len(unique) > 1:
+            unique = tuple(dict.fromkeys(unique))
+        return super().__new__(cls, unique)
 
-    def __contains__(self, item: object) -> bool:
-        ids = self._ids
-        return item == ids if type(ids) is str else item in ids
+    def _other(self, other: object) -> frozenset[Any] | None:
+        return frozenset(other) if isinstance(other, Set) else None
 
-    def __iter__(self) -> Iterator[str]:
-        ids = self._ids
-        return iter((ids,)) if type(ids) is str else iter(ids)
+    def __eq__(self, other: object) -> bool:  # never equal to a tuple: a set is not one
+        theirs = self._other(other)
+        return theirs is not None and frozenset(self) == theirs
 
-    def __len__(self) -> int:
-        ids = self._ids
-        return 1 if type(ids) is str else len(ids)
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __le__(self, other: Set[Any]) -> bool:  # type: ignore[override]
+        theirs = self._other(other)
+        return NotImplemented if theirs is None else frozenset(self) <= theirs
+
+    def __lt__(self, other: Set[Any]) -> bool:  # type: ignore[override]
+        theirs = self._other(other)
+        return NotImplemented if theirs is None else frozenset(self) < theirs
+
+    def __ge__(self, other: Set[Any]) -> bool:  # type: ignore[override]
+        theirs = self._other(other)
+        return NotImplemented if theirs is None else frozenset(self) >= theirs
+
+    def __gt__(self, other: Set[Any]) -> bool:  # type: ignore[override]
+        theirs = self._other(other)
+        return NotImplemented if theirs is None else frozenset(self) > theirs
+
+    def __and__(self, other: Iterable[Any]) -> frozenset[str]:
+        return frozenset(self) & frozenset(other)
+
+    def __or__(self, other: Iterable[Any]) -> frozenset[Any]:
+        return frozenset(self) | frozenset(other)
+
+    def __sub__(self, other: Iterable[Any]) -> frozenset[str]:
+        return frozenset(self) - frozenset(other)
+
+    def __xor__(self, other: Iterable[Any]) -> frozenset[Any]:
+        return frozenset(self) ^ frozenset(other)
+
+    __rand__ = __and__
+    __ror__ = __or__
+    __rxor__ = __xor__
+
+    def __rsub__(self, other: Iterable[Any]) -> frozenset[Any]:
+        return frozenset(other) - frozenset(self)
+
+    def isdisjoint(self, other: Iterable[Any]) -> bool:
+        return frozenset(self).isdisjoint(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a set is not hashable
 
     def __repr__(self) -> str:
-        return repr(set(self)) if len(self) else "set()"
+        return repr(set(self)) if self else "set()"
 
 
-_NO_IDS = NodeSet()
+Set.register(NodeSet)
+
+
+def node_set(ids: list[str]) -> Set[str]:
+    """The graph's edge set for ``ids``: shared when empty, a NodeSet for a few, a frozenset
+    (constant-time membership) for many."""
+    if not ids:
+        return _NO_IDS
+    if len(ids) > 1:
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > 8:
+            return frozenset(ids)
+    # tuple's own constructor: no Python-level __new__ per edge set of a 100k-node plan
+    return _TUPLE_NEW(NodeSet, ids)
+
+
+# tuple's own constructor (no Python-level __new__ per edge set); a NodeSet is a Set (above)
+_TUPLE_NEW = cast(Callable[[type[NodeSet], Iterable[str]], Set[str]], tuple.__new__)
+
+
+_NO_IDS = cast(Set[str], NodeSet())
 
 
 @dataclass
@@ -292,16 +347,28 @@ def plan_graph(plan: WorkflowPlan) -> PlanGraph:
             order.append(node.id)
         stack.extend((c, node.id) for c in reversed(node.children))
     graph = PlanGraph(nodes=nodes, order=order, parent=parent)
+    before = graph.before
     after: dict[str, list[str]] = {}
     for node_id in order:
         node = nodes[node_id]
         befores = [dep for dep in graph.dependency_ids(node_id) if dep in nodes]
-        befores += [c.id for c in node.children if c.id in nodes and c.id != node_id]
-        edges = NodeSet(befores) if befores else _NO_IDS
-        graph.before[node_id] = edges
+        if node.children:
+            befores += [c.id for c in node.children if c.id in nodes and c.id != node_id]
+        if not befores:
+            before[node_id] = _NO_IDS
+            continue
+        edges = _TUPLE_NEW(NodeSet, befores) if len(befores) == 1 else node_set(befores)
+        before[node_id] = edges
         for b in edges:
-            after.setdefault(b, []).append(node_id)
-    graph.after = {n: NodeSet(after[n]) if n in after else _NO_IDS for n in order}
+            waiting = after.get(b)
+            if waiting is None:
+                after[b] = [node_id]
+            else:
+                waiting.append(node_id)
+    graph.after = {
+        n: _TUPLE_NEW(NodeSet, a) if len(a := after.get(n, ())) == 1 else node_set(list(a))
+        for n in order
+    }
     return graph
 
 
