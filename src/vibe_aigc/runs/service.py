@@ -35,7 +35,7 @@ from vibe_aigc.executor import (
     WorkflowExecutor,
 )
 from vibe_aigc.executor.events import emit
-from vibe_aigc.models import Vibe, WorkflowPlan
+from vibe_aigc.models import PlanGraph, Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import Record
@@ -57,8 +57,10 @@ from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, 
 from vibe_aigc.runs.resume import (
     ResumeState,
     journal_after,
+    keep_unchanged,
     load_resume_state,
     plan_from_record,
+    stored_result,
 )
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
@@ -130,6 +132,7 @@ class RunService:
         checkpoint_id: str | None = None,
         fresh: bool = False,
         retry_failed: bool = False,
+        checked: bool = False,
     ) -> ExecutionResult:
         """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
         start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
@@ -139,7 +142,9 @@ class RunService:
         ``given`` a plan that differs from the stored one (an edited plan): outputs of nodes
         whose fingerprint is unchanged are kept, changed nodes and everything downstream run
         again (:func:`~vibe_aigc.runs.lineage.plan_changes`). ``retry_failed``: the checkpoint
-        must hold failed or skipped nodes (LineageError otherwise); they run again."""
+        must hold failed or skipped nodes (LineageError otherwise); they run again.
+        ``checked``: ``given`` (a plan) was validated by the caller, so it is not validated
+        again before it runs."""
         async with self.lease(target) as lease:
             state = (
                 None
@@ -170,20 +175,27 @@ class RunService:
                     f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
                     "skipped node to retry; continue an interrupted run with `vibe-aigc resume`"
                 )
-            if isinstance(given, WorkflowPlan):
+            if state.plan is given:
+                keep_unchanged(state)  # stored exactly as given: nothing to compare
+            elif isinstance(given, WorkflowPlan):
                 # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
                 take_over(state, plan_changes(state.plan, state.completed, given), given)
+                state.graph, state.validated = None, False  # the graph was the stored plan's
             elif (
                 isinstance(given, Vibe)
                 and checkpoint_id is not None
                 and given.fingerprint() != state.plan.source_vibe.fingerprint()
             ):
                 raise PlanMismatchError(state.plan.id, [])
-            if checkpoint_id is None and len(state.completed) == state.plan.total_nodes:
+            if checked and state.plan is given:
+                state.validated = True
+            total = len(state.graph.order) if state.graph is not None else state.plan.total_nodes
+            if checkpoint_id is None and len(state.completed) == total:
                 self.plans[state.plan.id] = state.plan
-                return self._stored_result(state)
+                return stored_result(state)
             if self.retool is not None and not isinstance(given, WorkflowPlan):
                 state.plan, note = self.retool(state.plan, set(state.completed))
+                state.graph, state.validated = None, False  # a new (or changed) plan
                 if note:
                     state.warnings.append(note)
             self.plans[state.plan.id] = state.plan
@@ -199,26 +211,6 @@ class RunService:
                 ),
             )
             return await self._run(state.plan, lease, state)
-
-    def _stored_result(self, state: ResumeState) -> ExecutionResult:
-        """The result of a finished plan, from storage (nothing runs, nothing is written)."""
-        plan = state.plan
-        results = {
-            n: state.completed[n].model_copy(update={"resumed": True}) for n in plan.node_ids
-        }
-        starts = [r.started_at for r in results.values() if r.started_at is not None]
-        ends = [r.completed_at for r in results.values() if r.completed_at is not None]
-        result = ExecutionResult(
-            plan_id=plan.id,
-            status=ExecutionStatus.COMPLETED,
-            node_results=results,
-            started_at=min(starts) if starts else None,
-            completed_at=max(ends) if ends else None,
-            resumed_from=state.checkpoint_id,
-            checkpoint_id=state.checkpoint_id,
-            warnings=list(state.warnings),
-        )
-        return result
 
     @contextlib.asynccontextmanager
     async def lease(self, plan_id: str) -> AsyncIterator[Lease]:
@@ -304,6 +296,7 @@ class RunService:
                 progress_callbacks=callbacks,
                 memo=hook,
                 admit=gate.admit if gate is not None else None,
+                validated=_validated_graph(plan, resume),
             )
         result.warnings.extend(warnings)
         if resume is not None:
@@ -453,6 +446,13 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
+
+
+def _validated_graph(plan: WorkflowPlan, resume: ResumeState | None) -> PlanGraph | None:
+    """The graph a resume built for ``plan`` when the plan is known to be valid."""
+    if resume is None or resume.graph is None or not resume.validated or resume.plan is not plan:
+        return None
+    return resume.graph
 
 
 class _PlanningUsage:
