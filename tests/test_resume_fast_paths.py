@@ -267,3 +267,45 @@ def test_an_invalid_plan_is_still_refused_before_anything_runs(tmp_path: Path) -
         )
     with pytest.raises(Exception, match="cycle"):
         asyncio.run(Stops(None).execute(cyclic))
+
+
+class Secretive(WorkflowExecutor):
+    """Fails at node ``stop`` once; records the api key each node saw."""
+
+    def __init__(self, stop: str | None) -> None:
+        super().__init__(max_concurrency=1)
+        self.stop = stop
+        self.keys: list[str] = []
+
+    async def execute_node(self, node: Any, context: Any) -> Any:
+        self.keys.append(node.parameters["api_key"])
+        if node.id == self.stop:
+            raise RuntimeError("stop here")
+        return {"text": node.id}
+
+
+def test_the_end_snapshot_of_a_resume_stores_the_plan_as_before(tmp_path: Path) -> None:
+    def plan() -> WorkflowPlan:
+        made = chain(4)
+        for node in made.root_nodes:
+            node.parameters = {"api_key": "sk-very-secret-value", "words": 3}
+        return made
+
+    asyncio.run(
+        MetaPlanner(executor=Secretive("n2"), checkpoint_dir=tmp_path).execute_with_resume(plan())
+    )
+    folder = tmp_path / "fast-chain"
+    first = {p.name for p in folder.glob("cp-*.json")}
+    again = Secretive(None)
+    done = asyncio.run(
+        MetaPlanner(executor=again, checkpoint_dir=tmp_path).execute_with_resume(plan())
+    )
+    assert done.status.value == "completed"
+    assert again.keys == ["sk-very-secret-value"] * 2  # the run used the caller's plan
+    (end,) = [p for p in folder.glob("cp-*.json") if p.name not in first]
+    assert b"sk-very-secret-value" not in end.read_bytes()
+    stored = [json.loads(p.read_bytes())["workflow_plan"] for p in sorted(folder.glob("cp-*"))]
+    assert all(s == stored[0] for s in stored)
+    assert stored[0]["root_nodes"][0]["parameters"]["words"] == 3
+    listed = MetaPlanner(checkpoint_dir=tmp_path).list_checkpoints()
+    assert [c["state"] for c in listed][:1] == ["completed"]

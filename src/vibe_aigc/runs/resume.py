@@ -40,6 +40,9 @@ class ResumeState:
     validated: bool = False
     """True when ``plan`` passed validation while loading (it was the stored plan, checked by
     :func:`plan_from_record`): ``graph`` may then be handed to the scheduler as validated."""
+    as_stored: bool = False
+    """True when ``plan`` is the caller's plan and stores exactly as ``record``'s
+    ``workflow_plan`` (compared while loading): snapshots may reuse that JSON."""
 
 
 def _short(exc: Exception) -> str:
@@ -275,7 +278,15 @@ def _exactly(
     later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
     last = max([seq, *(int(r["seq"]) for r in later)])
     return ResumeState(
-        plan, checkpoint_id, completed, last + 1, warnings, record, memos, validated=validated
+        plan,
+        checkpoint_id,
+        completed,
+        last + 1,
+        warnings,
+        record,
+        memos,
+        validated=validated,
+        as_stored=plan is given,
     )
 
 
@@ -329,6 +340,7 @@ def _newest(
             covered=not skipped,
             graph=graph,
             validated=validated,
+            as_stored=plan is given,
         )
     raise CheckpointCorruptError(
         f"plan {plan_id!r} in {manager.url}",
@@ -371,3 +383,18 @@ def stored_result(state: ResumeState) -> ExecutionResult:
         checkpoint_id=state.checkpoint_id,
         warnings=list(state.warnings),
     )
+
+
+def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:
+    """The resumed checkpoint's JSON of ``plan`` when ``plan`` stores exactly as it."""
+    if resume is None or not resume.as_stored or resume.plan is not plan:
+        return None
+    stored = resume.record.get("workflow_plan")
+    return stored if isinstance(stored, dict) else None
+
+
+def validated_graph(plan: WorkflowPlan, resume: ResumeState | None) -> PlanGraph | None:
+    """The graph a resume built for ``plan`` when the plan is known to be valid."""
+    if resume is None or resume.graph is None or not resume.validated or resume.plan is not plan:
+        return None
+    return resume.graph

@@ -35,7 +35,7 @@ from vibe_aigc.executor import (
     WorkflowExecutor,
 )
 from vibe_aigc.executor.events import emit
-from vibe_aigc.models import PlanGraph, Vibe, WorkflowPlan
+from vibe_aigc.models import Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import Record
@@ -60,7 +60,9 @@ from vibe_aigc.runs.resume import (
     keep_unchanged,
     load_resume_state,
     plan_from_record,
+    stored_plan_json,
     stored_result,
+    validated_graph,
 )
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
@@ -195,7 +197,7 @@ class RunService:
                 return stored_result(state)
             if self.retool is not None and not isinstance(given, WorkflowPlan):
                 state.plan, note = self.retool(state.plan, set(state.completed))
-                state.graph, state.validated = None, False  # a new (or changed) plan
+                state.graph, state.validated, state.as_stored = None, False, False  # new plan
                 if note:
                     state.warnings.append(note)
             self.plans[state.plan.id] = state.plan
@@ -284,6 +286,7 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
             start_snapshot=not (resume is not None and resume.covered),
+            stored_plan=stored_plan_json(plan, resume),
         )
         gate = self.gate() if self.gate is not None else None
         planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
@@ -296,7 +299,7 @@ class RunService:
                 progress_callbacks=callbacks,
                 memo=hook,
                 admit=gate.admit if gate is not None else None,
-                validated=_validated_graph(plan, resume),
+                validated=validated_graph(plan, resume),
             )
         result.warnings.extend(warnings)
         if resume is not None:
@@ -446,13 +449,6 @@ def check_same_plan(given: WorkflowPlan, stored: WorkflowPlan) -> None:
     changed = sorted(n for n in set(mine) | set(theirs) if mine.get(n) != theirs.get(n))
     if changed:
         raise PlanMismatchError(given.id, changed)
-
-
-def _validated_graph(plan: WorkflowPlan, resume: ResumeState | None) -> PlanGraph | None:
-    """The graph a resume built for ``plan`` when the plan is known to be valid."""
-    if resume is None or resume.graph is None or not resume.validated or resume.plan is not plan:
-        return None
-    return resume.graph
 
 
 class _PlanningUsage:
