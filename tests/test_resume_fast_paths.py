@@ -3,9 +3,10 @@
 * a journal line's checksum is verified over its bytes as written; every line the strict
   reader refuses (duplicate keys, NaN, numbers out of range, lone surrogates, invalid UTF-8,
   a second ``"c"``, bad shapes) is refused all the same, even when the bytes hash right;
-* stored node results in the written shape are built without a second pydantic validation:
-  the same values, and anything else goes through the full validation with its verdict;
-* a resume pauses the cyclic garbage collector only while it decodes, and restores it;
+* stored node results load exactly as the full validation loads them (the same values and
+  types, the same refusals), whatever shape a file gives them;
+* a resume pauses the cyclic garbage collector only while it decodes, and restores it (also
+  when the resume fails);
 * a resume with the stored plan itself keeps every output and memo it should.
 """
 
@@ -103,7 +104,7 @@ def written(result: NodeResult) -> dict[str, Any]:
 
 
 def full_way(node_id: str, data: dict[str, Any]) -> NodeResult | str:
-    """The verdict of the full validation (what the loader did before the shortcut)."""
+    """The verdict of the full validation plus the loader's rules (finished, of this node)."""
     try:
         result = NodeResult.model_validate({"node_id": node_id, **data})
     except ValueError:
@@ -309,3 +310,16 @@ def test_the_end_snapshot_of_a_resume_stores_the_plan_as_before(tmp_path: Path) 
     assert stored[0]["root_nodes"][0]["parameters"]["words"] == 3
     listed = MetaPlanner(checkpoint_dir=tmp_path).list_checkpoints()
     assert [c["state"] for c in listed][:1] == ["completed"]
+
+
+def test_the_collector_runs_again_after_a_resume_that_fails(tmp_path: Path) -> None:
+    asyncio.run(
+        MetaPlanner(executor=Stops("n1"), checkpoint_dir=tmp_path).execute_with_resume(chain(3))
+    )
+    for snapshot in (tmp_path / "fast-chain").glob("cp-*.json"):
+        snapshot.write_bytes(b"{}")  # every checkpoint damaged: nothing to resume from
+    with pytest.raises(CheckpointCorruptError, match="none of the"):
+        asyncio.run(
+            MetaPlanner(executor=Stops(None), checkpoint_dir=tmp_path).execute_with_resume(chain(3))
+        )
+    assert gc.isenabled()

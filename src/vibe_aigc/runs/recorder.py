@@ -23,6 +23,7 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import memo_entry, result_entry
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.bulk import bulk_load
 from vibe_aigc.runs.writer import JournalWriter
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -277,19 +278,20 @@ class CheckpointHook:
     async def snapshot(self, state: ExecutionResult, run_state: str) -> str:
         async with self._snapshot_lock:
             self.completed_since_snapshot = 0
-            body = checkpoint_body(
-                self.plan,
-                state,
-                run_state,
-                run_id=self.run_id,
-                journal_seq=self.last_flushed_seq,
-                memos=self.memos,
-                parts=self.parts,
-            )
-            checkpoint_id = await in_thread(
-                self.manager.save_checkpoint, self.plan.id, body, self.lease
-            )
-            self.parts.checked()
+            with bulk_load():  # a snapshot builds only acyclic JSON (see runs.bulk)
+                body = checkpoint_body(
+                    self.plan,
+                    state,
+                    run_state,
+                    run_id=self.run_id,
+                    journal_seq=self.last_flushed_seq,
+                    memos=self.memos,
+                    parts=self.parts,
+                )
+                checkpoint_id = await in_thread(
+                    self.manager.save_checkpoint, self.plan.id, body, self.lease
+                )
+                self.parts.checked()
             self.last_checkpoint_id = checkpoint_id
             # what this snapshot covers (flushes may have moved last_flushed_seq meanwhile)
             self.snapshot_seqs.append(body["journal_seq"])

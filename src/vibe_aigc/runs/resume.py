@@ -15,7 +15,7 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
-from vibe_aigc.runs.bulk import bulk_load, quick_result
+from vibe_aigc.runs.bulk import bulk_load
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
@@ -63,9 +63,6 @@ def _node_result(node_id: Any, data: Any, source: str, where: str) -> NodeResult
     """A stored node result, checked: only finished results of the named node are stored."""
     if not isinstance(data, dict):
         raise CheckpointCorruptError(source, f"{where} is not an object")
-    quick = quick_result(node_id, data)
-    if quick is not None:
-        return quick
     try:
         result = NodeResult.model_validate({"node_id": node_id, **data})
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
