@@ -16,6 +16,8 @@ import asyncio
 import gc
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +325,70 @@ def test_the_collector_runs_again_after_a_resume_that_fails(tmp_path: Path) -> N
             MetaPlanner(executor=Stops(None), checkpoint_dir=tmp_path).execute_with_resume(chain(3))
         )
     assert gc.isenabled()
+
+
+EDITS = """
+import asyncio, os, sys
+from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
+
+folder, edited, crash_at = sys.argv[1], sys.argv[2] == "edited", sys.argv[3]
+ids = ["a", "b", "d", "c"] if edited else ["a", "b", "c"]
+waits = {"a": [], "b": ["a"], "c": ["b"], "d": ["b"]}
+nodes = [
+    WorkflowNode(
+        id=i,
+        type="transform",
+        description="changed" if edited and i == "c" else "step",
+        dependencies=waits[i],
+    )
+    for i in ids
+]
+plan = WorkflowPlan(id="edited", root_nodes=nodes, source_vibe=Vibe(description="x"))
+
+
+class Work(WorkflowExecutor):
+    async def execute_node(self, node, context):
+        if node.id == crash_at:
+            os._exit(3)  # a power cut: no end snapshot
+        print("ran", node.id, flush=True)
+        return {"text": node.id}
+
+
+result = asyncio.run(
+    MetaPlanner(executor=Work(max_concurrency=1), checkpoint_dir=folder).execute_with_resume(
+        plan
+    )
+)
+print("status", result.status.value)
+for warning in result.warnings:
+    print("warning", warning)
+"""
+
+
+def test_an_edited_plan_that_crashes_resumes_with_its_own_progress(tmp_path: Path) -> None:
+    """A resume with an edited plan writes a start snapshot of the edited plan: the store
+    alone does not reproduce that state. Without it, a crash left the new plan's journal
+    entries after the old plan's snapshot, and the next resume read them against the old
+    plan (a new node's entry looked like damage and was set aside)."""
+    script = tmp_path / "edits.py"
+    script.write_text(EDITS)
+    folder = tmp_path / "cps"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), str(folder), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    first = run("original", "-")
+    assert first.returncode == 0 and "status completed" in first.stdout, first.stderr
+    crashed = run("edited", "c")  # runs d (new), then dies in c (changed)
+    assert crashed.returncode == 3 and "ran d" in crashed.stdout, crashed.stderr
+    again = run("edited", "-")
+    assert again.returncode == 0, again.stderr
+    assert "status completed" in again.stdout
+    assert "ran c" in again.stdout and "ran d" not in again.stdout  # d's output was kept
+    assert "damaged" not in again.stdout

@@ -181,8 +181,12 @@ class RunService:
                 keep_unchanged(state)  # stored exactly as given: nothing to compare
             elif isinstance(given, WorkflowPlan):
                 # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
-                take_over(state, plan_changes(state.plan, state.completed, given), given)
+                changes = plan_changes(state.plan, state.completed, given)
+                take_over(state, changes, given)
                 state.graph, state.validated = None, False  # the graph was the stored plan's
+                # the store holds the old plan: a crash before the first snapshot of the new
+                # one would leave its journal entries to be read against the old plan
+                state.covered = state.covered and not changes.changed
             elif (
                 isinstance(given, Vibe)
                 and checkpoint_id is not None
