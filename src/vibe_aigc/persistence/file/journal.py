@@ -311,7 +311,7 @@ class SegmentJournal:
         covered_seq = check_seq(covered_seq, "covered_seq")
         with self.guard:
             last = self._last.get(plan_dir)
-            self._drop(plan_dir)
+            self._drop(plan_dir, trim_room=True)  # done with: keeps its data only
             self._rotate.add(plan_dir)
         removed = self.compact(plan_dir, covered_seq)
         if last is not None:
