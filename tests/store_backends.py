@@ -118,17 +118,30 @@ HOLDER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def other_process(backend: Backend) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding plan-a's lease until its stdin closes."""
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, backend.url],
+def start_holder(url: str) -> subprocess.Popen[str]:
+    """Another process, holding plan-a's lease of the store at ``url`` until its stdin closes
+    (returned once it holds it)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    ) as child:
-        assert child.stdout is not None and child.stdin is not None
-        assert child.stdout.readline().strip() == "held"
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    return child
+
+
+@pytest.fixture
+def spawn_holder() -> Callable[[str], subprocess.Popen[str]]:
+    """:func:`start_holder`, for tests that need a holder of a store URL of their own."""
+    return start_holder
+
+
+@pytest.fixture
+def other_process(backend: Backend) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding plan-a's lease until its stdin closes."""
+    with start_holder(backend.url) as child:
+        assert child.stdin is not None
         yield child
         child.stdin.close()
         assert child.wait(timeout=30) == 0

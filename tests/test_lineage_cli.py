@@ -87,6 +87,35 @@ def resume_script(url: str, ledger: Path, n: int) -> dict[str, Any]:
     raise AssertionError("the killed run's lease never expired")
 
 
+def test_a_run_killed_with_kill_9_is_interrupted_not_running(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Failed before: a run killed with kill -9 (no end recorded) was listed as `running` by
+    `runs`, `status` and the web page until someone resumed it. Now its state is what the
+    store says about the plan's lease: held by a live process, running; else interrupted (at
+    once for the file store, which sees the process is gone; once the 1 s lease expired for
+    the database stores)."""
+    ledger = tmp_path / "ledger"
+    proc = run_script(store_url, ledger, 30, 0.3)  # type: ignore[arg-type]
+    wait_for_done(ledger, 4, proc)
+    (live,) = cli_json("runs", "--store", store_url)
+    assert live["state"] == "running" and live["done"] < 30
+    assert cli_json("status", "plan-crash", "--store", store_url)["run"]["state"] == "running"
+    kill9(proc)
+    deadline = time.monotonic() + 20
+    while True:
+        (run,) = cli_json("runs", "--store", store_url)
+        if run["state"] != "running" or time.monotonic() > deadline:
+            break
+        assert not store_url.startswith("/"), "the file store sees a killed holder at once"
+        time.sleep(0.2)
+    assert run["state"] == "interrupted" and 0 < run["done"] < 30
+    assert cli_json("runs", "--state", "interrupted", "--store", store_url) == [run]
+    assert cli_json("status", "plan-crash", "--store", store_url)["run"]["state"] == "interrupted"
+    final = resume_script(store_url, ledger, 30)  # and it resumes as before
+    assert final["status"] == "completed"
+
+
 def test_runs_and_status_after_kill_9_and_resume(store_url: str, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     proc = run_script(store_url, ledger, 30, 0.03)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from vibe_aigc.errors import (
     CheckpointWriteError,
     InvalidIdError,
 )
-from vibe_aigc.persistence import BlobStore, Lease, Store, new_checkpoint_id
+from vibe_aigc.persistence import BlobStore, Lease, Store, new_checkpoint_id, open_store
 from vibe_aigc.persistence.store import JournalRead
 
 if TYPE_CHECKING:
@@ -350,6 +351,47 @@ def test_lease_contention_names_the_holder(
         store.delete_plan("plan-a")
     with store.lease("plan-b") as other:  # other plans are free
         store.write_snapshot(other, record("plan-b"))
+
+
+def test_holder_names_who_holds_the_lease_and_takes_nothing(
+    store: Store, other_process: subprocess.Popen[str]
+) -> None:
+    held = store.holder("plan-a")
+    assert held is not None and f"pid {other_process.pid}" in held
+    assert store.holder("plan-b") is None  # never leased
+    assert store.holder("plan-a") == held  # asking again changes nothing (no token taken)
+    with store.lease("plan-b") as lease:
+        mine = store.holder("plan-b")
+        assert mine is not None and f"pid {os.getpid()}" in mine
+        store.append_entries(lease, [entry(0)])  # asking did not get in the writer's way
+    assert store.holder("plan-b") is None  # released
+    assert "plan-c" not in store.plan_ids() and store.holder("plan-c") is None
+    assert "plan-c" not in store.plan_ids()  # asking created nothing
+
+
+def test_a_holder_killed_with_kill_9_is_nobody(
+    backend: Backend, spawn_holder: Callable[[str], subprocess.Popen[str]]
+) -> None:
+    """The file store sees at once that the holder's process is gone; a database store once
+    the lease it can no longer renew has expired (1 s here)."""
+    url = backend.url
+    if backend.kind != "file":
+        url += ("&" if "?" in url else "?") + "lease_seconds=1"
+    opened = open_store(url)
+    try:
+        with spawn_holder(url) as child:
+            assert f"pid {child.pid}" in str(opened.holder("plan-a"))
+            child.kill()
+            child.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while opened.holder("plan-a") is not None and time.monotonic() < deadline:
+            assert backend.kind != "file", "the file store sees a killed holder at once"
+            time.sleep(0.1)
+        assert opened.holder("plan-a") is None
+        with opened.lease("plan-a") as lease:  # and the plan can be taken
+            opened.append_entries(lease, [entry(0)])
+    finally:
+        opened.close()
 
 
 def test_one_holder_per_plan_within_a_process(backend: Backend, store: Store) -> None:

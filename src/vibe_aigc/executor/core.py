@@ -69,7 +69,9 @@ durably. The scheduler imports no store; the layer above hands it the way."""
 
 
 class ExecutionHook(Protocol):
-    """Observer of a run's lifecycle; all methods are awaited by the scheduler."""
+    """Observer of a run's lifecycle; all methods are awaited by the scheduler. A hook that
+    also has a ``watch_counts(counts)`` method is handed the run's live counts (a dict of
+    ``running``, ``completed``, ``failed``, ``skipped``; read-only) before the run starts."""
 
     async def on_run_start(self, state: ExecutionResult) -> None: ...
 
@@ -352,6 +354,9 @@ class _Run:
         state.status = ExecutionStatus.RUNNING
         state.started_at = utc_now()
         for hook in self.hooks:
+            watch = getattr(hook, "watch_counts", None)
+            if watch is not None:
+                watch(self.counts)
             await hook.on_run_start(state)
         await self.event(EventKind.WORKFLOW_STARTED, message=f"{len(self.graph.order)} nodes")
 

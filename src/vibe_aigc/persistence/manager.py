@@ -279,6 +279,10 @@ class WorkflowPersistenceManager:
     def plan_ids(self) -> list[str]:
         return self.store.plan_ids()
 
+    def holder(self, plan_id: str) -> str | None:
+        """Who runs the plan now, or None (read-only; see ``Store.holder``)."""
+        return self.store.holder(validate_plan_id(plan_id))
+
     def latest_checkpoint_ids(self, plan_id: str) -> list[str]:
         return self.store.snapshot_ids(plan_id)
 

@@ -81,6 +81,13 @@ class Store(Protocol):
         """An unacquired lease; entering it raises CheckpointLockedError naming the holder."""
         ...
 
+    def holder(self, plan_id: str) -> str | None:
+        """Who holds the plan's lease now (a description), or None; read-only: it never takes,
+        renews or creates anything, so asking cannot get in a starting runner's way. A holder
+        that died without releasing (kill -9, a lost machine) is None once the store can tell:
+        at once for a process of this host (file store), when its lease expires (SQL)."""
+        ...
+
     # ------------------------------------------------------------------ snapshots
 
     def write_snapshot(self, lease: Lease, record: Record) -> None:

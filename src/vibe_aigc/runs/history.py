@@ -7,6 +7,7 @@ entries (each carries its ``run_id``; a run that continued another names its par
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -109,11 +110,14 @@ def _plan_runs(manager: WorkflowPersistenceManager, plan_id: str) -> list[_Run]:
     return sorted(runs.values(), key=lambda r: r.started)
 
 
-def _info(run: _Run, later: bool) -> RunInfo:
+def _info(run: _Run, later: bool, alive: Callable[[], bool]) -> RunInfo:
+    """``alive``: whether someone holds the plan's lease now (asked only when it matters)."""
     record = run.record
     state = str(record["state"])
-    if state == "running" and later:
-        state = "interrupted"  # a later run of the plan started: this one stopped
+    if state == "running" and (later or not alive()):
+        # a later run of the plan started, or nobody runs it any more (killed, crashed, its
+        # machine lost): this one stopped without recording an end
+        state = "interrupted"
     origins = record.get("origins")
     origins = origins if isinstance(origins, dict) else {}
     vibe = record.get("vibe")
@@ -145,7 +149,14 @@ def _all(manager: WorkflowPersistenceManager, plan_id: str | None) -> list[tuple
     out: list[tuple[RunInfo, _Run]] = []
     for plan in plans:
         runs = _plan_runs(manager, plan)
-        out += [(_info(run, i < len(runs) - 1), run) for i, run in enumerate(runs)]
+
+        def alive(plan: str = plan) -> bool:
+            try:
+                return manager.holder(plan) is not None
+            except CheckpointError:
+                return True  # cannot tell: keep what the record says
+
+        out += [(_info(run, i < len(runs) - 1, alive), run) for i, run in enumerate(runs)]
     out.sort(key=lambda pair: (pair[0]["started"], pair[0]["run_id"]), reverse=True)
     return out
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
@@ -206,6 +206,7 @@ class CheckpointHook:
             lambda records: manager.append_entries(lease, records), f"vibe-journal-{plan.id}"
         )
         self.memos: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (memos or {}).items()}
+        self._counts: Mapping[str, int] | None = None  # the scheduler's, see watch_counts
 
     # ------------------------------------------------------------------ memo protocol
 
@@ -226,6 +227,11 @@ class CheckpointHook:
         return self.memos.get(node_id, {}).get(key)
 
     # ------------------------------------------------------------------ hook protocol
+
+    def watch_counts(self, counts: Mapping[str, int]) -> None:
+        """The scheduler's live counts: a record journaled while no other node runs cannot
+        share its fsync, so the writer may write it without a thread hand-off."""
+        self._counts = counts
 
     async def on_run_start(self, state: ExecutionResult) -> None:
         if self.start_snapshot:
@@ -307,8 +313,10 @@ class CheckpointHook:
             raise self._writer.failure
         seq = record["seq"] = self.next_seq
         self.next_seq += 1
+        counts = self._counts
+        alone = counts is not None and counts.get("running", 0) <= 1
         try:
-            await self._writer.append(record)
+            await self._writer.append(record, alone=alone)
         except asyncio.CancelledError:
             raise
         except BaseException:

@@ -3,9 +3,15 @@
 The scheduler's hook numbers each journal record on the event loop and hands it here; one
 thread appends whatever has queued up in a single ``write`` + ``fsync`` (so completions that
 finish together share an fsync) and resolves the batch's futures with one wake-up of their
-loop. (Writing a lone record from the loop itself, to save the hand-off, measured slower here
-side by side: bench/RESULTS.md, issue 15.) Journal housekeeping (rotation, compaction) goes
-through the same queue, so it happens exactly between the appends queued before and after it.
+loop. Journal housekeeping (rotation, compaction) goes through the same queue, so it happens
+exactly between the appends queued before and after it.
+
+A record that nothing could share an fsync with (``alone``: no other node is running, so no
+other completion can arrive while it is written) and that finds the thread idle is written by
+the caller itself, on the loop: the loop has nothing else to do meanwhile, and the two thread
+hand-offs (queue, then the wake-up of the loop) cost about as much as a SQLite commit
+(bench/RESULTS.md, issue 13). With nodes in flight, records always go through the thread, so
+they keep sharing fsyncs.
 After a failed append, every later append fails too (sticky): nothing at or above the failed
 batch's first seq is ever written, so the caller can safely number on from there.
 """
@@ -36,6 +42,10 @@ class JournalWriter:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
         self._stopped = False
+        # items queued and not yet finished by the thread; a caller writes a record itself
+        # only while this is 0, holding the lock (so the thread cannot be writing meanwhile)
+        self._busy = 0
+        self._lock = threading.Lock()
         self.failure: BaseException | None = None
         self.failed_from: int | None = None  # first seq of the batch that failed
 
@@ -46,21 +56,38 @@ class JournalWriter:
             self._started = True
             self._thread.start()
 
-    def append(self, record: Record) -> asyncio.Future[Any]:
-        """Queue one record; the future resolves once it is durable (or fails)."""
+    def append(self, record: Record, *, alone: bool = False) -> asyncio.Future[Any]:
+        """Queue one record; the future resolves once it is durable (or fails). ``alone``:
+        nothing could share its fsync, so when the thread is idle it is written right here
+        (blocking) and the future is already done."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._ensure_started()
-        self._queue.put(("append", record, loop, future))
+        if alone:
+            if self._stopped:
+                raise RuntimeError("the journal writer was stopped")
+            with self._lock:
+                if self._busy == 0:
+                    error = self._append([record])
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(None)
+                    return future
+        self._put(("append", record, loop, future))
         return future
 
     def call(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``func`` on the writer thread after everything queued before it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._ensure_started()
-        self._queue.put(("call", func, loop, future))
+        self._put(("call", func, loop, future))
         return future
+
+    def _put(self, item: _Append | _Call) -> None:
+        self._ensure_started()
+        with self._lock:
+            self._busy += 1
+        self._queue.put(item)
 
     def stop(self) -> None:
         """Finish what is queued, then end the thread (blocking; call it off the loop)."""
@@ -93,24 +120,34 @@ class JournalWriter:
                 self._write(pending)
                 pending = []
                 _, func, loop, future = entry
+                error: BaseException | None = None
                 try:
                     outcome = func()  # type: ignore[operator]
                 except BaseException as exc:
-                    _settle(loop, future, None, exc)
-                else:
-                    _settle(loop, future, outcome, None)
+                    outcome, error = None, exc
+                self._done(1)  # before the wake-up: the woken caller may write next
+                _settle(loop, future, outcome, error)
             self._write(pending)
+
+    def _done(self, count: int) -> None:
+        with self._lock:
+            self._busy -= count
+
+    def _append(self, records: list[Record]) -> BaseException | None:
+        """Append ``records`` unless an earlier append failed; the error, sticky, or None."""
+        if self.failure is None:
+            try:
+                self._append_batch(records)
+            except BaseException as exc:
+                self.failure = exc
+                self.failed_from = int(records[0]["seq"])
+        return self.failure
 
     def _write(self, batch: list[_Append]) -> None:
         if not batch:
             return
-        error = self.failure
-        if error is None:
-            try:
-                self._append_batch([record for _, record, _, _ in batch])
-            except BaseException as exc:
-                self.failure = error = exc
-                self.failed_from = int(batch[0][1]["seq"])
+        error = self._append([record for _, record, _, _ in batch])
+        self._done(len(batch))
         # one wake-up of each waiting loop per batch, not one per record
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] = {}
         for _, _, loop, future in batch:

@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from vibe_aigc.errors import CheckpointError, CheckpointLockedError, CheckpointNotFoundError
+from vibe_aigc.errors import CheckpointError, CheckpointNotFoundError
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.blobs import SHA256_RE
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
@@ -291,16 +291,13 @@ class UIBackend:
     # ------------------------------------------------------------------ holders
 
     def holder(self, plan_id: str) -> Holder | None:
-        """Who runs the plan now (None when nobody holds its lease). Probes by taking the
-        lease for an instant, so it is called for a cancel only, never in a loop."""
+        """Who runs the plan now (None when nobody holds its lease); read-only, so asking
+        cannot get in the way of a run that is starting."""
         plan_id = self.plan_id(plan_id)
         if plan_id not in self.manager.plan_ids():
-            raise NotFound(f"no plan {plan_id!r}")  # and no lease taken (nothing created)
-        try:
-            with self.manager.lease(plan_id):
-                return None
-        except CheckpointLockedError as exc:
-            return parse_holder(exc.holder)
+            raise NotFound(f"no plan {plan_id!r}")
+        text = self.manager.holder(plan_id)
+        return None if text is None else parse_holder(text)
 
 
 def _find_ref(record: Record, entries: list[Record], sha256: str) -> Record | None:

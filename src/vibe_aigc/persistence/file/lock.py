@@ -74,6 +74,26 @@ def _names_a_dead_process(raw: bytes) -> bool:
     return False
 
 
+def current_holder(lock_path: Path) -> str | None:
+    """Who holds the lock file now, read-only (it never locks, so it cannot make a starting
+    runner fail, and never creates the file): the holder info, or None when there is no lock
+    file, no info (released: release empties it), or info naming a process of this host that
+    no longer exists (killed before it could release). Info naming another host counts."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        raw = os.pread(fd, 4096, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not raw.strip() or _names_a_dead_process(raw):
+        return None
+    return describe_holder(raw)
+
+
 class PlanLock:
     """Context manager holding a plan's lock; raises CheckpointLockedError on contention.
 

@@ -45,7 +45,7 @@ from vibe_aigc.persistence.file.journal import (
     check_seq,
 )
 from vibe_aigc.persistence.file.lease import FileLease
-from vibe_aigc.persistence.file.lock import LOCK_NAME, PlanLock, held_here
+from vibe_aigc.persistence.file.lock import LOCK_NAME, PlanLock, current_holder, held_here
 from vibe_aigc.persistence.ids import is_checkpoint_id, validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import Record, corrupt_summary, summary_of
 from vibe_aigc.persistence.store import JournalRead, Lease
@@ -360,6 +360,9 @@ class FileCheckpointStore:
     def lease(self, plan_id: str) -> FileLease:
         plan_dir = self._plan_path(plan_id, write=True)
         return FileLease(PlanLock(plan_dir, plan_id), on_release=self._forget_if_empty)
+
+    def holder(self, plan_id: str) -> str | None:
+        return current_holder(self._plan_path(plan_id) / LOCK_NAME)
 
     def _fenced(self, lease: Lease, plan_id: str | None = None) -> FileLease:
         if lease is self._fenced_last and plan_id in (None, lease.plan_id):

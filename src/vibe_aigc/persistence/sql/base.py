@@ -182,6 +182,18 @@ class SqlStore:
     def lease(self, plan_id: str) -> SqlLease:
         return SqlLease(self, validate_plan_id(plan_id))
 
+    def holder(self, plan_id: str) -> str | None:
+        plan_id = validate_plan_id(plan_id)
+
+        def op(tx: Tx, attempt: int) -> str | None:
+            rows = tx.rows(self._sql(q.HOLDER), (plan_id,))
+            if not rows or float(rows[0][2]) <= float(rows[0][3]):
+                return None  # never leased, released (expires_at = 0) or expired
+            owner, token, expires_at, now = rows[0]
+            return describe_holder(str(owner), int(token), float(expires_at), float(now))
+
+        return self._transact(op, write=False, what=f"read the lease of {plan_id!r}")
+
     def _holder(self, tx: Tx, plan_id: str) -> str:
         rows = tx.rows(self._sql(q.HOLDER), (plan_id,))
         if not rows:
