@@ -176,8 +176,12 @@ def floor_probe(folder: Path, count: int, prealloc: bool) -> list[float]:
 
 
 def points(cfg: dict[str, Any]) -> list[tuple[str, int, str, int]]:
-    """(shape, n, kind, reps); kind: fresh, crash+resume+again, nosync, plain."""
+    """(shape, n, kind, reps); kind: fresh, crash+resume+again, nosync, plain. With
+    ``cfg["only"]`` (``--only crash``): chains crashed and resumed at every size, nothing else
+    (e.g. the nothing-left point at 100k without the fresh runs around it)."""
     out: list[tuple[str, int, str, int]] = []
+    if cfg.get("only") == "crash":
+        return [("chain", n, "crash", cfg["reps"]) for n in cfg["sizes"]]
     small = min(cfg["sizes"])
     for n in cfg["sizes"]:
         reps = cfg["small_reps"] if n == small else cfg["reps"]
@@ -238,10 +242,12 @@ def tables(samples: dict[tuple, list[Sample]], trees: list[str], cfg: dict[str, 
                 fresh = samples.get((tree, shape, n, "fresh"), [])
                 resume = samples.get((tree, shape, n, "resume"), [])
                 again = samples.get((tree, shape, n, "again"), [])
-                if not fresh:
+                if not fresh and not resume:
                     continue
-                us = benchlib.spread([s["secs"] / n * 1e6 for s in fresh])
-                rss = benchlib.spread([s["rss_peak_kb"] * 1024 / n for s in fresh])
+                us = benchlib.spread([s["secs"] / n * 1e6 for s in fresh]) if fresh else "–"
+                rss = (
+                    benchlib.spread([s["rss_peak_kb"] * 1024 / n for s in fresh]) if fresh else "–"
+                )
                 res = benchlib.spread([s["spawn_to_result"] for s in resume], "{:.2f}")
                 rerun = benchlib.spread(
                     [s["executed"] - (n - int(n * CRASH_FRACTION)) for s in resume]
@@ -331,6 +337,8 @@ def report(
         cmd += f" --small-reps {args.small_reps}"
     if args.wide_max is not None:
         cmd += f" --wide-max {args.wide_max}"
+    if args.only:
+        cmd += f" --only {args.only}"
     cmd += "".join(f" --tree {k}={v}" for k, v in trees.items())
     floor = {
         "append": statistics.median(
@@ -383,6 +391,9 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated N (default: 10000,50000,100000)")
     parser.add_argument("--small-reps", type=int, help="repetitions at the smallest size")
     parser.add_argument("--wide-max", type=int, help="largest N of the wide shape")
+    parser.add_argument(
+        "--only", choices=["crash"], help="crash: only crash / resume / nothing-left of chains"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -399,6 +410,7 @@ def main() -> None:
         cfg["small_reps"] = args.small_reps
     if args.wide_max is not None:
         cfg["wide_max"] = args.wide_max
+    cfg["only"] = args.only
     args.cfg = cfg
     out = args.out or (None if args.quick else benchlib.RESULTS)
     root = Path(tempfile.mkdtemp(prefix="vibe-scale-"))

@@ -15,7 +15,10 @@ it loads through :data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION`
 :class:`~vibe_aigc.errors.UnsupportedSchemaError`.
 
 A journal line is compact JSON of the record plus ``"v"`` (journal format version) and ``"c"``
-(the checksum, computed the same way over the line without ``"c"``), ending in ``\\n``.
+(the checksum, computed the same way over the line without ``"c"``), ending in ``\\n``. As
+written, ``"c"`` comes last, in place of the final ``}``: the reader verifies the checksum over
+the bytes before it (plus ``}``) without encoding the record again (see
+:func:`_line_as_written`); a line in any other form is read the strict way.
 
 Decoding raises :class:`~vibe_aigc.errors.CheckpointCorruptError` (with a precise reason) for
 every bad input and never any other exception. There is no pickle anywhere: a checkpoint file
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -74,7 +78,6 @@ _CANONICAL = json.JSONEncoder(
 )
 _COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 _NAME = json.JSONEncoder(ensure_ascii=False)
-_LINE_DECODER = json.JSONDecoder()  # the fast path of decode_line (see there)
 
 
 def _canonical(value: Any) -> bytes:
@@ -285,32 +288,56 @@ class JsonCodec:
         return body
 
 
-def _line_as_written(data: bytes) -> Record | None:
-    """The record of a journal line that is byte for byte what :meth:`JsonCodec.encode_line`
-    writes for it (canonical JSON of the record and ``"v"``, then ``"c"``, a checksum that
-    matches), else None (the caller takes the strict path).
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):  # "1e400": not JSON data (canonical JSON refuses it)
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
-    Parsed by the C decoder without hooks; then the record is encoded again. Equal bytes rule
-    out everything the strict parser refuses (a duplicate key would make the line longer than
-    its re-encoding; NaN, huge numbers and invalid text do not re-encode), so nothing is
-    accepted here that the strict path would refuse.
+
+# the fast path's parser: the C scanner, with the strict parser's refusals (duplicate keys,
+# NaN / Infinity) and numbers too large for a float refused as canonical JSON would refuse them
+_LINE_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates,
+    parse_constant=_reject_constant,
+    parse_float=_finite_float,
+)
+_CUT = b',"c":"sha256:'
+_TAIL = len(_CUT) + 64 + len(b'"}')
+
+
+def _line_as_written(data: bytes) -> Record | None:
+    """The record of a journal line in the form :meth:`JsonCodec.encode_line` writes: the
+    record's JSON (with ``"v"``), then ``,"c":"sha256:<hex>"}`` in place of its final ``}``,
+    where ``<hex>`` hashes those bytes as written (``data[:cut] + b"}"``). None for anything
+    else: the caller takes the strict path, with its precise errors.
+
+    The checksum is verified over the bytes, so the record is not encoded again. What the
+    strict path refuses is refused here too: invalid UTF-8 (decoding fails), duplicate keys
+    and NaN / Infinity (the parser's hooks), numbers beyond a float's range, a ``"c"`` inside
+    the body (the whole line would hold it twice), a bad shape (:func:`entry_problem`). A line
+    with a ``\\u`` escape (the only way to spell a lone surrogate, which is not UTF-8 text)
+    takes the strict path. For the lines the writer writes (canonical JSON) the bytes hashed
+    are exactly the canonical form the strict path hashes, so both agree on every line the
+    library wrote.
     """
-    if not data.endswith(b'"}') or b',"c":"sha256:' not in data:
+    cut = len(data) - _TAIL
+    if cut < 1 or data[cut : cut + len(_CUT)] != _CUT or not data.endswith(b'"}'):
+        return None
+    if b"\\u" in data:
+        return None
+    body = data[:cut] + b"}"
+    if hashlib.sha256(body).hexdigest().encode("ascii") != data[cut + len(_CUT) : -2]:
         return None
     try:
-        obj: Record = _LINE_DECODER.decode(data.decode("utf-8"))
-        version = obj.get("v") if type(obj) is dict else None
-        if type(version) is not int or version != JOURNAL_VERSION:
-            return None
-        stored = obj.pop("c")
-        raw = _canonical(obj)
-    except (ValueError, KeyError, RecursionError):
+        obj = _LINE_DECODER.decode(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         return None
-    if type(stored) is not str or stored != "sha256:" + hashlib.sha256(raw).hexdigest():
+    if type(obj) is not dict or "c" in obj:
         return None
-    if data != raw[:-1] + b',"c":"' + stored.encode("ascii") + b'"}':
+    version = obj.pop("v", None)
+    if type(version) is not int or version != JOURNAL_VERSION:
         return None
-    del obj["v"]
     if entry_problem(obj) is not None:
         return None
     return obj

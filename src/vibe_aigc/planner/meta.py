@@ -387,7 +387,12 @@ class MetaPlanner:
         if target is None:
             raise ConfigurationError("give a vibe, a plan, a plan_id or a checkpoint_id")
         result = await self.runs.resume(
-            target, vibe_or_plan, self._plan_under, checkpoint_id=checkpoint_id, fresh=fresh
+            target,
+            vibe_or_plan,
+            self._plan_under,
+            checkpoint_id=checkpoint_id,
+            fresh=fresh,
+            checked=isinstance(vibe_or_plan, WorkflowPlan),  # check_plan() above
         )
         return self._note_mode(result)
 

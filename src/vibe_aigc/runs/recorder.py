@@ -23,6 +23,7 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import memo_entry, result_entry
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.bulk import bulk_load
 from vibe_aigc.runs.writer import JournalWriter
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -49,10 +50,17 @@ class SnapshotParts:
     finished result's JSON form (a result the run journaled is known JSON data; one taken
     from elsewhere, e.g. a resumed one, is marked once a snapshot holding it was checked)."""
 
-    def __init__(self, plan: WorkflowPlan) -> None:
+    def __init__(self, plan: WorkflowPlan, stored: dict[str, Any] | None = None) -> None:
+        """``stored``: the plan's JSON as a checkpoint holds it, when the caller verified
+        that it is exactly how ``plan`` stores (a resume with the stored plan): it is used
+        as it is, instead of dumping and checking the plan once more."""
         self.plan = plan
         self._plan_json: dict[str, Any] | None = None
         self._vibe_json: dict[str, Any] | None = None
+        if stored is not None:
+            nodes = [_known_node(n) for n in stored["root_nodes"]]
+            self._plan_json = {**stored, "root_nodes": nodes}
+            self._vibe_json = KnownJson(stored["source_vibe"])
         self.results: dict[str, tuple[NodeResult, dict[str, Any]]] = {}
         self._unchecked: list[str] = []
 
@@ -180,13 +188,15 @@ class CheckpointHook:
         on_checkpoint: Callable[[str, str, ExecutionResult], Awaitable[None]] | None = None,
         memos: dict[str, dict[str, Any]] | None = None,
         start_snapshot: bool = True,
+        stored_plan: dict[str, Any] | None = None,
     ) -> None:
         """``start_snapshot=False``: the store already holds exactly the state this run starts
         from (a resume from the latest checkpoint and the journal after it), so a snapshot at
-        the start would only repeat it; the first snapshot is the next one due."""
+        the start would only repeat it; the first snapshot is the next one due.
+        ``stored_plan``: see :class:`SnapshotParts`."""
         self.manager = manager
         self.start_snapshot = start_snapshot
-        self.parts = SnapshotParts(plan)
+        self.parts = SnapshotParts(plan, stored_plan)
         self.plan = plan
         self.lease = lease
         self.interval = interval
@@ -274,19 +284,20 @@ class CheckpointHook:
     async def snapshot(self, state: ExecutionResult, run_state: str) -> str:
         async with self._snapshot_lock:
             self.completed_since_snapshot = 0
-            body = checkpoint_body(
-                self.plan,
-                state,
-                run_state,
-                run_id=self.run_id,
-                journal_seq=self.last_flushed_seq,
-                memos=self.memos,
-                parts=self.parts,
-            )
-            checkpoint_id = await in_thread(
-                self.manager.save_checkpoint, self.plan.id, body, self.lease
-            )
-            self.parts.checked()
+            with bulk_load():  # a snapshot builds only acyclic JSON (see runs.bulk)
+                body = checkpoint_body(
+                    self.plan,
+                    state,
+                    run_state,
+                    run_id=self.run_id,
+                    journal_seq=self.last_flushed_seq,
+                    memos=self.memos,
+                    parts=self.parts,
+                )
+                checkpoint_id = await in_thread(
+                    self.manager.save_checkpoint, self.plan.id, body, self.lease
+                )
+                self.parts.checked()
             self.last_checkpoint_id = checkpoint_id
             # what this snapshot covers (flushes may have moved last_flushed_seq meanwhile)
             self.snapshot_seqs.append(body["journal_seq"])

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError, StoreUnavailableError, UnsupportedSchemaError
-from vibe_aigc.models import WorkflowPlan, plan_graph
+from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
 from vibe_aigc.persistence.redaction import redact_record
-from vibe_aigc.results import ExecutionStatus, NodeResult
+from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.bulk import bulk_load
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
@@ -34,6 +35,14 @@ class ResumeState:
     covered: bool = False
     """True when the store alone reproduces this state (the newest checkpoint, valid, plus the
     journal after it): a snapshot of it at the resumed run's start would only repeat it."""
+    graph: PlanGraph | None = None
+    """The graph of ``plan`` (built once while loading), None when not built."""
+    validated: bool = False
+    """True when ``plan`` passed validation while loading (it was the stored plan, checked by
+    :func:`plan_from_record`): ``graph`` may then be handed to the scheduler as validated."""
+    as_stored: bool = False
+    """True when ``plan`` is the caller's plan and stores exactly as ``record``'s
+    ``workflow_plan`` (compared while loading): snapshots may reuse that JSON."""
 
 
 def _short(exc: Exception) -> str:
@@ -95,17 +104,20 @@ def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
     return plan
 
 
-def _plan_of(record: dict[str, Any], source: str, given: WorkflowPlan | None) -> WorkflowPlan:
+def _plan_of(
+    record: dict[str, Any], source: str, given: WorkflowPlan | None
+) -> tuple[WorkflowPlan, bool]:
     """The stored plan, or ``given`` itself when it stores as exactly this record's plan: its
     stored form (JSON, redacted) is compared with the record's, so the stored copy need not be
     validated into a second plan (for 100k nodes that took seconds). Any difference takes the
-    full path (:func:`plan_from_record`; the caller then compares the plans node by node)."""
+    full path (:func:`plan_from_record`; the caller then compares the plans node by node).
+    The flag: True when the plan returned was validated here (the full path)."""
     stored = record.get("workflow_plan")
     if given is not None and given.id == record.get("plan_id") and isinstance(stored, dict):
         mine = redact_record({"workflow_plan": given.model_dump(mode="json")})["workflow_plan"]
         if mine == stored:
-            return given
-    return plan_from_record(record, source)
+            return given, False
+    return plan_from_record(record, source), True
 
 
 def check_listed(results: dict[str, NodeResult], listed: Any, source: str) -> None:
@@ -120,12 +132,19 @@ def check_listed(results: dict[str, NodeResult], listed: Any, source: str) -> No
 
 
 def check_closed(
-    plan: WorkflowPlan, results: dict[str, NodeResult], nodes: Any, source: str
+    plan: WorkflowPlan,
+    results: dict[str, NodeResult],
+    nodes: Any,
+    source: str,
+    graph: PlanGraph | None = None,
 ) -> None:
     """CheckpointCorruptError when one of ``nodes`` is completed but something it waits on is
-    not: the scheduler never does that, so records in between were lost."""
+    not: the scheduler never does that, so records in between were lost. ``graph``: the
+    plan's, when the caller built it already."""
+    if not nodes:
+        return
     done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
-    graph = plan_graph(plan)
+    graph = graph if graph is not None else plan_graph(plan)
     for node_id in sorted(set(nodes) & done):
         waiting = sorted(b for b in graph.before.get(node_id, ()) if b not in done)
         if waiting:
@@ -139,6 +158,7 @@ def check_closed(
 def _replay(
     entries: list[dict[str, Any]],
     plan: WorkflowPlan,
+    graph: PlanGraph,
     after_seq: int,
     results: dict[str, NodeResult],
     memos: dict[str, dict[str, Any]],
@@ -150,7 +170,7 @@ def _replay(
     replaying later records without them would hand dependents outputs from a lost past.
     """
     source = f"journal of plan {plan.id!r}"
-    known = set(plan.node_ids)
+    known = graph.nodes
     new_results: dict[str, NodeResult] = {}
     new_memos: dict[str, dict[str, Any]] = {}
     last = after_seq
@@ -175,7 +195,7 @@ def _replay(
             new_memos.setdefault(node_id, {})[key] = entry.get("value")
             continue
         new_results[node_id] = _node_result(node_id, entry.get("result"), source, f"record {seq}")
-    check_closed(plan, {**results, **new_results}, new_results, source)
+    check_closed(plan, {**results, **new_results}, new_results, source, graph)
     results.update(new_results)
     for node_id, notes in new_memos.items():
         memos.setdefault(node_id, {}).update(notes)
@@ -231,19 +251,49 @@ def load_resume_state(
     plan the caller resumes with; when it stores exactly as the checkpoint's plan, the state's
     ``plan`` is ``given`` itself (no second copy is validated).
     """
-    warnings: list[str] = []
-    if checkpoint_id is not None:
-        record = manager.load_checkpoint(checkpoint_id, plan_id)
-        plan = _plan_of(record, checkpoint_id, given)
-        results = results_from_record(record, checkpoint_id)
-        check_listed(results, record["completed_nodes"], checkpoint_id)
-        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
-        memos = memos_from_record(record, checkpoint_id)
-        seq = record["journal_seq"]
-        later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
-        last = max([seq, *(int(r["seq"]) for r in later)])
-        return ResumeState(plan, checkpoint_id, completed, last + 1, warnings, record, memos)
+    with bulk_load():  # builds only acyclic data: no cyclic collection needed meanwhile
+        if checkpoint_id is not None:
+            return _exactly(manager, lease, plan_id, checkpoint_id, given)
+        return _newest(manager, lease, plan_id, given)
 
+
+def _exactly(
+    manager: WorkflowPersistenceManager,
+    lease: Lease,
+    plan_id: str,
+    checkpoint_id: str,
+    given: WorkflowPlan | None,
+) -> ResumeState:
+    warnings: list[str] = []
+    record = manager.load_checkpoint(checkpoint_id, plan_id)
+    plan, validated = _plan_of(record, checkpoint_id, given)
+    results = results_from_record(record, checkpoint_id)
+    check_listed(results, record["completed_nodes"], checkpoint_id)
+    completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+    memos = memos_from_record(record, checkpoint_id)
+    seq = record["journal_seq"]
+    later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
+    last = max([seq, *(int(r["seq"]) for r in later)])
+    return ResumeState(
+        plan,
+        checkpoint_id,
+        completed,
+        last + 1,
+        warnings,
+        record,
+        memos,
+        validated=validated,
+        as_stored=plan is given,
+    )
+
+
+def _newest(
+    manager: WorkflowPersistenceManager,
+    lease: Lease,
+    plan_id: str,
+    given: WorkflowPlan | None,
+) -> ResumeState | None:
+    warnings: list[str] = []
     ids = manager.latest_checkpoint_ids(plan_id)
     if not ids:
         return None
@@ -251,7 +301,7 @@ def load_resume_state(
     for candidate in ids:
         try:
             record = manager.load_checkpoint(candidate, plan_id)
-            plan = _plan_of(record, candidate, given)
+            plan, validated = _plan_of(record, candidate, given)
             results = results_from_record(record, candidate)
             check_listed(results, record["completed_nodes"], candidate)
             memos = memos_from_record(record, candidate)
@@ -267,8 +317,9 @@ def load_resume_state(
             continue
         seq = record["journal_seq"]
         entries = journal_after(manager, lease, plan_id, seq, warnings)
+        graph = plan_graph(plan)
         try:
-            last = _replay(entries, plan, seq, results, memos)
+            last = _replay(entries, plan, graph, seq, results, memos)
         except CheckpointCorruptError as exc:
             last = max([seq, *(int(r["seq"]) for r in entries)])
             _set_aside(manager, lease, seq, exc.reason, warnings)
@@ -276,9 +327,71 @@ def load_resume_state(
         if skipped:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
         return ResumeState(
-            plan, candidate, completed, last + 1, warnings, record, memos, covered=not skipped
+            plan,
+            candidate,
+            completed,
+            last + 1,
+            warnings,
+            record,
+            memos,
+            covered=not skipped,
+            graph=graph,
+            validated=validated,
+            as_stored=plan is given,
         )
     raise CheckpointCorruptError(
         f"plan {plan_id!r} in {manager.url}",
         f"none of the {len(ids)} checkpoint(s) of plan {plan_id!r} is valid",
     )
+
+
+def keep_unchanged(state: ResumeState) -> None:
+    """``state`` resumes with the very plan it stored (the caller's, as :func:`_plan_of`
+    found it): every completed output stays, only nodes not completed keep their notes; what
+    :func:`~vibe_aigc.runs.lineage.take_over` does for an unchanged plan, without
+    fingerprinting every node of both copies."""
+    graph = state.graph if state.graph is not None else plan_graph(state.plan)
+    state.graph = graph
+    state.memos = {
+        n: m for n, m in state.memos.items() if n in graph.nodes and n not in state.completed
+    }
+
+
+def stored_result(state: ResumeState) -> ExecutionResult:
+    """The result of a finished plan, from storage (nothing runs, nothing is written). The
+    results are the state's own (built for it by the load), marked as resumed."""
+    plan = state.plan
+    order = state.graph.order if state.graph is not None else plan.node_ids
+    results = {}
+    with bulk_load():
+        for node_id in order:
+            result = state.completed[node_id]
+            result.resumed = True
+            results[node_id] = result
+    starts = [r.started_at for r in results.values() if r.started_at is not None]
+    ends = [r.completed_at for r in results.values() if r.completed_at is not None]
+    return ExecutionResult(
+        plan_id=plan.id,
+        status=ExecutionStatus.COMPLETED,
+        node_results=results,
+        started_at=min(starts) if starts else None,
+        completed_at=max(ends) if ends else None,
+        resumed_from=state.checkpoint_id,
+        checkpoint_id=state.checkpoint_id,
+        warnings=list(state.warnings),
+    )
+
+
+def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:
+    """The resumed checkpoint's JSON of ``plan`` when ``plan`` stores exactly as it."""
+    if resume is None or not resume.as_stored or resume.plan is not plan:
+        return None
+    stored = resume.record.get("workflow_plan")
+    return stored if isinstance(stored, dict) else None
+
+
+def validated_graph(plan: WorkflowPlan, resume: ResumeState | None) -> PlanGraph | None:
+    """The graph a resume built for ``plan`` when the plan is known to be valid."""
+    if resume is None or resume.graph is None or not resume.validated or resume.plan is not plan:
+        return None
+    return resume.graph

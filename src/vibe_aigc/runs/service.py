@@ -57,8 +57,12 @@ from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, 
 from vibe_aigc.runs.resume import (
     ResumeState,
     journal_after,
+    keep_unchanged,
     load_resume_state,
     plan_from_record,
+    stored_plan_json,
+    stored_result,
+    validated_graph,
 )
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
@@ -130,6 +134,7 @@ class RunService:
         checkpoint_id: str | None = None,
         fresh: bool = False,
         retry_failed: bool = False,
+        checked: bool = False,
     ) -> ExecutionResult:
         """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
         start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
@@ -139,7 +144,9 @@ class RunService:
         ``given`` a plan that differs from the stored one (an edited plan): outputs of nodes
         whose fingerprint is unchanged are kept, changed nodes and everything downstream run
         again (:func:`~vibe_aigc.runs.lineage.plan_changes`). ``retry_failed``: the checkpoint
-        must hold failed or skipped nodes (LineageError otherwise); they run again."""
+        must hold failed or skipped nodes (LineageError otherwise); they run again.
+        ``checked``: ``given`` (a plan) was validated by the caller, so it is not validated
+        again before it runs."""
         async with self.lease(target) as lease:
             state = (
                 None
@@ -170,20 +177,31 @@ class RunService:
                     f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
                     "skipped node to retry; continue an interrupted run with `vibe-aigc resume`"
                 )
-            if isinstance(given, WorkflowPlan):
+            if state.plan is given:
+                keep_unchanged(state)  # stored exactly as given: nothing to compare
+            elif isinstance(given, WorkflowPlan):
                 # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
-                take_over(state, plan_changes(state.plan, state.completed, given), given)
+                changes = plan_changes(state.plan, state.completed, given)
+                take_over(state, changes, given)
+                state.graph, state.validated = None, False  # the graph was the stored plan's
+                # the store holds the old plan: a crash before the first snapshot of the new
+                # one would leave its journal entries to be read against the old plan
+                state.covered = state.covered and not changes.changed
             elif (
                 isinstance(given, Vibe)
                 and checkpoint_id is not None
                 and given.fingerprint() != state.plan.source_vibe.fingerprint()
             ):
                 raise PlanMismatchError(state.plan.id, [])
-            if checkpoint_id is None and len(state.completed) == state.plan.total_nodes:
+            if checked and state.plan is given:
+                state.validated = True
+            total = len(state.graph.order) if state.graph is not None else state.plan.total_nodes
+            if checkpoint_id is None and len(state.completed) == total:
                 self.plans[state.plan.id] = state.plan
-                return self._stored_result(state)
+                return stored_result(state)
             if self.retool is not None and not isinstance(given, WorkflowPlan):
                 state.plan, note = self.retool(state.plan, set(state.completed))
+                state.graph, state.validated, state.as_stored = None, False, False  # new plan
                 if note:
                     state.warnings.append(note)
             self.plans[state.plan.id] = state.plan
@@ -199,26 +217,6 @@ class RunService:
                 ),
             )
             return await self._run(state.plan, lease, state)
-
-    def _stored_result(self, state: ResumeState) -> ExecutionResult:
-        """The result of a finished plan, from storage (nothing runs, nothing is written)."""
-        plan = state.plan
-        results = {
-            n: state.completed[n].model_copy(update={"resumed": True}) for n in plan.node_ids
-        }
-        starts = [r.started_at for r in results.values() if r.started_at is not None]
-        ends = [r.completed_at for r in results.values() if r.completed_at is not None]
-        result = ExecutionResult(
-            plan_id=plan.id,
-            status=ExecutionStatus.COMPLETED,
-            node_results=results,
-            started_at=min(starts) if starts else None,
-            completed_at=max(ends) if ends else None,
-            resumed_from=state.checkpoint_id,
-            checkpoint_id=state.checkpoint_id,
-            warnings=list(state.warnings),
-        )
-        return result
 
     @contextlib.asynccontextmanager
     async def lease(self, plan_id: str) -> AsyncIterator[Lease]:
@@ -292,6 +290,7 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
             start_snapshot=not (resume is not None and resume.covered),
+            stored_plan=stored_plan_json(plan, resume),
         )
         gate = self.gate() if self.gate is not None else None
         planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
@@ -304,6 +303,7 @@ class RunService:
                 progress_callbacks=callbacks,
                 memo=hook,
                 admit=gate.admit if gate is not None else None,
+                validated=validated_graph(plan, resume),
             )
         result.warnings.extend(warnings)
         if resume is not None:
