@@ -11,7 +11,7 @@ nor the block map changes, so the disk flushes the data and nothing else. ``posi
 was measured and not taken: on ext4 it makes *unwritten* extents, and the first write into
 each page of one converts it (a metadata journal commit), so a record entering a new page
 cost ~250 µs against ~170 µs with real zeros (bench/probe_prealloc.py); making room with
-zeros costs ~0.3 µs per record it holds. The zeros are written one page at a time: the page
+zeros costs well under 1 µs per record it holds. The zeros are written one page at a time: the page
 cache sizes a folio by the write that makes it, and an append dirties its whole folio, so room
 made by one 1 MiB write would send 1 MiB to the disk at every fdatasync (measured: 1,048,576
 bytes written per 390-byte record, against 4,485 for room made page by page). For the same
