@@ -161,8 +161,10 @@ def floor_probe(folder: Path, count: int, prealloc: bool) -> list[float]:
     samples = []
     try:
         if prealloc:
-            os.posix_fallocate(fd, 0, 200 * count + 4096)
-            os.write(fd, b"\0" * (200 * count + 4096))  # written once: extents are real
+            # real zeros, page by page (one big write makes large page-cache folios, and an
+            # in-place append then flushes the whole folio: persistence/file/segment.py)
+            for offset in range(0, 200 * count + 4096, 4096):
+                os.pwrite(fd, bytes(4096), offset)
             os.fsync(fd)
         for i in range(count):
             begin = time.perf_counter()

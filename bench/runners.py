@@ -51,8 +51,8 @@ class VibeRunner:
     ) -> Run:
         from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
 
-        if mode == "durable-nosync":  # diagnostic: the store calls os.fsync at call time
-            os.fsync = lambda fd: None
+        if mode == "durable-nosync":  # diagnostic: the store calls os.fsync/fdatasync at call time
+            os.fsync = os.fdatasync = lambda fd: None
 
         class TrivialExecutor(WorkflowExecutor):
             async def execute_node(self, node: Any, context: Any) -> Any:

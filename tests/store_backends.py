@@ -52,11 +52,13 @@ class Backend:
     def tamper_entry(self, plan_id: str, seq: int, edit: Edit) -> None:
         if self.kind == "file":
             for segment in sorted((self.root / "store" / plan_id).glob("journal-*.jsonl")):
-                lines = segment.read_bytes().split(b"\n")
+                # the data ends at the first NUL byte; the zero room after it stays as it is
+                data, nul, room = segment.read_bytes().partition(b"\0")
+                lines = data.split(b"\n")
                 for number, line in enumerate(lines):
                     if line and json.loads(line)["seq"] == seq:
                         lines[number] = edit(line)
-                        segment.write_bytes(b"\n".join(lines))
+                        segment.write_bytes(b"\n".join(lines) + nul + room)
                         return
             raise AssertionError(f"no entry {seq}")
         self._tamper_row(

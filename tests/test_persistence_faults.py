@@ -156,27 +156,49 @@ def test_read_only_folder_via_manager(tmp_path: Path, monkeypatch: pytest.Monkey
     assert [e["checkpoint_id"] for e in manager.list_checkpoints()] == [first]
 
 
+def half_then_fail_at(
+    real: Callable[[int, Any, int], int], code: int
+) -> Callable[[int, Any, int], int]:
+    """``half_then_fail`` for ``os.pwrite``."""
+    calls = {"n": 0}
+
+    def fake(fd: int, data: Any, offset: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real(fd, bytes(data)[: len(data) // 2], offset)
+        raise OSError(code, os.strerror(code))
+
+    return fake
+
+
+def segment_data(path: Path) -> bytes:
+    """A segment's data: its bytes up to the first NUL (the zero room after it is not data)."""
+    return path.read_bytes().split(b"\0", 1)[0]
+
+
 @pytest.mark.parametrize("step", ["write", "partial-write", "fsync"])
 def test_journal_append_faults_roll_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
+    """A batch is written in place into the segment's room (pwrite) and made durable with
+    fdatasync; each step failing leaves the segment's data as it was."""
     store = FileCheckpointStore(tmp_path / "cps")
     store.append_journal("plan-a", [{"seq": 0, "x": "a" * 1000}])
     segment = tmp_path / "cps" / "plan-a" / "journal-000000000000.jsonl"
-    size = segment.stat().st_size
+    data = segment_data(segment)
     if step == "write":
-        monkeypatch.setattr(f"{ATOMIC}.os.write", failing(os.write, errno.ENOSPC))
+        monkeypatch.setattr(f"{ATOMIC}.os.pwrite", failing(os.pwrite, errno.ENOSPC))
     elif step == "partial-write":
-        monkeypatch.setattr(f"{ATOMIC}.os.write", half_then_fail(os.write, errno.ENOSPC))
+        monkeypatch.setattr(f"{ATOMIC}.os.pwrite", half_then_fail_at(os.pwrite, errno.ENOSPC))
     else:
-        monkeypatch.setattr(f"{ATOMIC}.os.fsync", failing(os.fsync, errno.EIO))
+        monkeypatch.setattr(f"{ATOMIC}.os.fdatasync", failing(os.fdatasync, errno.EIO))
     try:
         with pytest.raises(CheckpointWriteError) as info:
             store.append_journal("plan-a", [{"seq": 1, "x": "b" * 5000}, {"seq": 2}])
     finally:
         monkeypatch.undo()
     assert info.value.path == str(segment.parent)
-    assert segment.stat().st_size == size
+    assert segment.read_bytes() == data  # back to its data (the room is made again later)
     assert store.read_journal("plan-a") == ([{"seq": 0, "x": "a" * 1000}], [])
     store.append_journal("plan-a", [{"seq": 3}])
     assert [r["seq"] for r in store.read_journal("plan-a")[0]] == [0, 3]

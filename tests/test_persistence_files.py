@@ -389,10 +389,15 @@ def segment(root: Path, start: int = 0) -> Path:
     return root / "plan-a" / f"journal-{start:012d}.jsonl"
 
 
+def data_of(path: Path) -> bytes:
+    """A segment's data: its bytes up to the first NUL (the zero room after it is not data)."""
+    return path.read_bytes().split(b"\0", 1)[0]
+
+
 def test_journal_torn_last_line_dropped(store: FileCheckpointStore, root: Path) -> None:
     store.append_journal("plan-a", [{"seq": 0}, {"seq": 1}, {"seq": 2}])
     path = segment(root)
-    path.write_bytes(path.read_bytes()[:-10])
+    path.write_bytes(data_of(path)[:-10])
     records, warnings = store.read_journal("plan-a")
     assert [r["seq"] for r in records] == [0, 1]
     assert len(warnings) == 1 and "torn last line" in warnings[0] and str(path) in warnings[0]
@@ -430,7 +435,7 @@ def test_journal_torn_line_in_older_segment(store: FileCheckpointStore, root: Pa
     store.rotate_journal("plan-a", 2)
     store.append_journal("plan-a", [{"seq": 2}])
     old = segment(root)
-    old.write_bytes(old.read_bytes()[:-5])
+    old.write_bytes(data_of(old)[:-5])
     with pytest.raises(CheckpointCorruptError, match="line 2: incomplete line"):
         store.read_journal("plan-a")
 
@@ -438,7 +443,7 @@ def test_journal_torn_line_in_older_segment(store: FileCheckpointStore, root: Pa
 def test_rotate_repairs_torn_tail(store: FileCheckpointStore, root: Path) -> None:
     store.append_journal("plan-a", [{"seq": 0}, {"seq": 1}])
     old = segment(root)
-    old.write_bytes(old.read_bytes()[:-5])
+    old.write_bytes(data_of(old)[:-5])
     store.rotate_journal("plan-a", 2)
     store.append_journal("plan-a", [{"seq": 2}])
     assert store.read_journal("plan-a") == ([{"seq": 0}, {"seq": 2}], [])
@@ -464,7 +469,7 @@ def test_journal_seq_order_checked(
 
 def test_journal_line_format(store: FileCheckpointStore, root: Path) -> None:
     store.append_journal("plan-a", [{"seq": 0, "node_id": "n1"}])
-    raw = segment(root).read_bytes()
+    raw = data_of(segment(root))
     assert raw.endswith(b"\n") and raw.count(b"\n") == 1
     line = json.loads(raw)
     body = {k: v for k, v in line.items() if k != "c"}

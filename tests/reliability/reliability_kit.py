@@ -222,8 +222,9 @@ def durable_record(root: Path, plan_id: str) -> DurableRecord:
     """Every completion recorded under ``root/plan_id``, read without the resume code.
 
     Checkpoint files must decode (CheckpointCorruptError propagates: "no checkpoint file ever
-    fails to load"). Journal lines are decoded one by one; only the very last line of a segment
-    may be torn (a kill during an append) and is then ignored.
+    fails to load"). Journal lines (a segment's bytes up to its first NUL byte) are decoded one
+    by one; only the very last line of a segment may be torn (a kill during an append) and is
+    then ignored, and so are bytes after a zero gap (pages of a torn append).
     """
     codec = JsonCodec()
     plan_dir = root / plan_id
@@ -242,9 +243,12 @@ def durable_record(root: Path, plan_id: str) -> DurableRecord:
                     _agree(record.outputs, node_id, result.get("output"), name)
         elif SEGMENT_RE.fullmatch(name) or QUARANTINE_RE.fullmatch(name):
             (record.quarantined if name.startswith("quarantined") else record.segments).append(name)
-            lines = entry.read_bytes().split(b"\n")
+            # the data ends at the first NUL byte: zeros after it are room made ahead; other
+            # bytes after them are what a torn append left (pages that reached the disk)
+            data, _, after = entry.read_bytes().partition(b"\0")
+            lines = data.split(b"\n")
             tail = lines.pop()
-            if tail:
+            if tail or after.strip(b"\0"):
                 record.torn_tails += 1
             for number, line in enumerate(lines, 1):
                 try:

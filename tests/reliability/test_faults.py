@@ -1,10 +1,11 @@
 """Storage faults during real runs: ENOSPC and EIO at each step of each kind of write.
 
-Every OS call of ``vibe_aigc.persistence.file.atomic`` (and of the lock module) goes through a
-proxy of ``os`` (:class:`FaultyOs`) that names each call by what it does and to which file
-(``write:journal``, ``fsync:checkpoint``, ``replace:checkpoint``, ``fsync:folder``,
-``open:journal`` ...) and can make the n-th such call fail once, or fail from then on (a disk
-that stays full). A dry run lists the calls a run makes; each scenario then fails one of them.
+Every OS call of ``vibe_aigc.persistence.file.atomic`` and ``.segment`` (and of the lock
+module) goes through a proxy of ``os`` (:class:`FaultyOs`) that names each call by what it does
+and to which file (``write:checkpoint``, ``pwrite:journal``, ``fdatasync:journal``,
+``fsync:checkpoint``, ``replace:checkpoint``, ``fsync:folder``, ``open:journal`` ...) and can
+make the n-th such call fail once, or fail from then on (a disk that stays full). A dry run
+lists the calls a run makes; each scenario then fails one of them.
 
 Must hold for each scenario:
 
@@ -45,7 +46,7 @@ from reliability_kit import (
 from vibe_aigc import ExecutionStatus, MetaPlanner, WorkflowNodeType
 from vibe_aigc.errors import CheckpointWriteError
 from vibe_aigc.persistence import WorkflowPersistenceManager
-from vibe_aigc.persistence.file import atomic, lock
+from vibe_aigc.persistence.file import atomic, lock, segment
 
 PLAN_NODES = 30
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -122,6 +123,10 @@ class FaultyOs:
         self._check(f"fsync:{self._fds.get(fd, '?')}")
         self._real.fsync(fd)
 
+    def fdatasync(self, fd: int) -> None:
+        self._check(f"fdatasync:{self._fds.get(fd, '?')}")
+        self._real.fdatasync(fd)
+
     def ftruncate(self, fd: int, size: int) -> None:
         self._check(f"ftruncate:{self._fds.get(fd, '?')}")
         self._real.ftruncate(fd, size)
@@ -151,6 +156,7 @@ class FaultyOs:
 def faulty(monkeypatch: pytest.MonkeyPatch) -> FaultyOs:
     proxy = FaultyOs()
     monkeypatch.setattr(atomic, "os", proxy)
+    monkeypatch.setattr(segment, "os", proxy)
     monkeypatch.setattr(lock, "os", proxy)
     return proxy
 
@@ -178,9 +184,17 @@ def planner(cpdir: Path, ledger: Path) -> MetaPlanner:
 
 
 # Housekeeping may fail quietly: pruning old checkpoints and compacting old segments
-# (unlink + a folder fsync: open and fsync of the folder), and clearing the holder info from
-# the lock file on release.
-QUIET = {"unlink:checkpoint", "unlink:journal", "open:folder", "fsync:folder", "ftruncate:lock"}
+# (unlink + a folder fsync: open and fsync of the folder), clearing the holder info from
+# the lock file on release, and cutting the unused zero room off a segment (at a rotation, at
+# the journal's close: zeros read the same as no bytes).
+QUIET = {
+    "unlink:checkpoint",
+    "unlink:journal",
+    "open:folder",
+    "fsync:folder",
+    "ftruncate:lock",
+    "ftruncate:journal",
+}
 
 
 def calls_of_a_run(tmp_path: Path, faulty: FaultyOs) -> Counter[str]:
@@ -262,8 +276,9 @@ def run_rules(tmp_path: Path, faulty: FaultyOs, every: bool) -> Counter[str]:
         "fsync:checkpoint",
         "replace:checkpoint",
         "fsync:folder",
-        "write:journal",
-        "fsync:journal",
+        "pwrite:journal",  # each batch, in place
+        "fdatasync:journal",  # ... made durable
+        "fsync:journal",  # a batch that extends the room (size changes)
         "open:journal",
     ):
         assert counts[needed] > 0, (needed, counts)

@@ -2,10 +2,13 @@
 
 ``<plan>/journal-<startseq:012d>.jsonl`` holds entries from ``startseq`` up to the next
 segment's start, one codec line each. Appends go to the newest segment through a kept-open
-handle (one write + one fsync per batch). After a snapshot the runs layer trims: the current
-segment is closed, so the next batch starts a new segment named by its first seq, and segments
-every entry of which a snapshot covers are deleted. A damaged segment is set aside as
-``quarantined-journal-...`` (kept for inspection, never read again).
+:class:`~.segment.SegmentFile`: each batch is written in place into zero room made ahead, with
+one ``fdatasync``; a segment's data ends at its first NUL byte (see ``segment.py`` for the
+layout and what a crash can leave). After a snapshot the runs layer trims: the current segment
+is closed, so the next batch starts a new segment named by its first seq (the older one is cut
+to its data first), and segments every entry of which a snapshot covers are deleted. Closing a
+plan's journal (the lease's release) cuts the unused room off its newest segment. A damaged
+segment is set aside as ``quarantined-journal-...`` (kept for inspection, never read again).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from vibe_aigc.errors import (
     UnsupportedSchemaError,
 )
 from vibe_aigc.persistence.codec import Codec
-from vibe_aigc.persistence.file import atomic
+from vibe_aigc.persistence.file import atomic, segment
 from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.store import JournalRead
 
@@ -75,6 +78,41 @@ def _folder_stamp(plan_dir: Path) -> tuple[int, int] | None:
     return info.st_ino, info.st_mtime_ns
 
 
+def _ending(
+    path: Path, extent: segment.Extent, number: int, newest: bool
+) -> tuple[str | None, str | None]:
+    """(damage, warning) for what follows a segment's complete lines; line ``number`` is the
+    first one after them. Zeros alone are a clean end. In the newest segment a torn line and
+    a torn append's leftovers are dropped with a warning; in an older one they are damage."""
+    torn = extent.data_end - extent.valid_end
+    if extent.damaged:
+        return (
+            f"{path}: line {number}: a zero byte at offset {extent.data_end} inside the data "
+            "(not where a torn append leaves zeros)",
+            None,
+        )
+    if not newest:
+        if torn:
+            cut = "" if extent.data_end == extent.size else " (cut by zero bytes)"
+            return f"{path}: line {number}: incomplete line (no newline){cut}", None
+        if extent.stale_at >= 0:
+            return (
+                f"{path}: line {number}: bytes at offset {extent.stale_at} after the end of "
+                f"the data (zeros from offset {extent.data_end})",
+                None,
+            )
+        return None, None
+    parts = [f"a torn last line ({torn} bytes without a newline)"] if torn else []
+    if extent.stale_at >= 0:
+        parts.append(
+            f"bytes from offset {extent.stale_at} after zeros from offset {extent.data_end} "
+            "(only some pages of the append reached the disk)"
+        )
+    if not parts:
+        return None, None
+    return None, f"{path}: dropped {' and '.join(parts)}; a crash interrupted an append"
+
+
 class SegmentJournal:
     """Appends and reads one store's journals (see the module docstring)."""
 
@@ -84,7 +122,7 @@ class SegmentJournal:
         # plan folder -> (folder's (inode, mtime_ns), segment start seq, open segment).
         # A folder whose entries changed (a rotation, a compaction, another store's work)
         # has a new mtime, so the cached segment is only reused while it is still current.
-        self._appenders: dict[Path, tuple[tuple[int, int], int, atomic.AppendHandle]] = {}
+        self._appenders: dict[Path, tuple[tuple[int, int], int, segment.SegmentFile]] = {}
         self._rotate: set[Path] = set()  # the next batch starts a new segment
         self._last: dict[Path, int] = {}  # highest seq stored, while a segment is open
         self.guard = threading.Lock()
@@ -94,11 +132,13 @@ class SegmentJournal:
     def append(
         self, plan_dir: Path, records: list[Record], prepare: Callable[[], object] | None = None
     ) -> None:
-        """Append ``records`` in one write + fsync. ``prepare`` runs before a segment is
+        """Append ``records`` in one write + sync. ``prepare`` runs before a segment is
         (re)opened (the store's folder checks); not while the open one is still current."""
         if not records:
             return
-        lines = [self.codec.encode_line(record) for record in records]
+        data = b"".join([self.codec.encode_line(record) for record in records])
+        if b"\0" in data:  # the data of a segment ends at its first NUL byte
+            raise CheckpointEncodeError("journal record", "the codec's line holds a NUL byte")
         seqs = [check_seq(r["seq"], "journal record 'seq'") for r in records]
         for before, after in itertools.pairwise(seqs):
             if after <= before:
@@ -131,10 +171,10 @@ class SegmentJournal:
                     "journal record 'seq'",
                     f"{seqs[0]} is below {start}, the first seq of the current segment",
                 )
-            handle.append(b"".join(lines))
+            handle.append(data)
             self._last[plan_dir] = seqs[-1]
 
-    def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, atomic.AppendHandle | None]:
+    def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, segment.SegmentFile | None]:
         """The open current segment, reopened when the folder changed, or a new segment when
         a trim asked for one. ``None`` when ``first_seq`` is below the current segment's start.
         """
@@ -150,34 +190,35 @@ class SegmentJournal:
             if existing and existing[-1][0] > first_seq:
                 return existing[-1][0], None
             if existing:
-                atomic.repair_tail(existing[-1][1])
+                segment.seal(existing[-1][1])
             start, path = first_seq, plan_dir / segment_name(first_seq)
         else:
             start, path = existing[-1]
         if first_seq < start:
             return start, None
-        handle = atomic.AppendHandle(path)
+        handle = segment.SegmentFile(path)  # cuts what a crash left after the valid data
         self._rotate.discard(plan_dir)
         fresh = _folder_stamp(plan_dir)
         if fresh is not None:
             self._appenders[plan_dir] = (fresh, start, handle)
         return start, handle
 
-    def _drop(self, plan_dir: Path) -> None:
+    def _drop(self, plan_dir: Path, trim_room: bool = False) -> None:
         self._last.pop(plan_dir, None)
         cached = self._appenders.pop(plan_dir, None)
         if cached is not None:
-            cached[2].close()
+            cached[2].close(trim_room)
 
     def close(self, plan_dir: Path) -> None:
-        """Close the plan's open segment (a later append reopens it)."""
+        """Close the plan's open segment, cutting its unused room off (a later append
+        reopens it and makes room again)."""
         with self.guard:
-            self._drop(plan_dir)
+            self._drop(plan_dir, trim_room=True)
 
     def close_all(self) -> None:
         with self.guard:
             for plan_dir in list(self._appenders):
-                self._drop(plan_dir)
+                self._drop(plan_dir, trim_room=True)
 
     # ------------------------------------------------------------------ reading
 
@@ -195,15 +236,18 @@ class SegmentJournal:
             if limit is not None and limit - 1 <= after_seq:
                 continue  # every record of this segment is <= after_seq
             try:
-                lines = self._read_file(path).split(b"\n")
+                raw = self._read_file(path)
             except FileNotFoundError:  # compacted meanwhile
                 continue
             except CheckpointCorruptError as exc:
                 found.damage = f"{path}: {exc.reason}"
                 return found
-            tail = lines.pop()  # b"" when the segment ends with a newline
-            if tail and not newest:
-                found.damage = f"{path}: line {len(lines) + 1}: incomplete line (no newline)"
+            extent = segment.examine(raw)
+            lines = raw[: extent.data_end].split(b"\n")
+            tail = lines.pop()  # b"" when the data ends with a newline
+            end_damage, end_warning = _ending(path, extent, len(lines) + 1, newest)
+            if end_damage is not None:
+                found.damage = end_damage  # unless a line before it is damaged too
             for number, line in enumerate(lines, 1):
                 try:
                     record = self.codec.decode_line(line, str(path))
@@ -234,11 +278,8 @@ class SegmentJournal:
                     found.entries.append(record)
             if found.damage is not None:
                 return found
-            if tail:
-                found.warnings.append(
-                    f"{path}: dropped a torn last line ({len(tail)} bytes without a newline; "
-                    "a crash interrupted an append)"
-                )
+            if end_warning is not None:
+                found.warnings.append(end_warning)
         return found
 
     # ------------------------------------------------------------------ housekeeping
@@ -261,7 +302,7 @@ class SegmentJournal:
                 raise CheckpointEncodeError(
                     "next_seq", f"{next_seq} is below {start}, the current segment's first seq"
                 )
-            atomic.repair_tail(current)
+            segment.seal(current)
         atomic.create_empty(plan_dir / segment_name(next_seq))
 
     def trim(self, plan_dir: Path, covered_seq: int) -> list[str]:
@@ -270,7 +311,7 @@ class SegmentJournal:
         covered_seq = check_seq(covered_seq, "covered_seq")
         with self.guard:
             last = self._last.get(plan_dir)
-            self._drop(plan_dir)
+            self._drop(plan_dir, trim_room=True)  # done with: keeps its data only
             self._rotate.add(plan_dir)
         removed = self.compact(plan_dir, covered_seq)
         if last is not None:

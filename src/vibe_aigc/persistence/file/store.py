@@ -4,6 +4,7 @@ Layout (folders 0700, files 0600; nothing exists until the first write)::
 
     <root>/<plan_id>/cp-<id>.json                 one snapshot per file (see codec.py)
     <root>/<plan_id>/journal-<startseq:012d>.jsonl journal segments, one record per line
+                                                  (then zero room while open: segment.py)
     <root>/<plan_id>/.lock                        the plan's runner lock (see lock.py)
     <root>/<plan_id>/artifacts/                   large binary outputs (created by their writer)
 
