@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
+from test_fast_paths import chain
+from vibe_aigc import MetaPlanner, WorkflowExecutor, WorkflowPlan
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.results import NodeResult, TextOutput
@@ -193,19 +194,6 @@ def test_a_text_output_reads_as_its_text_after_loading() -> None:
 
 
 # ---------------------------------------------------------------------- whole resumes
-
-
-def chain(n: int) -> WorkflowPlan:
-    nodes = [
-        WorkflowNode(
-            id=f"n{i}",
-            type="transform",
-            description="step",
-            dependencies=[f"n{i - 1}"] if i else [],
-        )
-        for i in range(n)
-    ]
-    return WorkflowPlan(id="fast-chain", root_nodes=nodes, source_vibe=Vibe(description="x"))
 
 
 class Stops(WorkflowExecutor):

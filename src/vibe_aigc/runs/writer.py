@@ -49,9 +49,12 @@ class JournalWriter:
         self.failure: BaseException | None = None
         self.failed_from: int | None = None  # first seq of the batch that failed
 
-    def _ensure_started(self) -> None:
+    def _refuse_if_stopped(self) -> None:
         if self._stopped:
             raise RuntimeError("the journal writer was stopped")
+
+    def _ensure_started(self) -> None:
+        self._refuse_if_stopped()
         if not self._started:
             self._started = True
             self._thread.start()
@@ -63,8 +66,7 @@ class JournalWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if alone:
-            if self._stopped:
-                raise RuntimeError("the journal writer was stopped")
+            self._refuse_if_stopped()
             with self._lock:
                 if self._busy == 0:
                     error = self._append([record])
