@@ -186,20 +186,24 @@ class SqlStore:
         plan_id = validate_plan_id(plan_id)
 
         def op(tx: Tx, attempt: int) -> str | None:
-            rows = tx.rows(self._sql(q.HOLDER), (plan_id,))
-            if not rows or float(rows[0][2]) <= float(rows[0][3]):
-                return None  # never leased, released (expires_at = 0) or expired
-            owner, token, expires_at, now = rows[0]
-            return describe_holder(str(owner), int(token), float(expires_at), float(now))
+            found = self._lease_row(tx, plan_id)
+            # never leased, released (expires_at = 0) or expired: nobody
+            return found[0] if found is not None and found[1] else None
 
         return self._transact(op, write=False, what=f"read the lease of {plan_id!r}")
 
     def _holder(self, tx: Tx, plan_id: str) -> str:
+        found = self._lease_row(tx, plan_id)
+        return "nobody holds it now" if found is None else found[0]
+
+    def _lease_row(self, tx: Tx, plan_id: str) -> tuple[str, bool] | None:
+        """The plan's lease row described, and whether it is unexpired; None without one."""
         rows = tx.rows(self._sql(q.HOLDER), (plan_id,))
         if not rows:
-            return "nobody holds it now"
+            return None
         owner, token, expires_at, now = rows[0]
-        return describe_holder(str(owner), int(token), float(expires_at), float(now))
+        text = describe_holder(str(owner), int(token), float(expires_at), float(now))
+        return text, float(expires_at) > float(now)
 
     def _acquire(self, lease: SqlLease) -> int:
         def op(tx: Tx, attempt: int) -> int:
