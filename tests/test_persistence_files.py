@@ -30,6 +30,7 @@ from vibe_aigc.persistence import (
     WorkflowPersistenceManager,
     new_checkpoint_id,
 )
+from store_records import sealed
 
 GUIDE_KEYS = [
     "checkpoint_id",
@@ -111,10 +112,16 @@ def test_layout_modes_and_keys(store: FileCheckpointStore, root: Path) -> None:
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
     data = json.loads(path.read_bytes())
     assert list(data)[:8] == GUIDE_KEYS
-    assert data["schema_version"] == SCHEMA_VERSION == 2
-    assert data["checksum"].startswith("sha256:")
-    body = {k: v for k, v in data.items() if k != "checksum"}
-    assert data["checksum"] == canonical_sha(body)  # independent check of the documented rule
+    assert data["schema_version"] == SCHEMA_VERSION == 3
+    assert list(data)[-2:] == ["checksum", "seal"]
+    # independent checks of the documented rules: the checksum hashes the canonical JSON of
+    # the rest, the seal every byte before it
+    body = {k: v for k, v in data.items() if k not in ("checksum", "seal")}
+    assert data["checksum"] == canonical_sha(body)
+    raw = path.read_bytes()
+    cut = raw.rindex(b'"seal": ')
+    assert raw[cut:] == f'"seal": "{data["seal"]}"\n}}\n'.encode()
+    assert data["seal"] == "sha256:" + hashlib.sha256(raw[:cut]).hexdigest()
     assert path.read_bytes().startswith(b'{\n  "checkpoint_id": ')
 
 
@@ -186,10 +193,8 @@ def test_tampered_with_recomputed_checksum_but_bad_shape(
 ) -> None:
     rec, path = written(store, root)
     data = json.loads(path.read_bytes())
-    del data["checksum"]
     data["completed_nodes"] = "n1"
-    data["checksum"] = canonical_sha(data)
-    path.write_text(json.dumps(data))
+    path.write_bytes(sealed(data))
     assert_corrupt(store, rec, path, "'completed_nodes' must be a list of strings")
 
 
@@ -283,6 +288,68 @@ def test_migration_from_v1(store: FileCheckpointStore, root: Path) -> None:
     rewritten = json.loads((plan_dir / "cp-abc123.json").read_bytes())
     assert rewritten["schema_version"] == SCHEMA_VERSION
     assert store.read_checkpoint("cp-abc123") == loaded
+
+
+def test_v2_files_still_read(store: FileCheckpointStore, root: Path) -> None:
+    """Written by 0.8 (schema v2: a checksum over canonical JSON, no seal)."""
+    rec, path = written(store, root)
+    data = json.loads(path.read_bytes())
+    del data["checksum"], data["seal"]
+    data["schema_version"] = 2
+    v2 = {"checksum": canonical_sha(data), **dict(reversed(list(data.items())))}
+    path.write_text(json.dumps(v2))
+    assert store.read_checkpoint(rec["checkpoint_id"]) == rec
+    v2["node_results"] = {"n1": {"status": "completed", "output": "changed"}}
+    path.write_text(json.dumps(v2))
+    assert_corrupt(store, rec, path, "checksum mismatch")
+    store.write_checkpoint(rec)  # written again: as v3
+    assert json.loads(path.read_bytes())["schema_version"] == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "reads"),
+    [
+        (lambda raw: raw.replace(b'"state": "running"', b'"state": "stopped"'), False),
+        (lambda raw: raw.replace(b'"seal": "sha256:', b'"seal": "sha256:0'), True),
+        (lambda raw: raw.replace(b'"checkpoint_id": ', b'"checkpoint_id":  '), True),
+        (lambda raw: raw + b"\n", True),
+        (lambda raw: raw.replace(b"\n", b"\r\n"), True),
+        (lambda raw: raw.replace(b'"seal": "sha256:', b'"seal": "SHA256:'), True),
+    ],
+    ids=["value", "seal-itself", "whitespace", "trailing-newline", "crlf", "seal-tag"],
+)
+def test_seal_covers_the_bytes_and_the_checksum_the_content(
+    store: FileCheckpointStore, root: Path, edit: Any, reads: bool
+) -> None:
+    """Any byte changed breaks the seal; then the canonical checksum decides, so an edit of
+    the layout alone still reads and an edit of the content is corrupt."""
+    rec, path = written(store, root)
+    raw = path.read_bytes()
+    changed = edit(raw)
+    assert changed != raw
+    path.write_bytes(changed)
+    if reads:
+        assert store.read_checkpoint(rec["checkpoint_id"]) == rec
+    else:
+        assert_corrupt(store, rec, path, "checksum mismatch")
+
+
+def test_a_valid_seal_vouches_for_the_bytes(store: FileCheckpointStore, root: Path) -> None:
+    """The codec trusts a holding seal without re-encoding: a hand-written file sealed by the
+    documented rule reads; with a stale checksum but a fresh seal too (the seal was made over
+    those very bytes); a seal that is not the last entry is no seal."""
+    rec, path = written(store, root)
+    data = json.loads(path.read_bytes())
+    path.write_bytes(sealed(data))
+    assert store.read_checkpoint(rec["checkpoint_id"]) == rec
+    moved = {"seal": data.pop("seal"), **data}
+    moved["state"] = "done"
+    path.write_text(json.dumps(moved, indent=2) + "\n")
+    assert_corrupt(store, rec, path, "checksum mismatch")
+    for bad in (5, None, "sha256:" + "0" * 64):
+        data["seal"] = bad
+        path.write_text(json.dumps(data, indent=2))
+        assert store.read_checkpoint(rec["checkpoint_id"]) == rec  # the checksum decides
 
 
 def test_v1_with_bad_shape_is_corrupt(store: FileCheckpointStore, root: Path) -> None:

@@ -4,16 +4,24 @@ A checkpoint file is pretty JSON: the guide's keys first (``checkpoint_id``, ``p
 ``created_at``, ``vibe``, ``workflow_plan``, ``completed_nodes``, ``node_results``,
 ``pending_nodes``), then the rest (``state``, ``total_nodes``, ``run_id``, ``journal_seq``, any
 extra keys), then ``format`` (``"json"``, the codec tag; files written before it existed have
-none and read as JSON), ``schema_version`` and ``checksum``. The checksum is
-``"sha256:<hex>"`` of the canonical JSON (sorted keys, ``(",", ":")`` separators, UTF-8, no
-ASCII escaping) of the record without the ``checksum`` key. ``format``, ``schema_version`` and
-``checksum`` belong to the codec: encode sets them, decode checks and removes them, so
-``decode(encode(r)) == r``. The record shapes themselves live in :mod:`.records`.
-:meth:`JsonCodec.encode_chunks` gives the same bytes in chunks of about a megabyte (checksum
-and layout are produced piece by piece), so a 100k-node checkpoint is never whole in memory.
+none and read as JSON), ``schema_version``, ``checksum`` and, last, ``seal``. ``format``,
+``schema_version``, ``checksum`` and ``seal`` belong to the codec: encode sets them, decode
+checks and removes them, so ``decode(encode(r)) == r``. The record shapes themselves live in
+:mod:`.records`. :meth:`JsonCodec.encode_chunks` gives the bytes in chunks of about a megabyte,
+so a 100k-node checkpoint is never whole in memory.
+
+Two hashes, both ``"sha256:<hex>"``. ``checksum`` hashes the canonical JSON (sorted keys,
+``(",", ":")`` separators, UTF-8, no ASCII escaping) of the record without ``checksum`` and
+``seal``, wherever it stands: a file re-indented, reordered or given CRLF line ends by hand
+still reads. ``seal`` (schema v3) is the file's last entry and hashes every byte before it, as
+written: the file ends ``,\n  "seal": "sha256:<hex>"\n}\n``. The reader checks the seal
+first, over the bytes it read, and a file whose seal holds is not encoded again to check
+``checksum`` (for 100k nodes that took a second); a file changed after it was written fails
+its seal and is checked the canonical way, so only its content decides.
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
-it loads through :data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
+v2 is v3 without ``seal``; older ones load through
+:data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
 :class:`~vibe_aigc.errors.UnsupportedSchemaError`.
 
 A journal line is compact JSON of the record plus ``"v"`` (journal format version) and ``"c"``
@@ -48,6 +56,7 @@ from vibe_aigc.persistence.records import (
     entry_problem,
     shape_problem,
     v1_to_v2,
+    v2_to_v3,
 )
 
 
@@ -184,7 +193,8 @@ def _layout_pieces(record: Record) -> Iterator[str]:
     """Readable and fast: one top-level key per line, and one entry per line for mappings of
     entries (``node_results``, ``memos``); values are compact, so the C encoder does the work
     (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints). In
-    pieces, so a large checkpoint's text never exists as one string."""
+    pieces, so a large checkpoint's text never exists as one string. The text stops where the
+    seal starts (after ``,\n  ``): :data:`_SEAL` and the hash of these bytes follow."""
     yield "{\n"
     for index, (key, value) in enumerate(record.items()):
         name = _NAME.encode(key)
@@ -200,7 +210,21 @@ def _layout_pieces(record: Record) -> Iterator[str]:
         else:
             yield f"{name}: "
             yield from _pieces(value, _COMPACT, 1)
-    yield "\n}\n"
+    yield ",\n  "
+
+
+_SEAL = b'"seal": "sha256:'
+_SEAL_END = b'"\n}\n'
+_SEAL_SIZE = len(_SEAL) + 64 + len(_SEAL_END)
+
+
+def _sealed(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks``, then the seal: the sha256 of every byte before it."""
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+    yield _SEAL + digest.hexdigest().encode("ascii") + _SEAL_END
 
 
 def checksum_of(body: Record) -> str:
@@ -237,7 +261,7 @@ def _reject_constant(name: str) -> Any:
 
 def _parse_object(data: bytes, source: str) -> Record:
     try:
-        text = bytes(data).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointCorruptError(source, f"not UTF-8 text (byte {exc.start})") from None
     try:
@@ -255,23 +279,47 @@ def _parse_object(data: bytes, source: str) -> Record:
     return value
 
 
-def _verify_checksum(obj: Record, key: str, source: str) -> Record:
+def _stored_checksum(obj: Record, key: str, source: str) -> str:
     stored = obj.get(key)
     if stored is None:
         raise CheckpointCorruptError(source, f"missing checksum {key!r}")
     if not isinstance(stored, str):
         raise CheckpointCorruptError(source, f"checksum {key!r} is not a string")
+    return stored
+
+
+def _mismatch(source: str, stored: str, actual: str) -> CheckpointCorruptError:
+    return CheckpointCorruptError(
+        source,
+        f"checksum mismatch (stored {stored[:80]!r}, content hashes to {actual}); "
+        "the file was changed or damaged after it was written",
+    )
+
+
+def _seal_holds(data: bytes, obj: Record) -> bool:
+    """True when ``obj`` (parsed from ``data``) has a ``seal`` that hashes the bytes before it
+    as they are. Any other seal, or none, is not an error: the checksum decides then."""
+    stored = obj.pop("seal", None)
+    cut = len(data) - _SEAL_SIZE
+    if type(stored) is not str or cut < 4 or data[cut - 4 : cut] != b",\n  ":
+        return False
+    if data[cut : cut + len(_SEAL)] != _SEAL or not data.endswith(_SEAL_END):
+        return False
+    actual = "sha256:" + hashlib.sha256(memoryview(data)[:cut]).hexdigest()
+    return stored == actual and data[cut + len(b'"seal": "') : -len(_SEAL_END)] == stored.encode()
+
+
+def _verify_checksum(obj: Record, key: str, source: str) -> Record:
+    """The record of a line or a schema v2 file: ``key`` hashes the canonical JSON of the
+    rest."""
+    stored = _stored_checksum(obj, key, source)
     body = {k: v for k, v in obj.items() if k != key}
     try:
         actual = checksum_of(body)
     except (ValueError, UnicodeEncodeError, RecursionError) as exc:
         raise CheckpointCorruptError(source, f"content cannot be checksummed ({exc})") from None
     if stored != actual:
-        raise CheckpointCorruptError(
-            source,
-            f"checksum mismatch (stored {stored[:80]!r}, content hashes to {actual}); "
-            "the file was changed or damaged after it was written",
-        )
+        raise _mismatch(source, stored, actual)
     return body
 
 
@@ -300,7 +348,7 @@ def _check_format(tag: Any, source: str) -> None:
 # ---------------------------------------------------------------------- migrations
 
 
-MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: v1_to_v2, 2: v2_to_v3}
 """``MIGRATIONS[n]`` turns a (shape-checked) version ``n`` record into version ``n + 1``."""
 
 
@@ -334,8 +382,9 @@ class JsonCodec:
 
     def encode_chunks(self, record: Record) -> Iterator[bytes]:
         """The bytes of :meth:`encode`, as chunks of about a megabyte, for a large checkpoint
-        to be written without its whole text in memory. Checked (CheckpointEncodeError) and
-        checksummed before the first chunk is returned."""
+        to be written without its whole text in memory. Checked (CheckpointEncodeError) before
+        the first chunk is returned, checksummed too; the seal is the last chunk (it hashes the
+        others)."""
         body = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
         check_json_data(body)
         problem = shape_problem(body)
@@ -352,12 +401,18 @@ class JsonCodec:
         ordered["format"] = ordered.pop("format")
         ordered["schema_version"] = ordered.pop("schema_version")
         ordered["checksum"] = checksum
-        return _chunked(_layout_pieces(ordered))
+        return _sealed(_chunked(_layout_pieces(ordered)))
 
     def decode(self, data: bytes, source: str) -> Record:
+        data = bytes(data)
         obj = _parse_object(data, source)
         version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
-        body = _verify_checksum(obj, "checksum", source)
+        if _seal_holds(data, obj):
+            _stored_checksum(obj, "checksum", source)
+            body = obj
+            del body["checksum"]
+        else:
+            body = _verify_checksum(obj, "checksum", source)
         del body["schema_version"]
         _check_format(body.pop("format", FORMAT), source)
         body = migrate(body, version, source)
