@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from store_records import sealed
 from vibe_aigc.errors import (
     CheckpointCorruptError,
     CheckpointError,
@@ -30,7 +31,6 @@ from vibe_aigc.persistence import (
     WorkflowPersistenceManager,
     new_checkpoint_id,
 )
-from store_records import sealed
 
 GUIDE_KEYS = [
     "checkpoint_id",

@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_kit import LedgerExecutor, build_chaos_plan
-from store_records import sealed
 
+from store_records import sealed
 from vibe_aigc import ExecutionStatus, MetaPlanner, NodeResult, WorkflowPlan
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence import JsonCodec, WorkflowPersistenceManager
