@@ -352,6 +352,39 @@ def test_a_valid_seal_vouches_for_the_bytes(store: FileCheckpointStore, root: Pa
         assert store.read_checkpoint(rec["checkpoint_id"]) == rec  # the checksum decides
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("NaN", "not JSON"),
+        ("-Infinity", "not JSON"),
+        ("1e400", "not JSON"),
+        ('"\\ud800"', "cannot be checksummed"),
+        ('"a\\uDBFF"', "cannot be checksummed"),
+    ],
+)
+def test_a_sealed_file_is_refused_what_the_checksum_refuses(
+    store: FileCheckpointStore, root: Path, value: str, reason: str
+) -> None:
+    """A seal skips the canonical re-encoding, not the refusals it would make."""
+    rec, path = written(store, root)
+    text = sealed(json.loads(path.read_bytes())).decode()
+    text = text.replace('"output": "', f'"bad": {value}, "output": "', 1)
+    prefix = text[: text.rindex('"seal": ')].encode()
+    digest = hashlib.sha256(prefix).hexdigest()
+    path.write_bytes(prefix + b'"seal": "sha256:' + digest.encode() + b'"\n}\n')
+    assert_corrupt(store, rec, path, reason)
+
+
+def test_a_damaged_file_with_a_repeated_key_is_refused(
+    store: FileCheckpointStore, root: Path
+) -> None:
+    """Only a sealed file skips the duplicate-key check; a changed one gets it."""
+    rec, path = written(store, root)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b'"state": "running"', b'"state": "done", "state": "running"'))
+    assert_corrupt(store, rec, path, "duplicate key 'state'")
+
+
 def test_v1_with_bad_shape_is_corrupt(store: FileCheckpointStore, root: Path) -> None:
     plan_dir = root / "plan-old"
     plan_dir.mkdir(parents=True)

@@ -16,8 +16,13 @@ Two hashes, both ``"sha256:<hex>"``. ``checksum`` hashes the canonical JSON (sor
 still reads. ``seal`` (schema v3) is the file's last entry and hashes every byte before it, as
 written: the file ends ``,\n  "seal": "sha256:<hex>"\n}\n``. The reader checks the seal
 first, over the bytes it read, and a file whose seal holds is not encoded again to check
-``checksum`` (for 100k nodes that took a second); a file changed after it was written fails
-its seal and is checked the canonical way, so only its content decides.
+``checksum`` (for 100k nodes that took a second), nor parsed with the duplicate-key check
+(more than half of parsing it): a writer's encoder never repeats a key. NaN, Infinity and
+numbers beyond a float are refused all the same, and a file that spells a lone surrogate
+(``\\ud800``) is read as unsealed. A file changed after it was written fails its seal and is
+parsed strictly and checked the canonical way, so only its content decides. (The seal is no
+signature: someone who can write the folder can seal a file by hand; the content is checked
+as any other.)
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
 v2 is v3 without ``seal``; older ones load through
@@ -40,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -113,15 +119,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON data")
 
 
-def _parse_object(data: bytes, source: str) -> Record:
+def _parse_object(data: bytes, source: str, strict: bool = True) -> Record:
+    """The JSON object in ``data``. ``strict=False`` (a sealed file: see :func:`_seal_of`)
+    skips the duplicate-key check, the costliest part of parsing a large file."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointCorruptError(source, f"not UTF-8 text (byte {exc.start})") from None
     try:
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
+        value = (_STRICT if strict else _SEALED).decode(text)
     except RecursionError:
         raise CheckpointCorruptError(source, "not JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge integers
@@ -150,17 +156,18 @@ def _mismatch(source: str, stored: str, actual: str) -> CheckpointCorruptError:
     )
 
 
-def _seal_holds(data: bytes, obj: Record) -> bool:
-    """True when ``obj`` (parsed from ``data``) has a ``seal`` that hashes the bytes before it
-    as they are. Any other seal, or none, is not an error: the checksum decides then."""
-    stored = obj.pop("seal", None)
+def _seal_of(data: bytes) -> str | None:
+    """The seal ending ``data`` when it hashes the bytes before it as they are, else None
+    (any other seal, or none, is not an error: the checksum decides then)."""
     cut = len(data) - SEAL_SIZE
-    if type(stored) is not str or cut < 4 or data[cut - 4 : cut] != b",\n  ":
-        return False
-    if data[cut : cut + len(SEAL)] != SEAL or not data.endswith(SEAL_END):
-        return False
+    if cut < 4 or data[cut - 4 : cut] != b",\n  " or data[cut : cut + len(SEAL)] != SEAL:
+        return None
+    if not data.endswith(SEAL_END):
+        return None
     actual = "sha256:" + hashlib.sha256(memoryview(data)[:cut]).hexdigest()
-    return stored == actual and data[cut + len(b'"seal": "') : -len(SEAL_END)] == stored.encode()
+    if data[cut + len(b'"seal": "') : -len(SEAL_END)] != actual.encode("ascii"):
+        return None
+    return actual
 
 
 def _verify_checksum(obj: Record, key: str, source: str) -> Record:
@@ -259,13 +266,17 @@ class JsonCodec:
 
     def decode(self, data: bytes, source: str) -> Record:
         data = bytes(data)
-        obj = _parse_object(data, source)
+        seal = _seal_of(data)
+        if seal is not None and b"\\u" in data and _SURROGATE.search(data) is not None:
+            seal = None  # it spells a lone surrogate (not text): the checksum refuses it
+        obj = _parse_object(data, source, strict=seal is None)
         version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
-        if _seal_holds(data, obj):
+        if seal is not None and obj.pop("seal", None) == seal:
             _stored_checksum(obj, "checksum", source)
             body = obj
             del body["checksum"]
         else:
+            obj.pop("seal", None)
             body = _verify_checksum(obj, "checksum", source)
         del body["schema_version"]
         _check_format(body.pop("format", FORMAT), source)
@@ -323,6 +334,12 @@ def _finite_float(text: str) -> float:
         raise ValueError(f"number {text[:40]} is out of range")
     return value
 
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+# a sealed file's parser: NaN / Infinity and numbers too large for a float refused (what the
+# checksum would refuse), repeated keys not looked for (a writer never repeats one)
+_SEALED = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # the fast path's parser: the C scanner, with the strict parser's refusals (duplicate keys,
 # NaN / Infinity) and numbers too large for a float refused as canonical JSON would refuse them
