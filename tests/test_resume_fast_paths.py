@@ -32,6 +32,7 @@ from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.results import NodeResult, TextOutput
 from vibe_aigc.runs.resume import results_from_record
+from vibe_aigc.runs.stored import mark_resumed
 
 CODEC = JsonCodec()
 
@@ -283,6 +284,11 @@ def test_every_result_the_library_writes_loads_back_equal(result: NodeResult) ->
     back = loaded("a", stored)
     assert same(back, full_way("a", stored))
     assert isinstance(back, NodeResult) and back == result
+    marked = mark_resumed(back)
+    assert marked is back and back.resumed is True and "resumed" in back.model_fields_set
+    assert back.model_dump()["resumed"] is True and back.model_copy().resumed is True
+    fresh = mark_resumed(NodeResult(node_id="a", status="completed"))  # not set yet
+    assert fresh.resumed is True and "resumed" in fresh.model_fields_set
 
 
 def test_the_direct_way_is_on_with_this_pydantic() -> None:

@@ -335,11 +335,13 @@ class MetaPlanner:
 
     def _note_mode(self, result: ExecutionResult) -> ExecutionResult:
         """Say so in the result when offline template drafts stand in for a model."""
+        if self.mode != "offline" or OFFLINE_NOTE in result.warnings:
+            return result
         drafts = any(
             isinstance(r.output, dict) and r.output.get("offline_draft")
             for r in result.node_results.values()
         )
-        if self.mode == "offline" and drafts and OFFLINE_NOTE not in result.warnings:
+        if drafts:
             result.warnings.append(OFFLINE_NOTE)
         return result
 

@@ -16,7 +16,7 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
-from vibe_aigc.runs.stored import node_result_of
+from vibe_aigc.runs.stored import mark_resumed, node_result_of
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
@@ -347,9 +347,7 @@ def stored_result(state: ResumeState) -> ExecutionResult:
     results = {}
     with bulk_load():
         for node_id in order:
-            result = state.completed[node_id]
-            result.resumed = True
-            results[node_id] = result
+            results[node_id] = mark_resumed(state.completed[node_id])
     starts = [r.started_at for r in results.values() if r.started_at is not None]
     ends = [r.completed_at for r in results.values() if r.completed_at is not None]
     return ExecutionResult(
