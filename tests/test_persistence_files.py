@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from store_records import sealed
 from vibe_aigc.errors import (
     CheckpointCorruptError,
+    CheckpointEncodeError,
     CheckpointError,
     CheckpointNotFoundError,
     CheckpointWriteError,
@@ -762,3 +763,25 @@ def test_fifo_is_not_read(store: FileCheckpointStore, root: Path) -> None:
     os.mkfifo(root / "plan-a" / "cp-fifo.json")
     with pytest.raises(CheckpointCorruptError, match="not a regular file"):
         store.read_checkpoint("cp-fifo")
+
+
+def test_an_append_must_be_above_the_newest_line_that_decodes(root: Path) -> None:
+    """A store that did not write the journal itself (a new process) learns the highest seq
+    from the newest line that decodes: lower seqs are refused, a torn last line counts for
+    nothing, a line from a newer vibe-aigc stops all appends."""
+    FileCheckpointStore(root).append_journal("plan-a", [{"seq": i} for i in range(5)])
+    with pytest.raises(CheckpointEncodeError, match="3 is not above 4"):
+        FileCheckpointStore(root).append_journal("plan-a", [{"seq": 3}])
+    path = root / "plan-a" / "journal-000000000000.jsonl"
+    raw = path.read_bytes()
+    data = raw[: raw.find(b"\0")] if b"\0" in raw else raw
+    path.write_bytes(data + JsonCodec().encode_line({"seq": 5})[:-9])  # torn by a crash
+    FileCheckpointStore(root).append_journal("plan-a", [{"seq": 5, "again": True}])
+    entries, _ = FileCheckpointStore(root).read_journal("plan-a")
+    assert [e["seq"] for e in entries] == [0, 1, 2, 3, 4, 5] and entries[-1]["again"] is True
+    newer = json.dumps({"seq": 9, "v": 99, "c": "sha256:" + "0" * 64}).encode() + b"\n"
+    raw = path.read_bytes()
+    data = raw[: raw.find(b"\0")] if b"\0" in raw else raw
+    path.write_bytes(data + newer)
+    with pytest.raises(UnsupportedSchemaError):
+        FileCheckpointStore(root).append_journal("plan-a", [{"seq": 10}])

@@ -159,8 +159,7 @@ class SegmentJournal:
                     prepare = None
             last = self._last.get(plan_dir)
             if last is None:
-                found = self.read(plan_dir).entries
-                last = found[-1]["seq"] if found else -1
+                last = self._highest_seq(plan_dir)
             if seqs[0] <= last:
                 raise CheckpointEncodeError(
                     "journal record 'seq'", f"{seqs[0]} is not above {last}, the highest stored"
@@ -173,6 +172,27 @@ class SegmentJournal:
                 )
             handle.append(data)
             self._last[plan_dir] = seqs[-1]
+
+    def _highest_seq(self, plan_dir: Path) -> int:
+        """The seq of the newest line that decodes (-1 when there is none): the bound every
+        append must be above. Read from the end, one line at a time (decoding the whole
+        journal for it doubled a resume's reading and held every entry in memory)."""
+        for _, path in reversed(segments(plan_dir)):
+            try:
+                raw = self._read_file(path)
+            except (FileNotFoundError, CheckpointCorruptError):
+                continue  # compacted meanwhile, or not a readable file: the one before
+            lines = raw[: segment.examine(raw).data_end].split(b"\n")
+            for line in reversed(lines):
+                if not line:
+                    continue
+                try:
+                    return int(self.codec.decode_line(line, str(path))["seq"])
+                except UnsupportedSchemaError:
+                    raise  # written by a newer vibe-aigc: never written past
+                except CheckpointCorruptError:
+                    continue  # a torn or damaged line counts for nothing
+        return -1
 
     def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, segment.SegmentFile | None]:
         """The open current segment, reopened when the folder changed, or a new segment when
