@@ -11,6 +11,7 @@ from typing import Any
 
 from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointCorruptError, StoreUnavailableError, UnsupportedSchemaError
+from vibe_aigc.jsondata import KnownJson
 from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
@@ -367,7 +368,8 @@ def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str
     if resume is None or not resume.as_stored or resume.plan is not plan:
         return None
     stored = resume.record.get("workflow_plan")
-    return stored if isinstance(stored, dict) else None
+    # decoded from a checked file: exact JSON data, not walked again when snapshots check it
+    return KnownJson(stored) if isinstance(stored, dict) else None
 
 
 def validated_graph(plan: WorkflowPlan, resume: ResumeState | None) -> PlanGraph | None:

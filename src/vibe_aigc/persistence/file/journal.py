@@ -182,8 +182,11 @@ class SegmentJournal:
                 raw = self._read_file(path)
             except (FileNotFoundError, CheckpointCorruptError):
                 continue  # compacted meanwhile, or not a readable file: the one before
-            lines = raw[: segment.examine(raw).data_end].split(b"\n")
-            for line in reversed(lines):
+            end = segment.examine(raw).data_end
+            while end > 0:  # line by line from the end, without splitting the segment
+                stop = end - 1 if raw[end - 1] == 0x0A else end  # without its newline
+                begin = raw.rfind(b"\n", 0, stop) + 1
+                line, end = raw[begin:stop], begin
                 if not line:
                     continue
                 try:
