@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_fast_paths import chain
-from vibe_aigc import MetaPlanner, WorkflowExecutor, WorkflowPlan
+from vibe_aigc import ExecutionStatus, MetaPlanner, WorkflowExecutor, WorkflowPlan
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.results import NodeResult, TextOutput
@@ -492,3 +492,20 @@ def test_an_edited_plan_that_crashes_resumes_with_its_own_progress(tmp_path: Pat
     assert "status completed" in again.stdout
     assert "ran c" in again.stdout and "ran d" not in again.stdout  # d's output was kept
     assert "damaged" not in again.stdout
+
+
+def test_a_runs_pending_results_are_what_pydantic_builds() -> None:
+    """The scheduler's starting state builds its pending results as copies of one (issue 15):
+    each equals ``NodeResult(node_id=...)`` and changes like one, without touching another."""
+    from vibe_aigc.results import ExecutionResult
+
+    state = ExecutionResult.starting("p", ["a", "b"])
+    for node_id, result in state.node_results.items():
+        built = NodeResult(node_id=node_id)
+        assert same(result, built) and repr(result) == repr(built)
+    a, b = state.node_results["a"], state.node_results["b"]
+    a.status, a.output = ExecutionStatus.COMPLETED, {"text": "x"}
+    assert b.status == ExecutionStatus.PENDING and b.output is None
+    assert a.model_fields_set == {"node_id", "status", "output"}
+    assert b.model_fields_set == {"node_id"}
+    assert state.model_dump(mode="json")["node_results"]["a"]["status"] == "completed"

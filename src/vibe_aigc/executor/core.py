@@ -292,11 +292,7 @@ class _Run:
         self.graph = graph
         self.hooks = hooks
         self.callbacks = callbacks
-        self.state = ExecutionResult(
-            plan_id=plan.id,
-            status=ExecutionStatus.PENDING,
-            node_results={n: NodeResult(node_id=n) for n in graph.order},
-        )
+        self.state = ExecutionResult.starting(plan.id, graph.order)
         # per-node scheduling state in lists by position in graph.order (~50 B/node < dicts)
         self.position = {n: i for i, n in enumerate(graph.order)}
         self.priority = _remaining_path(graph, self.position)

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError
-from vibe_aigc.models import shared_fields_set
+from vibe_aigc.models import lean_build, shared_fields_set
 from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
 
 _FINISHED = {
@@ -30,8 +30,6 @@ _FIELDS = tuple(NodeResult.model_fields)
 _KNOWN = frozenset(_FIELDS)
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z\Z")
 _SETS: dict[tuple[str | bool, ...], set[str]] = {}  # a stored result's keys -> its fields set
-_NEW = object.__new__
-_SET = object.__setattr__
 
 
 def _short(exc: Exception) -> str:
@@ -129,8 +127,6 @@ def _direct(node_id: str, data: Any) -> NodeResult | None:
         "usage": usage,
         "resumed": resumed,
     }
-    result: NodeResult = _NEW(NodeResult)
-    _SET(result, "__dict__", values)
     # NodeResult.__init__ drops ``error`` and ``duration`` given as None (0.7.1's positional
     # arguments), so they are not among the set fields then
     keys = (*data, error is None, duration is None)
@@ -139,10 +135,7 @@ def _direct(node_id: str, data: Any) -> NodeResult | None:
         names = {"node_id", *data}
         names -= {n for n in ("error", "duration") if get(n) is None}
         fields_set = _SETS.setdefault(keys, shared_fields_set(names))
-    _SET(result, "__pydantic_fields_set__", fields_set)
-    _SET(result, "__pydantic_extra__", None)
-    _SET(result, "__pydantic_private__", None)
-    return result
+    return lean_build(NodeResult, values, fields_set)
 
 
 def _builds_as_pydantic() -> bool:
