@@ -17,7 +17,7 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
-from vibe_aigc.runs.stored import mark_resumed, node_result_of, resumed_json
+from vibe_aigc.runs.stored import mark_resumed, node_result_of
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
@@ -44,10 +44,9 @@ class ResumeState:
     as_stored: bool = False
     """True when ``plan`` is the caller's plan and stores exactly as ``record``'s
     ``workflow_plan`` (compared while loading): snapshots may reuse that JSON."""
-    stored: dict[str, Any] = field(default_factory=dict)
-    """The stored form (as read) of each result in ``completed``, for snapshots to reuse
-    (:func:`~vibe_aigc.runs.stored.resumed_json`); emptied once taken, or when the results
-    change (an edited plan)."""
+    from_store: bool = True
+    """True while every result in ``completed`` is as the load decoded it from the store
+    (exact JSON data: see :func:`stored_forms`)."""
 
 
 def results_from_record(
@@ -146,10 +145,8 @@ def _replay(
     after_seq: int,
     results: dict[str, NodeResult],
     memos: dict[str, dict[str, Any]],
-    raw: dict[str, Any],
 ) -> int:
-    """Apply journal records to ``results``/``memos`` (and their stored forms to ``raw``) in
-    place; returns the last seq.
+    """Apply journal records to ``results``/``memos`` in place; returns the last seq.
 
     Raises CheckpointCorruptError (and changes nothing) when a record is not what the hook
     writes, names another plan, or when records right after the checkpoint are missing:
@@ -158,7 +155,6 @@ def _replay(
     source = f"journal of plan {plan.id!r}"
     known = graph.nodes
     new_results: dict[str, NodeResult] = {}
-    new_raw: dict[str, Any] = {}
     new_memos: dict[str, dict[str, Any]] = {}
     last = after_seq
     for entry in entries:
@@ -182,10 +178,8 @@ def _replay(
             new_memos.setdefault(node_id, {})[key] = entry.get("value")
             continue
         new_results[node_id] = node_result_of(node_id, entry.get("result"), source, f"record {seq}")
-        new_raw[node_id] = entry["result"]
     check_closed(plan, {**results, **new_results}, new_results, source, graph)
     results.update(new_results)
-    raw.update(new_raw)
     for node_id, notes in new_memos.items():
         memos.setdefault(node_id, {}).update(notes)
     return last
@@ -310,9 +304,8 @@ def _newest(
         seq = record["journal_seq"]
         entries = journal_after(manager, lease, plan_id, seq, warnings)
         graph = given_graph if plan is given and given_graph is not None else plan_graph(plan)
-        raw = dict(record["node_results"])
         try:
-            last = _replay(entries, plan, graph, seq, results, memos, raw)
+            last = _replay(entries, plan, graph, seq, results, memos)
         except CheckpointCorruptError as exc:
             last = max([seq, *(int(r["seq"]) for r in entries)])
             _set_aside(manager, lease, seq, exc.reason, warnings)
@@ -331,7 +324,6 @@ def _newest(
             graph=graph,
             validated=validated,
             as_stored=plan is given,
-            stored={n: raw[n] for n in completed if n in raw},
         )
     raise CheckpointCorruptError(
         f"plan {plan_id!r} in {manager.url}",
@@ -375,19 +367,17 @@ def stored_result(state: ResumeState) -> ExecutionResult:
 
 
 def stored_forms(state: ResumeState | None) -> list[tuple[NodeResult, KnownJson]]:
-    """Each resumed result with what a snapshot stores for it, from its stored form (see
-    :func:`~vibe_aigc.runs.stored.resumed_json`); the state's stored forms are let go."""
-    if state is None:
+    """Each result the state loaded, with its JSON form for snapshots, marked known JSON:
+    decoded from a checked file, it is exact JSON data (the codec refused anything else), so
+    no snapshot walks it again. Results an edited plan's take-over changed are not among
+    them (their state says so: ``from_store`` False)."""
+    if state is None or not state.from_store:
         return []
-    out = []
-    for node_id, data in state.stored.items():
-        result = state.completed.get(node_id)
-        if result is not None and result.resumed:
-            dumped = resumed_json(node_id, data)
-            if dumped is not None:
-                out.append((result, dumped))
-    state.stored = {}
-    return out
+    with bulk_load():  # only acyclic JSON
+        return [
+            (r, KnownJson(r.model_dump(mode="json", exclude_none=True)))
+            for r in state.completed.values()
+        ]
 
 
 def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:

@@ -186,7 +186,7 @@ class RunService:
                 # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
                 changes = plan_changes(state.plan, state.completed, given)
                 take_over(state, changes, given)
-                state.graph, state.validated, state.stored = None, False, {}  # the stored plan's
+                state.graph, state.validated, state.from_store = None, False, False
                 # the store holds the old plan: a crash before the first snapshot of the new
                 # one would leave its journal entries to be read against the old plan
                 state.covered = state.covered and not changes.changed
@@ -205,7 +205,6 @@ class RunService:
             if self.retool is not None and not isinstance(given, WorkflowPlan):
                 state.plan, note = self.retool(state.plan, set(state.completed))
                 state.graph, state.validated, state.as_stored = None, False, False  # new plan
-                state.stored = {}
                 if note:
                     state.warnings.append(note)
             self.plans[state.plan.id] = state.plan
@@ -301,7 +300,7 @@ class RunService:
             start_snapshot=not (resume is not None and resume.covered),
             stored_plan=stored_plan_json(plan, resume),
         )
-        for resumed, dumped in stored_forms(resume):  # snapshots reuse the stored forms
+        for resumed, dumped in stored_forms(resume):  # known JSON: not checked again
             hook.parts.journaled(resumed, dumped)
         gate = self.gate() if self.gate is not None else None
         planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))

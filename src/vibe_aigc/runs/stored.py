@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError
-from vibe_aigc.jsondata import KnownJson
 from vibe_aigc.models import lean_build, shared_fields_set
 from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
 
@@ -45,34 +44,6 @@ def node_result_of(node_id: str, data: Any, source: str, where: str) -> NodeResu
         if quick is not None:
             return quick
     return _validated(node_id, data, source, where)
-
-
-_CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(?!000000)\d{6})?Z\Z")
-
-
-def resumed_json(node_id: str, data: Any) -> KnownJson | None:
-    """``model_dump(mode="json", exclude_none=True)`` of the result :func:`node_result_of`
-    builds directly from ``data``, marked resumed: what a snapshot stores for it, taken from
-    the stored form instead of dumping 50k results again. None unless ``data`` is exactly a
-    shape the library writes (no None values, times in pydantic's own form), so the two are
-    equal key by key (``tests/test_resume_fast_paths.py``)."""
-    if _values(node_id, data) is None or None in data.values():
-        return None
-    for key in ("started_at", "completed_at"):
-        value = data.get(key)
-        if value is not None and _CANONICAL_TIME.match(value) is None:
-            return None
-    out = KnownJson()
-    for name in _FIELDS:
-        if name == "node_id":
-            out[name] = node_id
-        elif name == "resumed":
-            out[name] = True
-        elif name == "attempts":
-            out[name] = data.get(name, 0)
-        elif name in data:
-            out[name] = data[name]
-    return out
 
 
 def mark_resumed(result: NodeResult) -> NodeResult:
@@ -115,9 +86,9 @@ def _time(value: Any) -> datetime | bool | None:
         return False
 
 
-def _values(node_id: str, data: Any) -> dict[str, Any] | None:
-    """Every field of the result stored as ``data`` (in declaration order, of its type), or
-    None when ``data`` is not exactly a shape the library writes."""
+def _direct(node_id: str, data: Any) -> NodeResult | None:
+    """The result built directly, or None when ``data`` is not exactly a shape the library
+    writes."""
     if type(data) is not dict or not _KNOWN.issuperset(data):
         return None
     get = data.get
@@ -144,7 +115,7 @@ def _values(node_id: str, data: Any) -> dict[str, Any] | None:
     started, completed = _time(get("started_at")), _time(get("completed_at"))
     if started is False or completed is False:
         return None
-    return {
+    values = {
         "node_id": node_id,
         "status": status,
         "output": as_output(get("output")),
@@ -156,15 +127,6 @@ def _values(node_id: str, data: Any) -> dict[str, Any] | None:
         "usage": usage,
         "resumed": resumed,
     }
-
-
-def _direct(node_id: str, data: Any) -> NodeResult | None:
-    """The result built directly, or None when ``data`` is not exactly a shape the library
-    writes."""
-    values = _values(node_id, data)
-    if values is None:
-        return None
-    error, duration, get = values["error"], values["duration"], data.get
     # NodeResult.__init__ drops ``error`` and ``duration`` given as None (0.7.1's positional
     # arguments), so they are not among the set fields then
     keys = (*data, error is None, duration is None)
