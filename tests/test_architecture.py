@@ -4,6 +4,8 @@ inward, and a command that uses public names only."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "vibe_aigc"
@@ -171,3 +173,13 @@ def test_nothing_reaches_into_another_objects_private_members() -> None:
             ):
                 offenders.append(f"{name}: {node.value.id}.{node.attr}")
     assert not offenders, offenders
+
+
+def test_importing_the_library_does_not_import_httpx() -> None:
+    """httpx (with rich and pygments behind it) is imported where a request is made: a run
+    that never calls a model does not carry it (issue 15: 8 MB and 40 ms at every start)."""
+    code = "import sys, vibe_aigc; print(sorted({'httpx', 'rich'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout

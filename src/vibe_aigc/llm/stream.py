@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from vibe_aigc.errors import TransientError
 from vibe_aigc.llm.transport import DETAIL_CHARS, ProviderError
+
+if TYPE_CHECKING:  # imported where a request is made: httpx (and what it imports) costs
+    import httpx  # 16 MB and 40 ms at startup, for a run that never calls a model
 
 log = logging.getLogger("vibe_aigc.llm")
 
