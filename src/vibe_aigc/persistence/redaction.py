@@ -155,6 +155,8 @@ def redact(value: Any) -> Any:
 def _redact_node(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
+    if not node.get("parameters") and not node.get("children"):
+        return node  # nothing a redaction changes (most nodes of a large plan): no copy
     out = KnownJson(node) if type(node) is KnownJson else dict(node)  # redacting keeps it JSON
     if "parameters" in out:
         out["parameters"] = redact(out["parameters"])
