@@ -19,7 +19,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vibe_aigc.errors import (
@@ -76,6 +76,36 @@ def _folder_stamp(plan_dir: Path) -> tuple[int, int] | None:
     if not stat.S_ISDIR(info.st_mode):
         return None
     return info.st_ino, info.st_mtime_ns
+
+
+class _Lines:
+    """The complete lines of a segment's data, each without its newline, cut out of the
+    segment's bytes one at a time when asked for (a 100k-line segment split at once was 100k
+    objects held together), and ``tail``: what follows the last newline."""
+
+    def __init__(self, raw: bytes, end: int) -> None:
+        self.raw = raw
+        self.ends: list[int] = []  # offset of each line's newline
+        find, pos = raw.find, 0
+        while (newline := find(b"\n", pos, end)) >= 0:
+            self.ends.append(newline)
+            pos = newline + 1
+        self.tail = raw[pos:end]
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, index: int) -> bytes:
+        """Line ``index`` (from 0; no negative indexes)."""
+        begin = self.ends[index - 1] + 1 if index > 0 else 0
+        return self.raw[begin : self.ends[index]]
+
+    def after(self, skip: int) -> Iterator[bytes]:
+        """The lines from ``skip`` on."""
+        begin = self.ends[skip - 1] + 1 if skip > 0 else 0
+        for newline in itertools.islice(self.ends, skip, None):
+            yield self.raw[begin:newline]
+            begin = newline + 1
 
 
 def _ending(
@@ -268,15 +298,15 @@ class SegmentJournal:
                 found.damage = f"{path}: {exc.reason}"
                 return found
             extent = segment.examine(raw)
-            lines = raw[: extent.data_end].split(b"\n")
-            tail = lines.pop()  # b"" when the data ends with a newline
+            lines = _Lines(raw, extent.data_end)
+            tail = lines.tail  # b"" when the data ends with a newline
             end_damage, end_warning = _ending(path, extent, len(lines) + 1, newest)
             if end_damage is not None:
                 found.damage = end_damage  # unless a line before it is damaged too
             skip = self._covered_lines(lines, start, after_seq, str(path))
             if skip:
                 previous = after_seq
-            for number, line in enumerate(itertools.islice(lines, skip, None), skip + 1):
+            for number, line in enumerate(lines.after(skip), skip + 1):
                 try:
                     record = self.codec.decode_line(line, str(path))
                 except UnsupportedSchemaError:
@@ -310,7 +340,7 @@ class SegmentJournal:
                 found.warnings.append(end_warning)
         return found
 
-    def _covered_lines(self, lines: list[bytes], start: int, after_seq: int, source: str) -> int:
+    def _covered_lines(self, lines: _Lines, start: int, after_seq: int, source: str) -> int:
         """How many leading ``lines`` of a segment starting at ``start`` hold exactly the seqs
         ``start..after_seq`` (what the caller's snapshot covers): they are not decoded. Lines
         are written one seq after another, so line ``k`` holds ``start + k``; the last of
