@@ -196,7 +196,7 @@ class WorkflowExecutor:
             result["status"] = ExecutionStatus.FAILED
             result["error"] = f"node {node.id!r} has invalid settings: {exc}"
             result["completed_at"] = utc_now()
-            return NodeResult.model_construct(**result)
+            return NodeResult.trusted(result)
         attempt = 0
         while True:
             attempt += 1
@@ -240,7 +240,7 @@ class WorkflowExecutor:
             break
         completed_at = result["completed_at"] = utc_now()
         result["duration"] = (completed_at - started_at).total_seconds()
-        return NodeResult.model_construct(**result)
+        return NodeResult.trusted(result)
 
 
 _LOCAL = LocalRunner()
@@ -400,7 +400,17 @@ class _Run:
                     running[task] = node_id
                 if not running:
                     break  # stopped with nothing in flight
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if len(running) == 1:
+                    # one node in flight (a chain): awaiting its task is asyncio.wait's
+                    # FIRST_COMPLETED without a waiter future and callbacks, and one loop pass
+                    # less per node. A cancelled run cancels the node through the await (with
+                    # asyncio.wait, abort() did): abort() records it the same either way
+                    (only,) = running
+                    with contextlib.suppress(Exception):  # its result is taken below
+                        await only
+                    finished: Iterable[asyncio.Task[NodeResult]] = (only,)
+                else:
+                    finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     node_id = running.pop(task)
                     result = task.result()  # run_one returns a result; hook errors propagate

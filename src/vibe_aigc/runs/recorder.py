@@ -334,9 +334,11 @@ class CheckpointHook:
         seq = record["seq"] = self.next_seq
         self.next_seq += 1
         counts = self._counts
-        alone = counts is not None and counts.get("running", 0) <= 1
         try:
-            await self._writer.append(record, alone=alone)
+            # alone (no other node running, so nothing could share the fsync): written here
+            # when the writer thread is idle, else queued to it
+            if counts is None or counts.get("running", 0) > 1 or not self._writer.write_now(record):
+                await self._writer.append(record)
         except asyncio.CancelledError:
             raise
         except BaseException:

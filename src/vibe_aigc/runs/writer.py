@@ -66,17 +66,30 @@ class JournalWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if alone:
-            self._refuse_if_stopped()
-            with self._lock:
-                if self._busy == 0:
-                    error = self._append([record])
-                    if error is not None:
-                        future.set_exception(error)
-                    else:
-                        future.set_result(None)
-                    return future
+            try:
+                written = self.write_now(record)
+            except BaseException as exc:
+                future.set_exception(exc)
+                return future
+            if written:
+                future.set_result(None)
+                return future
         self._put(("append", record, loop, future))
         return future
+
+    def write_now(self, record: Record) -> bool:
+        """Write a record that nothing could share an fsync with right here (blocking), when
+        the thread is idle: True once it is durable (the error, sticky, raises); False when
+        the thread is busy, and the caller :meth:`append` s it instead. No future: what a
+        chain pays for every node."""
+        self._refuse_if_stopped()
+        with self._lock:
+            if self._busy:
+                return False
+            error = self._append([record])
+        if error is not None:
+            raise error
+        return True
 
     def call(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``func`` on the writer thread after everything queued before it."""
