@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -58,6 +59,23 @@ def as_output(value: Any) -> Any:
     if type(value) is dict and isinstance(value.get("text"), str):
         return TextOutput(value)
     return value
+
+
+def usage_of(output: Any) -> dict[str, float] | None:
+    """The usage numbers a node reported (``output["usage"]``): finite, non-negative numbers
+    only; anything else a provider sent (NaN, inf, negative, text) is dropped."""
+    usage = output.get("usage") if isinstance(output, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    clean = {
+        str(k): float(v)
+        for k, v in usage.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(float(v))
+        and 0 <= float(v) < 1e15
+    }
+    return clean or None
 
 
 class NodeResult(LeanRecord):

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import math
 import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -52,7 +51,14 @@ from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent
 from vibe_aigc.executor.runners import LocalRunner, NodeRunner
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan, lean_copy
-from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
+from vibe_aigc.results import (
+    ExecutionResult,
+    ExecutionStatus,
+    NodeResult,
+    as_output,
+    usage_of,
+    utc_now,
+)
 from vibe_aigc.retry import RetryPolicy, is_transient, retry_notice
 from vibe_aigc.tools import ToolRegistry, default_registry
 
@@ -208,10 +214,12 @@ class WorkflowExecutor:
                 else:
                     # a subclass whose __init__ skipped ours has no runner: run locally
                     runner: NodeRunner = getattr(self, "runner", None) or _LOCAL
-                    output = await asyncio.wait_for(
-                        runner.run(self, node, context),
-                        timeout=float(timeout) if timeout is not None else None,
-                    )
+                    if timeout is None:  # what wait_for(..., None) does, one coroutine less
+                        output = await runner.run(self, node, context)
+                    else:
+                        output = await asyncio.wait_for(
+                            runner.run(self, node, context), timeout=float(timeout)
+                        )
                 if isinstance(output, NodeResult):  # an override may hand back a NodeResult
                     if output.status == ExecutionStatus.FAILED:
                         raise NodeExecutionError(output.error or "node reported failure", node.id)
@@ -244,23 +252,7 @@ class WorkflowExecutor:
 
 
 _LOCAL = LocalRunner()
-
-
-def usage_of(output: Any) -> dict[str, float] | None:
-    """The usage numbers a node reported (``output["usage"]``): finite, non-negative numbers
-    only; anything else a provider sent (NaN, inf, negative, text) is dropped."""
-    usage = output.get("usage") if isinstance(output, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    clean = {
-        str(k): float(v)
-        for k, v in usage.items()
-        if isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and math.isfinite(float(v))
-        and 0 <= float(v) < 1e15
-    }
-    return clean or None
+_PENDING = ExecutionStatus.PENDING
 
 
 def _describe(exc: BaseException, timeout: Any) -> str:
@@ -395,16 +387,16 @@ class _Run:
                     _, _, node_id = heapq.heappop(ready)
                     state.node_results[node_id].status = ExecutionStatus.RUNNING
                     self.counts["running"] += 1
-                    await self.event(EventKind.NODE_STARTED, node_id)
+                    if self.callbacks:  # no event coroutine per node when nobody listens
+                        await self.event(EventKind.NODE_STARTED, node_id)
                     task = asyncio.create_task(self.run_one(node_id), name=f"node:{node_id}")
                     running[task] = node_id
                 if not running:
                     break  # stopped with nothing in flight
                 if len(running) == 1:
-                    # one node in flight (a chain): awaiting its task is asyncio.wait's
-                    # FIRST_COMPLETED without a waiter future and callbacks, and one loop pass
-                    # less per node. A cancelled run cancels the node through the await (with
-                    # asyncio.wait, abort() did): abort() records it the same either way
+                    # one node in flight (a chain): awaiting its task is FIRST_COMPLETED with no
+                    # waiter future, one loop pass less per node; a cancelled run cancels the
+                    # node through the await (abort() records it the same way)
                     (only,) = running
                     with contextlib.suppress(Exception):  # its result is taken below
                         await only
@@ -419,13 +411,12 @@ class _Run:
                     ok = result.status == ExecutionStatus.COMPLETED
                     self.counts["completed" if ok else "failed"] += 1
                     if ok:
-                        await self.event(EventKind.NODE_COMPLETED, node_id)
+                        if self.callbacks:
+                            await self.event(EventKind.NODE_COMPLETED, node_id)
                         for m in self.graph.after[node_id]:
                             i = self.position[m]
                             waiting[i] -= 1
-                            if waiting[i] == 0 and state.node_results[m].status == (
-                                ExecutionStatus.PENDING
-                            ):
+                            if waiting[i] == 0 and state.node_results[m].status == _PENDING:
                                 heapq.heappush(ready, (-self.priority[i], i, m))
                     else:
                         await self.event(EventKind.NODE_FAILED, node_id, error=result.error)
