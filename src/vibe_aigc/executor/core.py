@@ -287,7 +287,7 @@ class _Run:
         self.state = ExecutionResult(
             plan_id=plan.id,
             status=ExecutionStatus.PENDING,
-            node_results={n: NodeResult(node_id=n) for n in graph.order},
+            node_results={n: NodeResult.trusted({"node_id": n}) for n in graph.order},
         )
         # per-node scheduling state in lists by position in graph.order (~50 B/node < dicts)
         self.position = {n: i for i, n in enumerate(graph.order)}
@@ -385,7 +385,8 @@ class _Run:
                         if self.stopped is not None:
                             break
                     _, _, node_id = heapq.heappop(ready)
-                    state.node_results[node_id].status = ExecutionStatus.RUNNING
+                    running_now = {"node_id": node_id, "status": ExecutionStatus.RUNNING}
+                    state.node_results[node_id] = NodeResult.trusted(running_now)
                     self.counts["running"] += 1
                     if self.callbacks:  # no event coroutine per node when nobody listens
                         await self.event(EventKind.NODE_STARTED, node_id)
@@ -394,9 +395,8 @@ class _Run:
                 if not running:
                     break  # stopped with nothing in flight
                 if len(running) == 1:
-                    # one node in flight (a chain): awaiting its task is FIRST_COMPLETED with no
-                    # waiter future, one loop pass less per node; a cancelled run cancels the
-                    # node through the await (abort() records it the same way)
+                    # one node in flight (a chain): FIRST_COMPLETED without a waiter future, one
+                    # loop pass less per node; a cancelled run cancels it through the await
                     (only,) = running
                     with contextlib.suppress(Exception):  # its result is taken below
                         await only
