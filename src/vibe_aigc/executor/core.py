@@ -49,6 +49,7 @@ from vibe_aigc.errors import (
 )
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
 from vibe_aigc.executor.runners import LocalRunner, NodeRunner
+from vibe_aigc.executor.waiting import first_finished
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan, lean_copy
 from vibe_aigc.results import (
@@ -394,16 +395,7 @@ class _Run:
                     running[task] = node_id
                 if not running:
                     break  # stopped with nothing in flight
-                if len(running) == 1:
-                    # one node in flight (a chain): FIRST_COMPLETED without a waiter future, one
-                    # loop pass less per node; a cancelled run cancels it through the await
-                    (only,) = running
-                    with contextlib.suppress(Exception):  # its result is taken below
-                        await only
-                    finished: Iterable[asyncio.Task[NodeResult]] = (only,)
-                else:
-                    finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
+                for task in await first_finished(running):
                     node_id = running.pop(task)
                     result = task.result()  # run_one returns a result; hook errors propagate
                     self.done += 1
