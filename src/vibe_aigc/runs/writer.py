@@ -66,14 +66,15 @@ class JournalWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if alone:
-            try:
-                written = self.write_now(record)
-            except BaseException as exc:
-                future.set_exception(exc)
-                return future
-            if written:
-                future.set_result(None)
-                return future
+            self._refuse_if_stopped()
+            with self._lock:
+                if self._busy == 0:
+                    error = self._append([record])
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(None)
+                    return future
         self._put(("append", record, loop, future))
         return future
 
