@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from vibe_aigc.persistence import new_checkpoint_id
@@ -37,3 +39,16 @@ def entry(seq: int, plan_id: str = "plan-a", node: str | None = None, **result: 
         "node_id": node or f"n{seq}",
         "result": {"status": "completed", "output": result or {"i": seq}},
     }
+
+
+def sealed(obj: dict[str, Any]) -> bytes:
+    """A checkpoint file of ``obj`` written by hand, as the codec's docstring describes schema
+    v3: ``checksum`` over the canonical JSON of the rest, then ``seal`` as the last entry,
+    hashing every byte before it (here in ``json.dumps``' own layout)."""
+    body = {k: v for k, v in obj.items() if k not in ("checksum", "seal")}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body["checksum"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    text = json.dumps(body, indent=2, ensure_ascii=False)  # ends with the last entry + "\n}"
+    prefix = (text[:-2] + ",\n  ").encode()
+    digest = hashlib.sha256(prefix).hexdigest()
+    return prefix + b'"seal": "sha256:' + digest.encode() + b'"\n}\n'

@@ -37,7 +37,7 @@ from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.persistence.file import atomic
 
 CODEC = JsonCodec()
-RESERVED = ("format", "schema_version", "checksum")
+RESERVED = ("format", "schema_version", "checksum", "seal")
 GUIDE = ("checkpoint_id", "plan_id", "created_at", "vibe", "workflow_plan", "completed_nodes",
          "node_results", "pending_nodes", "state", "total_nodes", "run_id", "journal_seq")
 
@@ -46,7 +46,7 @@ def documented_bytes(record: dict[str, Any]) -> bytes:
     """The layout the codec's docstring describes, written the plain way (whole strings)."""
     body = {k: v for k, v in record.items() if k not in RESERVED}
     body["format"] = "json"
-    body["schema_version"] = 2
+    body["schema_version"] = 3
     canonical = json.dumps(
         body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
@@ -69,7 +69,10 @@ def documented_bytes(record: dict[str, Any]) -> bytes:
             lines.append(f"  {name}: {{\n{inner}\n  }}")
         else:
             lines.append(f"  {name}: {compact(value)}")
-    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+    # the seal comes last and hashes every byte before it
+    prefix = ("{\n" + ",\n".join(lines) + ",\n  ").encode()
+    digest = hashlib.sha256(prefix).hexdigest()
+    return prefix + b'"seal": "sha256:' + digest.encode() + b'"\n}\n'
 
 
 def record_of(n: int) -> dict[str, Any]:

@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from store_records import sealed
 from vibe_aigc.errors import (
     CheckpointCorruptError,
+    CheckpointEncodeError,
     CheckpointError,
     CheckpointNotFoundError,
     CheckpointWriteError,
@@ -111,10 +113,16 @@ def test_layout_modes_and_keys(store: FileCheckpointStore, root: Path) -> None:
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
     data = json.loads(path.read_bytes())
     assert list(data)[:8] == GUIDE_KEYS
-    assert data["schema_version"] == SCHEMA_VERSION == 2
-    assert data["checksum"].startswith("sha256:")
-    body = {k: v for k, v in data.items() if k != "checksum"}
-    assert data["checksum"] == canonical_sha(body)  # independent check of the documented rule
+    assert data["schema_version"] == SCHEMA_VERSION == 3
+    assert list(data)[-2:] == ["checksum", "seal"]
+    # independent checks of the documented rules: the checksum hashes the canonical JSON of
+    # the rest, the seal every byte before it
+    body = {k: v for k, v in data.items() if k not in ("checksum", "seal")}
+    assert data["checksum"] == canonical_sha(body)
+    raw = path.read_bytes()
+    cut = raw.rindex(b'"seal": ')
+    assert raw[cut:] == f'"seal": "{data["seal"]}"\n}}\n'.encode()
+    assert data["seal"] == "sha256:" + hashlib.sha256(raw[:cut]).hexdigest()
     assert path.read_bytes().startswith(b'{\n  "checkpoint_id": ')
 
 
@@ -186,10 +194,8 @@ def test_tampered_with_recomputed_checksum_but_bad_shape(
 ) -> None:
     rec, path = written(store, root)
     data = json.loads(path.read_bytes())
-    del data["checksum"]
     data["completed_nodes"] = "n1"
-    data["checksum"] = canonical_sha(data)
-    path.write_text(json.dumps(data))
+    path.write_bytes(sealed(data))
     assert_corrupt(store, rec, path, "'completed_nodes' must be a list of strings")
 
 
@@ -283,6 +289,101 @@ def test_migration_from_v1(store: FileCheckpointStore, root: Path) -> None:
     rewritten = json.loads((plan_dir / "cp-abc123.json").read_bytes())
     assert rewritten["schema_version"] == SCHEMA_VERSION
     assert store.read_checkpoint("cp-abc123") == loaded
+
+
+def test_v2_files_still_read(store: FileCheckpointStore, root: Path) -> None:
+    """Written by 0.8 (schema v2: a checksum over canonical JSON, no seal)."""
+    rec, path = written(store, root)
+    data = json.loads(path.read_bytes())
+    del data["checksum"], data["seal"]
+    data["schema_version"] = 2
+    v2 = {"checksum": canonical_sha(data), **dict(reversed(list(data.items())))}
+    path.write_text(json.dumps(v2))
+    assert store.read_checkpoint(rec["checkpoint_id"]) == rec
+    v2["node_results"] = {"n1": {"status": "completed", "output": "changed"}}
+    path.write_text(json.dumps(v2))
+    assert_corrupt(store, rec, path, "checksum mismatch")
+    store.write_checkpoint(rec)  # written again: as v3
+    assert json.loads(path.read_bytes())["schema_version"] == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "reads"),
+    [
+        (lambda raw: raw.replace(b'"state": "running"', b'"state": "stopped"'), False),
+        (lambda raw: raw.replace(b'"seal": "sha256:', b'"seal": "sha256:0'), True),
+        (lambda raw: raw.replace(b'"checkpoint_id": ', b'"checkpoint_id":  '), True),
+        (lambda raw: raw + b"\n", True),
+        (lambda raw: raw.replace(b"\n", b"\r\n"), True),
+        (lambda raw: raw.replace(b'"seal": "sha256:', b'"seal": "SHA256:'), True),
+    ],
+    ids=["value", "seal-itself", "whitespace", "trailing-newline", "crlf", "seal-tag"],
+)
+def test_seal_covers_the_bytes_and_the_checksum_the_content(
+    store: FileCheckpointStore, root: Path, edit: Any, reads: bool
+) -> None:
+    """Any byte changed breaks the seal; then the canonical checksum decides, so an edit of
+    the layout alone still reads and an edit of the content is corrupt."""
+    rec, path = written(store, root)
+    raw = path.read_bytes()
+    changed = edit(raw)
+    assert changed != raw
+    path.write_bytes(changed)
+    if reads:
+        assert store.read_checkpoint(rec["checkpoint_id"]) == rec
+    else:
+        assert_corrupt(store, rec, path, "checksum mismatch")
+
+
+def test_a_valid_seal_vouches_for_the_bytes(store: FileCheckpointStore, root: Path) -> None:
+    """The codec trusts a holding seal without re-encoding: a hand-written file sealed by the
+    documented rule reads; with a stale checksum but a fresh seal too (the seal was made over
+    those very bytes); a seal that is not the last entry is no seal."""
+    rec, path = written(store, root)
+    data = json.loads(path.read_bytes())
+    path.write_bytes(sealed(data))
+    assert store.read_checkpoint(rec["checkpoint_id"]) == rec
+    moved = {"seal": data.pop("seal"), **data}
+    moved["state"] = "done"
+    path.write_text(json.dumps(moved, indent=2) + "\n")
+    assert_corrupt(store, rec, path, "checksum mismatch")
+    for bad in (5, None, "sha256:" + "0" * 64):
+        data["seal"] = bad
+        path.write_text(json.dumps(data, indent=2))
+        assert store.read_checkpoint(rec["checkpoint_id"]) == rec  # the checksum decides
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("NaN", "not JSON"),
+        ("-Infinity", "not JSON"),
+        ("1e400", "not JSON"),
+        ('"\\ud800"', "cannot be checksummed"),
+        ('"a\\uDBFF"', "cannot be checksummed"),
+    ],
+)
+def test_a_sealed_file_is_refused_what_the_checksum_refuses(
+    store: FileCheckpointStore, root: Path, value: str, reason: str
+) -> None:
+    """A seal skips the canonical re-encoding, not the refusals it would make."""
+    rec, path = written(store, root)
+    text = sealed(json.loads(path.read_bytes())).decode()
+    text = text.replace('"output": "', f'"bad": {value}, "output": "', 1)
+    prefix = text[: text.rindex('"seal": ')].encode()
+    digest = hashlib.sha256(prefix).hexdigest()
+    path.write_bytes(prefix + b'"seal": "sha256:' + digest.encode() + b'"\n}\n')
+    assert_corrupt(store, rec, path, reason)
+
+
+def test_a_damaged_file_with_a_repeated_key_is_refused(
+    store: FileCheckpointStore, root: Path
+) -> None:
+    """Only a sealed file skips the duplicate-key check; a changed one gets it."""
+    rec, path = written(store, root)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b'"state": "running"', b'"state": "done", "state": "running"'))
+    assert_corrupt(store, rec, path, "duplicate key 'state'")
 
 
 def test_v1_with_bad_shape_is_corrupt(store: FileCheckpointStore, root: Path) -> None:
@@ -662,3 +763,25 @@ def test_fifo_is_not_read(store: FileCheckpointStore, root: Path) -> None:
     os.mkfifo(root / "plan-a" / "cp-fifo.json")
     with pytest.raises(CheckpointCorruptError, match="not a regular file"):
         store.read_checkpoint("cp-fifo")
+
+
+def test_an_append_must_be_above_the_newest_line_that_decodes(root: Path) -> None:
+    """A store that did not write the journal itself (a new process) learns the highest seq
+    from the newest line that decodes: lower seqs are refused, a torn last line counts for
+    nothing, a line from a newer vibe-aigc stops all appends."""
+    FileCheckpointStore(root).append_journal("plan-a", [{"seq": i} for i in range(5)])
+    with pytest.raises(CheckpointEncodeError, match="3 is not above 4"):
+        FileCheckpointStore(root).append_journal("plan-a", [{"seq": 3}])
+    path = root / "plan-a" / "journal-000000000000.jsonl"
+    raw = path.read_bytes()
+    data = raw[: raw.find(b"\0")] if b"\0" in raw else raw
+    path.write_bytes(data + JsonCodec().encode_line({"seq": 5})[:-9])  # torn by a crash
+    FileCheckpointStore(root).append_journal("plan-a", [{"seq": 5, "again": True}])
+    entries, _ = FileCheckpointStore(root).read_journal("plan-a")
+    assert [e["seq"] for e in entries] == [0, 1, 2, 3, 4, 5] and entries[-1]["again"] is True
+    newer = json.dumps({"seq": 9, "v": 99, "c": "sha256:" + "0" * 64}).encode() + b"\n"
+    raw = path.read_bytes()
+    data = raw[: raw.find(b"\0")] if b"\0" in raw else raw
+    path.write_bytes(data + newer)
+    with pytest.raises(UnsupportedSchemaError):
+        FileCheckpointStore(root).append_journal("plan-a", [{"seq": 10}])

@@ -133,7 +133,7 @@ def test_key_order_in_file() -> None:
     text = JsonCodec().encode(body(zeta=1, alpha=2)).decode()
     keys = list(json.loads(text))
     assert keys[:12] == list(body())
-    assert keys[12:] == ["alpha", "zeta", "format", "schema_version", "checksum"]
+    assert keys[12:] == ["alpha", "zeta", "format", "schema_version", "checksum", "seal"]
     assert text.endswith("}\n")
 
 

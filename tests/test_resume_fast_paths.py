@@ -18,17 +18,21 @@ import hashlib
 import json
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_fast_paths import chain
-from vibe_aigc import MetaPlanner, WorkflowExecutor, WorkflowPlan
+from vibe_aigc import ExecutionStatus, MetaPlanner, WorkflowExecutor, WorkflowPlan
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.results import NodeResult, TextOutput
 from vibe_aigc.runs.resume import results_from_record
+from vibe_aigc.runs.stored import mark_resumed
 
 CODEC = JsonCodec()
 
@@ -128,10 +132,19 @@ def same(a: NodeResult | str, b: NodeResult | str) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return a == b
     return (
-        a.model_dump() == b.model_dump()
+        a == b
+        and a.model_dump() == b.model_dump()
+        and a.model_dump(mode="json") == b.model_dump(mode="json")
+        and a.model_dump_json() == b.model_dump_json()
+        and a.model_fields_set == b.model_fields_set
+        and list(vars(a)) == list(vars(b))
         and type(a.output) is type(b.output)
         and type(a.status) is type(b.status)
         and a.started_at == b.started_at
+        and all(
+            (x is None) == (y is None) and (x is None or x.utcoffset() == y.utcoffset())
+            for x, y in ((a.started_at, b.started_at), (a.completed_at, b.completed_at))
+        )
     )
 
 
@@ -185,6 +198,105 @@ RUN = NodeResult(
 )
 def test_stored_results_load_as_the_full_validation_loads_them(data: dict[str, Any]) -> None:
     assert same(loaded("a", data), full_way("a", data))
+
+
+_TIMES = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    st.sampled_from(
+        [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.1Z",
+            "2026-01-02T03:04:05.1234567Z",
+            "2026-01-02T03:04:05+00:00",
+            "2026-01-02 03:04:05Z",
+            "2026-02-30T03:04:05Z",
+            "2026-01-02T24:00:00Z",
+            "2026-01-02",
+            "",
+        ]
+    ),
+    st.integers(0, 2**40),
+    st.floats(allow_nan=False),
+)
+_VALUES: dict[str, Any] = {
+    "node_id": st.sampled_from(["a", "b", 1, None]),
+    "status": st.sampled_from(
+        ["completed", "failed", "skipped", "pending", "running", "COMPLETED", 1, None]
+    ),
+    "output": st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=5),
+        st.dictionaries(
+            st.sampled_from(["text", "tool", "x"]), st.one_of(st.text(max_size=3), st.integers())
+        ),
+        st.lists(st.integers(), max_size=3),
+    ),
+    "error": st.one_of(st.none(), st.text(max_size=5), st.integers()),
+    "attempts": st.one_of(st.integers(-3, 2**70), st.booleans(), st.floats(), st.text(max_size=2)),
+    "started_at": _TIMES,
+    "completed_at": _TIMES,
+    "duration": st.one_of(
+        st.none(), st.floats(allow_nan=False), st.integers(), st.text(max_size=2)
+    ),
+    "usage": st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.text(max_size=3),
+            st.one_of(st.floats(allow_nan=False), st.integers(), st.text(max_size=2)),
+            max_size=3,
+        ),
+        st.lists(st.integers(), max_size=2),
+    ),
+    "resumed": st.one_of(st.booleans(), st.integers(0, 1), st.text(max_size=2)),
+    "unknown": st.integers(),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({}, optional=_VALUES))
+def test_any_stored_shape_loads_as_the_full_validation_loads_it(data: dict[str, Any]) -> None:
+    assert same(loaded("a", data), full_way("a", data))
+
+
+@given(
+    st.builds(
+        NodeResult,
+        node_id=st.just("a"),
+        status=st.sampled_from(["completed", "failed", "skipped"]),
+        output=st.one_of(
+            st.none(), st.dictionaries(st.sampled_from(["text", "k"]), st.text(max_size=3))
+        ),
+        error=st.one_of(st.none(), st.text(max_size=5)),
+        attempts=st.integers(0, 5),
+        started_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+        completed_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+        duration=st.one_of(st.none(), st.floats(0, 1e6)),
+        usage=st.one_of(
+            st.none(), st.dictionaries(st.sampled_from(["cost", "tokens"]), st.floats(0, 10))
+        ),
+        resumed=st.booleans(),
+    )
+)
+def test_every_result_the_library_writes_loads_back_equal(result: NodeResult) -> None:
+    stored = written(result)
+    back = loaded("a", stored)
+    assert same(back, full_way("a", stored))
+    assert isinstance(back, NodeResult) and back == result
+    marked = mark_resumed(back)
+    assert marked is back and back.resumed is True and "resumed" in back.model_fields_set
+    assert back.model_dump()["resumed"] is True and back.model_copy().resumed is True
+    fresh = mark_resumed(NodeResult(node_id="a", status="completed"))  # not set yet
+    assert fresh.resumed is True and "resumed" in fresh.model_fields_set
+
+
+def test_the_direct_way_is_on_with_this_pydantic() -> None:
+    """The quick build is checked against pydantic at import; with the pydantic this project
+    pins it must be on (else resumes silently lose their speed)."""
+    from vibe_aigc.runs import stored
+
+    assert stored._DIRECT
 
 
 def test_a_text_output_reads_as_its_text_after_loading() -> None:
@@ -380,3 +492,20 @@ def test_an_edited_plan_that_crashes_resumes_with_its_own_progress(tmp_path: Pat
     assert "status completed" in again.stdout
     assert "ran c" in again.stdout and "ran d" not in again.stdout  # d's output was kept
     assert "damaged" not in again.stdout
+
+
+def test_a_runs_pending_results_are_what_pydantic_builds() -> None:
+    """The scheduler's starting state builds its pending results as copies of one (issue 15):
+    each equals ``NodeResult(node_id=...)`` and changes like one, without touching another."""
+    from vibe_aigc.results import ExecutionResult
+
+    state = ExecutionResult.starting("p", ["a", "b"])
+    for node_id, result in state.node_results.items():
+        built = NodeResult(node_id=node_id)
+        assert same(result, built) and repr(result) == repr(built)
+    a, b = state.node_results["a"], state.node_results["b"]
+    a.status, a.output = ExecutionStatus.COMPLETED, {"text": "x"}
+    assert b.status == ExecutionStatus.PENDING and b.output is None
+    assert a.model_fields_set == {"node_id", "status", "output"}
+    assert b.model_fields_set == {"node_id"}
+    assert state.model_dump(mode="json")["node_results"]["a"]["status"] == "completed"

@@ -55,19 +55,26 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_
     if depth >= limit:
         raise CheckpointEncodeError(path, f"nested more than {limit} levels deep")
     if kind is list or (tuples and kind is tuple):
-        return [
-            _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit) for i, v in enumerate(item)
-        ]
+        if tuples:  # a copy: tuples become lists
+            return [
+                _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit)
+                for i, v in enumerate(item)
+            ]
+        for i, v in enumerate(item):  # checking only
+            _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit)
+        return item
     if kind is dict or isinstance(item, dict):  # a dict subclass (TextOutput) is a mapping
-        out = {}
+        out: dict[str, Any] | None = {} if tuples else None  # checking: no copy
         for key, value in item.items():
             if type(key) is not str:
                 raise CheckpointEncodeError(
                     path, f"key {key!r} is not a string (JSON object keys are strings)"
                 )
             _json_copy(key, f"{path} key", depth, tuples, limit)
-            out[key] = _json_copy(value, f"{path}.{key}", depth + 1, tuples, limit)
-        return out
+            checked = _json_copy(value, f"{path}.{key}", depth + 1, tuples, limit)
+            if out is not None:
+                out[key] = checked
+        return out if out is not None else item
     raise CheckpointEncodeError(path, f"{kind.__name__} is not JSON data")
 
 
@@ -145,7 +152,7 @@ def _copied(item: Any, depth: int) -> Any:
 
 def check_json_data(value: Any, where: str = "record") -> None:
     """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly (and is
-    nested at most :data:`RECORD_DEPTH` levels)."""
+    nested at most :data:`RECORD_DEPTH` levels). Nothing is copied."""
     try:
         if _valid(value, 0, RECORD_DEPTH):
             return

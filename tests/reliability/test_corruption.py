@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_kit import LedgerExecutor, build_chaos_plan
 
+from store_records import sealed
 from vibe_aigc import ExecutionStatus, MetaPlanner, NodeResult, WorkflowPlan
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence import JsonCodec, WorkflowPersistenceManager
@@ -171,8 +172,7 @@ def rewrite_checkpoint(data: bytes, op: str, arg: int) -> bytes:
         obj["schema_version"] = 99
     elif op == "bad-journal-seq":
         obj["journal_seq"] = ["x", None, 1.5, 10**30][arg % 4]
-    obj["checksum"] = checksum_of(obj)
-    return (json.dumps(obj, indent=2) + "\n").encode()
+    return sealed(obj)
 
 
 def rewrite_line(data: bytes, op: str, arg: int) -> bytes:
@@ -326,6 +326,7 @@ def test_checkpoint_file_mutations(pristine: Pristine, mutation: Any) -> None:
             if name == "rewrite":  # valid shape: exactly what the file says
                 expected = json.loads(written)
                 del expected["checksum"], expected["schema_version"]
+                expected.pop("seal", None)  # written since schema v3
                 expected.pop("format", None)  # optional: files from before it existed lack it
                 assert loaded == expected
             else:

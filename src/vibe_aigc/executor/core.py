@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import math
 import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -52,14 +53,7 @@ from vibe_aigc.executor.runners import LocalRunner, NodeRunner
 from vibe_aigc.executor.waiting import first_finished
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan, lean_copy
-from vibe_aigc.results import (
-    ExecutionResult,
-    ExecutionStatus,
-    NodeResult,
-    as_output,
-    usage_of,
-    utc_now,
-)
+from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
 from vibe_aigc.retry import RetryPolicy, is_transient, retry_notice
 from vibe_aigc.tools import ToolRegistry, default_registry
 
@@ -253,7 +247,23 @@ class WorkflowExecutor:
 
 
 _LOCAL = LocalRunner()
-_PENDING = ExecutionStatus.PENDING
+
+
+def usage_of(output: Any) -> dict[str, float] | None:
+    """The usage numbers a node reported (``output["usage"]``): finite, non-negative numbers
+    only; anything else a provider sent (NaN, inf, negative, text) is dropped."""
+    usage = output.get("usage") if isinstance(output, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    clean = {
+        str(k): float(v)
+        for k, v in usage.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(float(v))
+        and 0 <= float(v) < 1e15
+    }
+    return clean or None
 
 
 def _describe(exc: BaseException, timeout: Any) -> str:
@@ -285,11 +295,7 @@ class _Run:
         self.graph = graph
         self.hooks = hooks
         self.callbacks = callbacks
-        self.state = ExecutionResult(
-            plan_id=plan.id,
-            status=ExecutionStatus.PENDING,
-            node_results={n: NodeResult.trusted({"node_id": n}) for n in graph.order},
-        )
+        self.state = ExecutionResult.starting(plan.id, graph.order)
         # per-node scheduling state in lists by position in graph.order (~50 B/node < dicts)
         self.position = {n: i for i, n in enumerate(graph.order)}
         self.priority = _remaining_path(graph, self.position)
@@ -408,7 +414,9 @@ class _Run:
                         for m in self.graph.after[node_id]:
                             i = self.position[m]
                             waiting[i] -= 1
-                            if waiting[i] == 0 and state.node_results[m].status == _PENDING:
+                            if waiting[i] == 0 and state.node_results[m].status == (
+                                ExecutionStatus.PENDING
+                            ):
                                 heapq.heappush(ready, (-self.priority[i], i, m))
                     else:
                         await self.event(EventKind.NODE_FAILED, node_id, error=result.error)

@@ -4,16 +4,29 @@ A checkpoint file is pretty JSON: the guide's keys first (``checkpoint_id``, ``p
 ``created_at``, ``vibe``, ``workflow_plan``, ``completed_nodes``, ``node_results``,
 ``pending_nodes``), then the rest (``state``, ``total_nodes``, ``run_id``, ``journal_seq``, any
 extra keys), then ``format`` (``"json"``, the codec tag; files written before it existed have
-none and read as JSON), ``schema_version`` and ``checksum``. The checksum is
-``"sha256:<hex>"`` of the canonical JSON (sorted keys, ``(",", ":")`` separators, UTF-8, no
-ASCII escaping) of the record without the ``checksum`` key. ``format``, ``schema_version`` and
-``checksum`` belong to the codec: encode sets them, decode checks and removes them, so
-``decode(encode(r)) == r``. The record shapes themselves live in :mod:`.records`.
-:meth:`JsonCodec.encode_chunks` gives the same bytes in chunks of about a megabyte (checksum
-and layout are produced piece by piece), so a 100k-node checkpoint is never whole in memory.
+none and read as JSON), ``schema_version``, ``checksum`` and, last, ``seal``. ``format``,
+``schema_version``, ``checksum`` and ``seal`` belong to the codec: encode sets them, decode
+checks and removes them, so ``decode(encode(r)) == r``. The record shapes themselves live in
+:mod:`.records`. :meth:`JsonCodec.encode_chunks` gives the bytes in chunks of about a megabyte,
+so a 100k-node checkpoint is never whole in memory.
+
+Two hashes, both ``"sha256:<hex>"``. ``checksum`` hashes the canonical JSON (sorted keys,
+``(",", ":")`` separators, UTF-8, no ASCII escaping) of the record without ``checksum`` and
+``seal``, wherever it stands: a file re-indented, reordered or given CRLF line ends by hand
+still reads. ``seal`` (schema v3) is the file's last entry and hashes every byte before it, as
+written: the file ends ``,\n  "seal": "sha256:<hex>"\n}\n``. The reader checks the seal
+first, over the bytes it read, and a file whose seal holds is not encoded again to check
+``checksum`` (for 100k nodes that took a second), nor parsed with the duplicate-key check
+(more than half of parsing it): a writer's encoder never repeats a key. NaN, Infinity and
+numbers beyond a float are refused all the same, and a file that spells a lone surrogate
+(``\\ud800``) is read as unsealed. A file changed after it was written fails its seal and is
+parsed strictly and checked the canonical way, so only its content decides. (The seal is no
+signature: someone who can write the folder can seal a file by hand; the content is checked
+as any other.)
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
-it loads through :data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
+v2 is v3 without ``seal``; older ones load through
+:data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
 :class:`~vibe_aigc.errors.UnsupportedSchemaError`.
 
 A journal line is compact JSON of the record plus ``"v"`` (journal format version) and ``"c"``
@@ -32,11 +45,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError, UnsupportedSchemaError
-from vibe_aigc.jsondata import KnownJson, check_json_data
+from vibe_aigc.jsondata import check_json_data
+from vibe_aigc.persistence.jsontext import (
+    SEAL,
+    SEAL_END,
+    SEAL_SIZE,
+    canonical,
+    checksum_of,
+    chunked,
+    layout_pieces,
+    sealed,
+    streamed_checksum,
+)
 from vibe_aigc.persistence.records import (
     FORMAT,
     GUIDE_KEYS,
@@ -48,6 +73,7 @@ from vibe_aigc.persistence.records import (
     entry_problem,
     shape_problem,
     v1_to_v2,
+    v2_to_v3,
 )
 
 
@@ -74,148 +100,6 @@ class Codec(Protocol):
 # ---------------------------------------------------------------------- helpers
 
 
-# built once: ``json.dumps`` with options builds a new encoder on every call
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
-_NAME = json.JSONEncoder(ensure_ascii=False)
-
-
-def _canonical(value: Any) -> bytes:
-    return _CANONICAL.encode(value).encode("utf-8")
-
-
-_BATCH = 512
-"""Entries of a large list or mapping are encoded this many at a time (by the C encoder), so
-a 100k-node checkpoint is never one string in memory: see :func:`_pieces`."""
-_SPLIT_DEPTH = 3  # containers nested deeper are always encoded whole
-_CHUNK = 1 << 20  # bytes handed to the hash / the file at a time
-
-
-def _big(value: Any) -> bool:
-    kind = type(value)
-    return (kind is list or kind is dict or kind is KnownJson) and len(value) > _BATCH
-
-
-def _holds_big(value: Any, depth: int) -> bool:
-    """True when ``value`` is worth encoding piece by piece: a large list or mapping, or a small
-    one that holds one (the record, its ``workflow_plan``)."""
-    if depth >= _SPLIT_DEPTH:
-        return False
-    kind = type(value)
-    if kind is list:
-        children: Any = value
-    elif kind is dict or kind is KnownJson:
-        children = value.values()
-    else:
-        return False
-    if len(value) > _BATCH:
-        return True
-    return any(_holds_big(v, depth + 1) for v in children)
-
-
-def _pieces(value: Any, encoder: json.JSONEncoder, depth: int = 0) -> Iterator[str]:
-    """The text of ``encoder.encode(value)``, in pieces: exactly the same characters.
-
-    A large list or mapping is written as its brackets around entries encoded ``_BATCH`` at
-    a time (the C encoder's output for a slice, brackets stripped, is those entries joined by
-    its item separator); an entry that is itself large is split the same way.
-    """
-    if not _holds_big(value, depth):
-        yield encoder.encode(value)
-        return
-    item_sep = encoder.item_separator
-    large = depth > 0 and len(value) > _BATCH  # then entries are split only when large too
-    is_list = type(value) is list
-    # a mapping's keys, sorted for the canonical form (keys only: no list of 100k pairs)
-    keys: Iterable[Any] = value if is_list or not encoder.sort_keys else sorted(value)
-    yield "[" if is_list else "{"
-    first = True
-    batch: list[Any] = []
-
-    def flush() -> Iterator[str]:
-        nonlocal first
-        if batch:
-            part = batch if is_list else {k: value[k] for k in batch}
-            yield (item_sep if not first else "") + encoder.encode(part)[1:-1]
-            first = False
-            batch.clear()
-
-    for key in keys:
-        inner = key if is_list else value[key]
-        split = _big(inner) if large else _holds_big(inner, depth + 1)
-        if not split or depth + 1 >= _SPLIT_DEPTH:
-            batch.append(key)
-            if len(batch) >= _BATCH:
-                yield from flush()
-            continue
-        yield from flush()
-        if not first:
-            yield item_sep
-        first = False
-        if not is_list:
-            yield encoder.encode(key) + encoder.key_separator
-        yield from _pieces(inner, encoder, depth + 1)
-    yield from flush()
-    yield "]" if is_list else "}"
-
-
-def _chunked(pieces: Iterable[str]) -> Iterator[bytes]:
-    """``pieces`` as UTF-8 bytes, joined into chunks of about :data:`_CHUNK` bytes."""
-    pending: list[str] = []
-    size = 0
-    for piece in pieces:
-        pending.append(piece)
-        size += len(piece)
-        if size >= _CHUNK:
-            yield "".join(pending).encode("utf-8")
-            pending.clear()
-            size = 0
-    if pending:
-        yield "".join(pending).encode("utf-8")
-
-
-def _compact(value: Any) -> str:
-    return _COMPACT.encode(value)
-
-
-def _layout_pieces(record: Record) -> Iterator[str]:
-    """Readable and fast: one top-level key per line, and one entry per line for mappings of
-    entries (``node_results``, ``memos``); values are compact, so the C encoder does the work
-    (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints). In
-    pieces, so a large checkpoint's text never exists as one string."""
-    yield "{\n"
-    for index, (key, value) in enumerate(record.items()):
-        name = _NAME.encode(key)
-        yield "  " if index == 0 else ",\n  "
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            yield f"{name}: {{\n"
-            for position, (k, v) in enumerate(value.items()):
-                if position:
-                    yield ",\n"
-                yield f"    {_NAME.encode(k)}: "
-                yield from _pieces(v, _COMPACT, 2)
-            yield "\n  }"
-        else:
-            yield f"{name}: "
-            yield from _pieces(value, _COMPACT, 1)
-    yield "\n}\n"
-
-
-def checksum_of(body: Record) -> str:
-    """``"sha256:<hex>"`` of the canonical JSON of ``body``."""
-    return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
-
-
-def _streamed_checksum(body: Record) -> str:
-    """:func:`checksum_of`, hashing the canonical text piece by piece."""
-    digest = hashlib.sha256()
-    for chunk in _chunked(_pieces(body, _CANONICAL)):
-        digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -235,15 +119,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON data")
 
 
-def _parse_object(data: bytes, source: str) -> Record:
+def _parse_object(data: bytes, source: str, strict: bool = True) -> Record:
+    """The JSON object in ``data``. ``strict=False`` (a sealed file: see :func:`_seal_of`)
+    skips the duplicate-key check, the costliest part of parsing a large file."""
     try:
-        text = bytes(data).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CheckpointCorruptError(source, f"not UTF-8 text (byte {exc.start})") from None
     try:
-        value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
+        value = (_STRICT if strict else _SEALED).decode(text)
     except RecursionError:
         raise CheckpointCorruptError(source, "not JSON: nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, duplicate keys, NaN, huge integers
@@ -255,23 +139,48 @@ def _parse_object(data: bytes, source: str) -> Record:
     return value
 
 
-def _verify_checksum(obj: Record, key: str, source: str) -> Record:
+def _stored_checksum(obj: Record, key: str, source: str) -> str:
     stored = obj.get(key)
     if stored is None:
         raise CheckpointCorruptError(source, f"missing checksum {key!r}")
     if not isinstance(stored, str):
         raise CheckpointCorruptError(source, f"checksum {key!r} is not a string")
+    return stored
+
+
+def _mismatch(source: str, stored: str, actual: str) -> CheckpointCorruptError:
+    return CheckpointCorruptError(
+        source,
+        f"checksum mismatch (stored {stored[:80]!r}, content hashes to {actual}); "
+        "the file was changed or damaged after it was written",
+    )
+
+
+def _seal_of(data: bytes) -> str | None:
+    """The seal ending ``data`` when it hashes the bytes before it as they are, else None
+    (any other seal, or none, is not an error: the checksum decides then)."""
+    cut = len(data) - SEAL_SIZE
+    if cut < 4 or data[cut - 4 : cut] != b",\n  " or data[cut : cut + len(SEAL)] != SEAL:
+        return None
+    if not data.endswith(SEAL_END):
+        return None
+    actual = "sha256:" + hashlib.sha256(memoryview(data)[:cut]).hexdigest()
+    if data[cut + len(b'"seal": "') : -len(SEAL_END)] != actual.encode("ascii"):
+        return None
+    return actual
+
+
+def _verify_checksum(obj: Record, key: str, source: str) -> Record:
+    """The record of a line or a schema v2 file: ``key`` hashes the canonical JSON of the
+    rest."""
+    stored = _stored_checksum(obj, key, source)
     body = {k: v for k, v in obj.items() if k != key}
     try:
         actual = checksum_of(body)
     except (ValueError, UnicodeEncodeError, RecursionError) as exc:
         raise CheckpointCorruptError(source, f"content cannot be checksummed ({exc})") from None
     if stored != actual:
-        raise CheckpointCorruptError(
-            source,
-            f"checksum mismatch (stored {stored[:80]!r}, content hashes to {actual}); "
-            "the file was changed or damaged after it was written",
-        )
+        raise _mismatch(source, stored, actual)
     return body
 
 
@@ -300,7 +209,7 @@ def _check_format(tag: Any, source: str) -> None:
 # ---------------------------------------------------------------------- migrations
 
 
-MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: v1_to_v2}
+MIGRATIONS: dict[int, Callable[[Record], Record]] = {1: v1_to_v2, 2: v2_to_v3}
 """``MIGRATIONS[n]`` turns a (shape-checked) version ``n`` record into version ``n + 1``."""
 
 
@@ -334,8 +243,9 @@ class JsonCodec:
 
     def encode_chunks(self, record: Record) -> Iterator[bytes]:
         """The bytes of :meth:`encode`, as chunks of about a megabyte, for a large checkpoint
-        to be written without its whole text in memory. Checked (CheckpointEncodeError) and
-        checksummed before the first chunk is returned."""
+        to be written without its whole text in memory. Checked (CheckpointEncodeError) before
+        the first chunk is returned, checksummed too; the seal is the last chunk (it hashes the
+        others)."""
         body = {k: v for k, v in record.items() if k not in RESERVED_KEYS}
         check_json_data(body)
         problem = shape_problem(body)
@@ -344,7 +254,7 @@ class JsonCodec:
         body["format"] = FORMAT
         body["schema_version"] = SCHEMA_VERSION
         try:
-            checksum = _streamed_checksum(body)
+            checksum = streamed_checksum(body)
         except (ValueError, RecursionError) as exc:
             raise CheckpointEncodeError("record", str(exc)) from None
         ordered: Record = {k: body[k] for k in (*GUIDE_KEYS, *V2_KEYS)}
@@ -352,12 +262,22 @@ class JsonCodec:
         ordered["format"] = ordered.pop("format")
         ordered["schema_version"] = ordered.pop("schema_version")
         ordered["checksum"] = checksum
-        return _chunked(_layout_pieces(ordered))
+        return sealed(chunked(layout_pieces(ordered)))
 
     def decode(self, data: bytes, source: str) -> Record:
-        obj = _parse_object(data, source)
+        data = bytes(data)
+        seal = _seal_of(data)
+        if seal is not None and b"\\u" in data and _SURROGATE.search(data) is not None:
+            seal = None  # it spells a lone surrogate (not text): the checksum refuses it
+        obj = _parse_object(data, source, strict=seal is None)
         version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
-        body = _verify_checksum(obj, "checksum", source)
+        if seal is not None and obj.pop("seal", None) == seal:
+            _stored_checksum(obj, "checksum", source)
+            body = obj
+            del body["checksum"]
+        else:
+            obj.pop("seal", None)
+            body = _verify_checksum(obj, "checksum", source)
         del body["schema_version"]
         _check_format(body.pop("format", FORMAT), source)
         body = migrate(body, version, source)
@@ -374,7 +294,7 @@ class JsonCodec:
             raise CheckpointEncodeError("journal record", "needs an integer 'seq'")
         check_json_data(record, "journal record")
         try:
-            raw = _canonical({**record, "v": JOURNAL_VERSION})
+            raw = canonical({**record, "v": JOURNAL_VERSION})
         except (ValueError, RecursionError) as exc:
             raise CheckpointEncodeError("journal record", str(exc)) from None
         # The checksum covers the canonical bytes just made; "c" is appended after them (the
@@ -414,6 +334,12 @@ def _finite_float(text: str) -> float:
         raise ValueError(f"number {text[:40]} is out of range")
     return value
 
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+# a sealed file's parser: NaN / Infinity and numbers too large for a float refused (what the
+# checksum would refuse), repeated keys not looked for (a writer never repeats one)
+_SEALED = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # the fast path's parser: the C scanner, with the strict parser's refusals (duplicate keys,
 # NaN / Infinity) and numbers too large for a float refused as canonical JSON would refuse them

@@ -4,7 +4,8 @@ Every store moves these records; the codec turns them into bytes (and tags each 
 ``format`` and ``schema_version``); the runs layer builds and reads them. Nothing else spells a
 record key.
 
-Checkpoint record (schema v2), the guide's keys first::
+Checkpoint record (schema v3; v2 has the same keys, v3 only added the codec's ``seal`` to the
+file), the guide's keys first::
 
     checkpoint_id, plan_id, created_at, vibe, workflow_plan, completed_nodes, node_results,
     pending_nodes,                                   # the published guide
@@ -28,8 +29,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-SCHEMA_VERSION = 2
-"""Version of checkpoint records written now (older ones load through the codec's migrations)."""
+SCHEMA_VERSION = 3
+"""Version of checkpoint records written now (older ones load through the codec's migrations).
+v3 records are v2 records; v3 files end with a ``seal`` over their bytes as written (see
+:mod:`vibe_aigc.persistence.codec`)."""
 JOURNAL_VERSION = 1
 """Version of journal entries written now."""
 FORMAT = "json"
@@ -49,7 +52,7 @@ GUIDE_KEYS: tuple[str, ...] = (
     "pending_nodes",
 )
 V2_KEYS: tuple[str, ...] = ("state", "total_nodes", "run_id", "journal_seq")
-RESERVED_KEYS: tuple[str, ...] = ("schema_version", "format", "checksum")
+RESERVED_KEYS: tuple[str, ...] = ("schema_version", "format", "checksum", "seal")
 LINEAGE_KEYS: tuple[str, ...] = (
     "parent_run_id",
     "parent_checkpoint_id",
@@ -163,6 +166,11 @@ def v1_to_v2(record: Record) -> Record:
     out["run_id"] = "legacy"
     out["journal_seq"] = 0
     return out
+
+
+def v2_to_v3(record: Record) -> Record:
+    """The v2 -> v3 migration: the same record (v3 only added the file's seal)."""
+    return record
 
 
 def _is_int(value: Any) -> bool:

@@ -23,7 +23,15 @@ from vibe_aigc.executor import (
     WorkflowExecutor,
 )
 from vibe_aigc.llm import LLMClient, LLMConfig, secret_values
-from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan, derive_plan_id
+from vibe_aigc.models import (
+    PlanGraph,
+    Vibe,
+    WorkflowNode,
+    WorkflowNodeType,
+    WorkflowPlan,
+    checked_graph,
+    derive_plan_id,
+)
 from vibe_aigc.persistence import Store, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.redaction import add_secret_values
@@ -276,10 +284,11 @@ class MetaPlanner:
         self.runs.plans[plan.id] = plan
         return plan
 
-    def check_plan(self, plan: WorkflowPlan) -> None:
+    def check_plan(self, plan: WorkflowPlan) -> PlanGraph:
         """Validate ``plan``; when the executor runs tools from its registry, a node naming a
-        tool that is not registered is a problem too (the registry is the allow-list)."""
-        problems = plan.problems()
+        tool that is not registered is a problem too (the registry is the allow-list).
+        Returns the plan's graph (built to find cycles)."""
+        problems, graph = checked_graph(plan)
         if type(self.executor).execute_node is WorkflowExecutor.execute_node:
             problems += [
                 PlanProblem("unknown_tool", None, text)
@@ -287,6 +296,7 @@ class MetaPlanner:
             ]
         if problems:
             raise PlanValidationError(problems, plan_id=plan.id)
+        return graph
 
     async def _plan_for(self, vibe_or_plan: Vibe | WorkflowPlan) -> WorkflowPlan:
         if isinstance(vibe_or_plan, WorkflowPlan):
@@ -325,11 +335,13 @@ class MetaPlanner:
 
     def _note_mode(self, result: ExecutionResult) -> ExecutionResult:
         """Say so in the result when offline template drafts stand in for a model."""
+        if self.mode != "offline" or OFFLINE_NOTE in result.warnings:
+            return result
         drafts = any(
             isinstance(r.output, dict) and r.output.get("offline_draft")
             for r in result.node_results.values()
         )
-        if self.mode == "offline" and drafts and OFFLINE_NOTE not in result.warnings:
+        if drafts:
             result.warnings.append(OFFLINE_NOTE)
         return result
 
@@ -379,8 +391,7 @@ class MetaPlanner:
             validate_checkpoint_id(checkpoint_id)
         if fresh and checkpoint_id is not None:
             raise ConfigurationError("fresh=True starts over; it cannot take a checkpoint_id")
-        if isinstance(vibe_or_plan, WorkflowPlan):
-            self.check_plan(vibe_or_plan)
+        graph = self.check_plan(vibe_or_plan) if isinstance(vibe_or_plan, WorkflowPlan) else None
         target = self._target_plan_id(vibe_or_plan, plan_id)
         if checkpoint_id is not None:
             target = await asyncio.to_thread(self.runs.plan_of_checkpoint, checkpoint_id, target)
@@ -392,7 +403,7 @@ class MetaPlanner:
             self._plan_under,
             checkpoint_id=checkpoint_id,
             fresh=fresh,
-            checked=isinstance(vibe_or_plan, WorkflowPlan),  # check_plan() above
+            checked=graph,  # check_plan() above
         )
         return self._note_mode(result)
 

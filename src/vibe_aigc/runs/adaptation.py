@@ -47,7 +47,7 @@ class Reviser(Protocol):
 
 async def revise_plan(
     planner: Planner,
-    check_plan: Callable[[WorkflowPlan], None],
+    check_plan: Callable[[WorkflowPlan], object],
     plan: WorkflowPlan,
     failures: Mapping[str, str],
     completed: Mapping[str, NodeResult],
@@ -74,7 +74,7 @@ def _describe(entry: dict[str, Any]) -> str:
 async def execute_with_adaptation(
     plan: WorkflowPlan,
     planner: Planner,
-    check_plan: Callable[[WorkflowPlan], None],
+    check_plan: Callable[[WorkflowPlan], object],
     run: RunWith,
     max_adaptations: int = 2,
 ) -> ExecutionResult:

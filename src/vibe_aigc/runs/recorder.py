@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
 from vibe_aigc.jsondata import KnownJson, check_json_data, json_data
 from vibe_aigc.models import WorkflowPlan
@@ -23,7 +24,6 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import memo_entry, result_entry
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
-from vibe_aigc.runs.bulk import bulk_load
 from vibe_aigc.runs.writer import JournalWriter
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -293,7 +293,7 @@ class CheckpointHook:
     async def snapshot(self, state: ExecutionResult, run_state: str) -> str:
         async with self._snapshot_lock:
             self.completed_since_snapshot = 0
-            with bulk_load():  # a snapshot builds only acyclic JSON (see runs.bulk)
+            with bulk_load():  # a snapshot builds only acyclic JSON (see vibe_aigc.bulk)
                 body = checkpoint_body(
                     self.plan,
                     state,

@@ -9,17 +9,18 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointCorruptError, StoreUnavailableError, UnsupportedSchemaError
+from vibe_aigc.jsondata import KnownJson
 from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
-from vibe_aigc.runs.bulk import bulk_load
+from vibe_aigc.runs.stored import mark_resumed, node_result_of
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
-_FINISHED = (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
 
 @dataclass
 class ResumeState:
@@ -45,35 +46,14 @@ class ResumeState:
     ``workflow_plan`` (compared while loading): snapshots may reuse that JSON."""
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).replace("\n", " ")[:300]
-
-
 def results_from_record(
     record: dict[str, Any], source: str = "checkpoint"
 ) -> dict[str, NodeResult]:
     """The node results of a checkpoint record; CheckpointCorruptError if one is invalid."""
     out: dict[str, NodeResult] = {}
     for node_id, data in (record.get("node_results") or {}).items():
-        out[node_id] = _node_result(node_id, data, source, f"node_results[{node_id!r}]")
+        out[node_id] = node_result_of(node_id, data, source, f"node_results[{node_id!r}]")
     return out
-
-
-def _node_result(node_id: Any, data: Any, source: str, where: str) -> NodeResult:
-    """A stored node result, checked: only finished results of the named node are stored."""
-    if not isinstance(data, dict):
-        raise CheckpointCorruptError(source, f"{where} is not an object")
-    try:
-        result = NodeResult.model_validate({"node_id": node_id, **data})
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise CheckpointCorruptError(
-            source, f"{where} is not a node result ({_short(exc)})"
-        ) from None
-    if result.node_id != node_id or result.status not in _FINISHED:
-        raise CheckpointCorruptError(
-            source, f"{where} is not a finished result of node {node_id!r}"
-        )
-    return result
 
 
 def memos_from_record(record: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
@@ -194,7 +174,7 @@ def _replay(
                 raise CheckpointCorruptError(source, f"record {seq}: a memo without a key")
             new_memos.setdefault(node_id, {})[key] = entry.get("value")
             continue
-        new_results[node_id] = _node_result(node_id, entry.get("result"), source, f"record {seq}")
+        new_results[node_id] = node_result_of(node_id, entry.get("result"), source, f"record {seq}")
     check_closed(plan, {**results, **new_results}, new_results, source, graph)
     results.update(new_results)
     for node_id, notes in new_memos.items():
@@ -244,17 +224,19 @@ def load_resume_state(
     plan_id: str,
     checkpoint_id: str | None = None,
     given: WorkflowPlan | None = None,
+    given_graph: PlanGraph | None = None,
 ) -> ResumeState | None:
     """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all.
 
     ``lease`` is the plan's (a damaged journal tail is set aside under it). ``given``: the
     plan the caller resumes with; when it stores exactly as the checkpoint's plan, the state's
-    ``plan`` is ``given`` itself (no second copy is validated).
+    ``plan`` is ``given`` itself (no second copy is validated) and ``given_graph``, its graph
+    when the caller built it, is used instead of building another.
     """
     with bulk_load():  # builds only acyclic data: no cyclic collection needed meanwhile
         if checkpoint_id is not None:
             return _exactly(manager, lease, plan_id, checkpoint_id, given)
-        return _newest(manager, lease, plan_id, given)
+        return _newest(manager, lease, plan_id, given, given_graph)
 
 
 def _exactly(
@@ -292,6 +274,7 @@ def _newest(
     lease: Lease,
     plan_id: str,
     given: WorkflowPlan | None,
+    given_graph: PlanGraph | None,
 ) -> ResumeState | None:
     warnings: list[str] = []
     ids = manager.latest_checkpoint_ids(plan_id)
@@ -317,7 +300,7 @@ def _newest(
             continue
         seq = record["journal_seq"]
         entries = journal_after(manager, lease, plan_id, seq, warnings)
-        graph = plan_graph(plan)
+        graph = given_graph if plan is given and given_graph is not None else plan_graph(plan)
         try:
             last = _replay(entries, plan, graph, seq, results, memos)
         except CheckpointCorruptError as exc:
@@ -365,9 +348,7 @@ def stored_result(state: ResumeState) -> ExecutionResult:
     results = {}
     with bulk_load():
         for node_id in order:
-            result = state.completed[node_id]
-            result.resumed = True
-            results[node_id] = result
+            results[node_id] = mark_resumed(state.completed[node_id])
     starts = [r.started_at for r in results.values() if r.started_at is not None]
     ends = [r.completed_at for r in results.values() if r.completed_at is not None]
     return ExecutionResult(
@@ -387,7 +368,8 @@ def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str
     if resume is None or not resume.as_stored or resume.plan is not plan:
         return None
     stored = resume.record.get("workflow_plan")
-    return stored if isinstance(stored, dict) else None
+    # decoded from a checked file: exact JSON data, not walked again when snapshots check it
+    return KnownJson(stored) if isinstance(stored, dict) else None
 
 
 def validated_graph(plan: WorkflowPlan, resume: ResumeState | None) -> PlanGraph | None:

@@ -35,7 +35,7 @@ from vibe_aigc.executor import (
     WorkflowExecutor,
 )
 from vibe_aigc.executor.events import emit
-from vibe_aigc.models import Vibe, WorkflowPlan
+from vibe_aigc.models import PlanGraph, Vibe, WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
 from vibe_aigc.persistence.records import Record
@@ -64,6 +64,7 @@ from vibe_aigc.runs.resume import (
     stored_result,
     validated_graph,
 )
+from vibe_aigc.runs.stored import mark_resumed
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
 Retool = Callable[[WorkflowPlan, set[str]], tuple[WorkflowPlan, str | None]]
@@ -134,7 +135,7 @@ class RunService:
         checkpoint_id: str | None = None,
         fresh: bool = False,
         retry_failed: bool = False,
-        checked: bool = False,
+        checked: PlanGraph | None = None,
     ) -> ExecutionResult:
         """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
         start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
@@ -145,8 +146,8 @@ class RunService:
         whose fingerprint is unchanged are kept, changed nodes and everything downstream run
         again (:func:`~vibe_aigc.runs.lineage.plan_changes`). ``retry_failed``: the checkpoint
         must hold failed or skipped nodes (LineageError otherwise); they run again.
-        ``checked``: ``given`` (a plan) was validated by the caller, so it is not validated
-        again before it runs."""
+        ``checked``: the graph of ``given`` (a plan) the caller built validating it, so it is
+        neither validated nor built again."""
         async with self.lease(target) as lease:
             state = (
                 None
@@ -158,6 +159,7 @@ class RunService:
                     target,
                     checkpoint_id,
                     given if isinstance(given, WorkflowPlan) else None,
+                    checked,
                 )
             )
             if state is None:
@@ -171,7 +173,7 @@ class RunService:
                     )
                 plan = await make_plan(given, target) if isinstance(given, Vibe) else given
                 self.plans[plan.id] = plan
-                return await self._run(plan, lease, None)
+                return await self._run(plan, lease, None, graph=checked if plan is given else None)
             if retry_failed and not retry_targets(state.record, state.plan):
                 raise LineageError(
                     f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
@@ -193,8 +195,8 @@ class RunService:
                 and given.fingerprint() != state.plan.source_vibe.fingerprint()
             ):
                 raise PlanMismatchError(state.plan.id, [])
-            if checked and state.plan is given:
-                state.validated = True
+            if checked is not None and state.plan is given:
+                state.graph, state.validated = checked, True
             total = len(state.graph.order) if state.graph is not None else state.plan.total_nodes
             if checkpoint_id is None and len(state.completed) == total:
                 self.plans[state.plan.id] = state.plan
@@ -205,6 +207,8 @@ class RunService:
                 if note:
                     state.warnings.append(note)
             self.plans[state.plan.id] = state.plan
+            for result in state.completed.values():  # built for this state by the load:
+                mark_resumed(result)  # marked in place, the scheduler takes them as they are
             await emit(
                 self._callbacks(),
                 ProgressEvent(
@@ -241,7 +245,10 @@ class RunService:
         lease: Lease,
         resume: ResumeState | None,
         lineage: Record | None = None,
+        graph: PlanGraph | None = None,
     ) -> ExecutionResult:
+        """Run ``plan`` under ``lease`` (from ``resume`` when given). ``graph``: the graph of
+        ``plan`` when the caller validated it already (else the resume's or the executor's)."""
         manager = self.manager
         callbacks = self._callbacks()
         run_id = new_run_id()
@@ -303,7 +310,7 @@ class RunService:
                 progress_callbacks=callbacks,
                 memo=hook,
                 admit=gate.admit if gate is not None else None,
-                validated=validated_graph(plan, resume),
+                validated=graph if graph is not None else validated_graph(plan, resume),
             )
         result.warnings.extend(warnings)
         if resume is not None:

@@ -164,8 +164,7 @@ class SegmentJournal:
                     stamp = _folder_stamp(plan_dir)
             last = self._last.get(plan_dir)
             if last is None:
-                found = self.read(plan_dir).entries
-                last = found[-1]["seq"] if found else -1
+                last = self._highest_seq(plan_dir)
             if first <= last:
                 raise CheckpointEncodeError(
                     "journal record 'seq'", f"{first} is not above {last}, the highest stored"
@@ -178,6 +177,30 @@ class SegmentJournal:
                 )
             handle.append(data)
             self._last[plan_dir] = last_seq
+
+    def _highest_seq(self, plan_dir: Path) -> int:
+        """The seq of the newest line that decodes (-1 when there is none): the bound every
+        append must be above. Read from the end, one line at a time (decoding the whole
+        journal for it doubled a resume's reading and held every entry in memory)."""
+        for _, path in reversed(segments(plan_dir)):
+            try:
+                raw = self._read_file(path)
+            except (FileNotFoundError, CheckpointCorruptError):
+                continue  # compacted meanwhile, or not a readable file: the one before
+            end = segment.examine(raw).data_end
+            while end > 0:  # line by line from the end, without splitting the segment
+                stop = end - 1 if raw[end - 1] == 0x0A else end  # without its newline
+                begin = raw.rfind(b"\n", 0, stop) + 1
+                line, end = raw[begin:stop], begin
+                if not line:
+                    continue
+                try:
+                    return int(self.codec.decode_line(line, str(path))["seq"])
+                except UnsupportedSchemaError:
+                    raise  # written by a newer vibe-aigc: never written past
+                except CheckpointCorruptError:
+                    continue  # a torn or damaged line counts for nothing
+        return -1
 
     def _appender(
         self, plan_dir: Path, first_seq: int, stamp: tuple[int, int] | None
@@ -233,7 +256,9 @@ class SegmentJournal:
     def read(self, plan_dir: Path, after_seq: int = -1) -> JournalRead:
         """Entries after ``after_seq``; damage in the middle stops the read (see
         :class:`~vibe_aigc.persistence.store.JournalRead`): the valid entries before it are
-        returned with ``damage`` set."""
+        returned with ``damage`` set. Lines up to ``after_seq`` are skipped undecoded when
+        they are in order (:meth:`_covered_lines`): what a snapshot covers is not read again,
+        and damage there costs nothing after it."""
         after_seq = check_seq(after_seq, "after_seq")
         found = JournalRead()
         all_segments = segments(plan_dir)
@@ -256,7 +281,10 @@ class SegmentJournal:
             end_damage, end_warning = _ending(path, extent, len(lines) + 1, newest)
             if end_damage is not None:
                 found.damage = end_damage  # unless a line before it is damaged too
-            for number, line in enumerate(lines, 1):
+            skip = self._covered_lines(lines, start, after_seq, str(path))
+            if skip:
+                previous = after_seq
+            for number, line in enumerate(itertools.islice(lines, skip, None), skip + 1):
                 try:
                     record = self.codec.decode_line(line, str(path))
                 except UnsupportedSchemaError:
@@ -289,6 +317,21 @@ class SegmentJournal:
             if end_warning is not None:
                 found.warnings.append(end_warning)
         return found
+
+    def _covered_lines(self, lines: list[bytes], start: int, after_seq: int, source: str) -> int:
+        """How many leading ``lines`` of a segment starting at ``start`` hold exactly the seqs
+        ``start..after_seq`` (what the caller's snapshot covers): they are not decoded. Lines
+        are written one seq after another, so line ``k`` holds ``start + k``; the last of
+        them is decoded to confirm it. 0 (read every line) when it does not hold seq
+        ``after_seq`` or does not decode: a gap, damage, a foreign file."""
+        count = after_seq - start + 1
+        if count < 2 or count > len(lines):
+            return 0
+        try:
+            record = self.codec.decode_line(lines[count - 1], source)
+        except CheckpointCorruptError:  # UnsupportedSchemaError too: the full read says it
+            return 0
+        return count if record["seq"] == after_seq else 0
 
     # ------------------------------------------------------------------ housekeeping
 

@@ -134,12 +134,14 @@ class FileCheckpointStore:
                 reason = f"cannot be read ({exc.strerror or exc})"
             raise CheckpointCorruptError(str(path), reason) from None
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 raise CheckpointCorruptError(str(path), "is not a regular file")
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
+            # one read of the whole file: no chunks to join (a 40 MB checkpoint held twice)
+            chunks = [os.read(fd, info.st_size + 1)]
+            while chunk := os.read(fd, 1 << 20):  # it grew meanwhile (or a short read)
                 chunks.append(chunk)
-            return b"".join(chunks)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         except OSError as exc:
             raise CheckpointCorruptError(str(path), f"cannot be read ({exc})") from None
         finally:

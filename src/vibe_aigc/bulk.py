@@ -1,9 +1,10 @@
-"""Work on many stored records at once (resuming or snapshotting a large plan).
+"""Work on many records at once (resuming, snapshotting or validating a large plan).
 
-:func:`bulk_load` pauses Python's cyclic garbage collector while a resume decodes records or
-a snapshot is built and written. Both build only acyclic data (JSON trees, node results), so
-a collection finds nothing to free; but with a few million objects alive each full collection
-walks all of them, and at 50k-100k nodes they cost a third of a resume. Reference counting
+:func:`bulk_load` pauses Python's cyclic garbage collector while a resume decodes records, a
+snapshot is built and written, or a plan's graph is built. All build only acyclic data (JSON
+trees, node results, tuples of ids), so a collection finds nothing to free; but with a few
+million objects alive each full collection walks all of them: at 50k-100k nodes they cost a
+third of a resume, and half of building a plan's graph. Reference counting
 still frees everything as usual; the collector runs again when the outermost pause ends.
 
 (Building stored node results with ``model_construct`` after exact type checks was measured
