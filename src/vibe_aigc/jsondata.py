@@ -78,10 +78,87 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_
     raise CheckpointEncodeError(path, f"{kind.__name__} is not JSON data")
 
 
+# The fast walks below accept exactly what _json_copy accepts, without building a path string
+# for every value (most of a walk's cost): on the first problem they give up, and _json_copy
+# walks again to name it. Both visit values in the same order, so the error is the same.
+
+
+class _NotJson(Exception):
+    """A fast walk met something _json_copy refuses."""
+
+
+def _text_ok(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _valid(item: Any, depth: int, limit: int) -> bool:
+    """``_json_copy(item, ..., tuples=False)`` would not raise (no copy is made)."""
+    kind = type(item)
+    if kind is str:
+        return _text_ok(item)
+    if item is None or kind is bool or kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(item)
+    if kind is KnownJson:
+        return True
+    if depth >= limit:
+        return False
+    if kind is list:  # loops, not all(...): no extra frame per level of nesting
+        for value in item:  # noqa: SIM110
+            if not _valid(value, depth + 1, limit):
+                return False
+        return True
+    if kind is dict or isinstance(item, dict):
+        for key, value in item.items():
+            if type(key) is not str or not _text_ok(key) or not _valid(value, depth + 1, limit):
+                return False
+        return True
+    return False
+
+
+def _copied(item: Any, depth: int) -> Any:
+    """``_json_copy(item, ..., tuples=True)``, or _NotJson where it would raise."""
+    kind = type(item)
+    if kind is str:
+        if not _text_ok(item):
+            raise _NotJson
+        return item
+    if item is None or kind is bool or kind is int:
+        return item
+    if kind is float:
+        if not math.isfinite(item):
+            raise _NotJson
+        return item
+    if depth >= MAX_DEPTH:
+        raise _NotJson
+    if kind is list or kind is tuple:
+        return [_copied(v, depth + 1) for v in item]
+    if kind is dict or isinstance(item, dict):  # KnownJson and TextOutput too: a plain copy
+        out = {}
+        for key, value in item.items():
+            if type(key) is not str or not _text_ok(key):
+                raise _NotJson
+            out[key] = _copied(value, depth + 1)
+        return out
+    raise _NotJson
+
+
 def check_json_data(value: Any, where: str = "record") -> None:
     """Raise CheckpointEncodeError unless ``value`` round-trips through JSON exactly (and is
     nested at most :data:`RECORD_DEPTH` levels). Nothing is copied."""
-    _json_copy(value, where, 0, tuples=False, limit=RECORD_DEPTH)
+    try:
+        if _valid(value, 0, RECORD_DEPTH):
+            return
+    except RecursionError:
+        pass
+    _json_copy(value, where, 0, tuples=False, limit=RECORD_DEPTH)  # names the problem
 
 
 def json_data(value: Any, where: str = "output") -> Any:
@@ -90,4 +167,7 @@ def json_data(value: Any, where: str = "output") -> Any:
     cannot hold (non-string keys, sets, bytes, objects, NaN, lone surrogates, deeper nesting
     than :data:`MAX_DEPTH`) raises CheckpointEncodeError naming its path. A dependent sees this
     copy, live or after a resume, so both see the same value."""
-    return _json_copy(value, where, 0, tuples=True)
+    try:
+        return _copied(value, 0)
+    except (_NotJson, RecursionError):
+        return _json_copy(value, where, 0, tuples=True)  # names the problem

@@ -50,6 +50,7 @@ from vibe_aigc.errors import (
 )
 from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent, emit, log
 from vibe_aigc.executor.runners import LocalRunner, NodeRunner
+from vibe_aigc.executor.waiting import first_finished
 from vibe_aigc.jsondata import json_data
 from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan, lean_copy
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
@@ -196,7 +197,7 @@ class WorkflowExecutor:
             result["status"] = ExecutionStatus.FAILED
             result["error"] = f"node {node.id!r} has invalid settings: {exc}"
             result["completed_at"] = utc_now()
-            return NodeResult.model_construct(**result)
+            return NodeResult.trusted(result)
         attempt = 0
         while True:
             attempt += 1
@@ -208,10 +209,12 @@ class WorkflowExecutor:
                 else:
                     # a subclass whose __init__ skipped ours has no runner: run locally
                     runner: NodeRunner = getattr(self, "runner", None) or _LOCAL
-                    output = await asyncio.wait_for(
-                        runner.run(self, node, context),
-                        timeout=float(timeout) if timeout is not None else None,
-                    )
+                    if timeout is None:  # what wait_for(..., None) does, one coroutine less
+                        output = await runner.run(self, node, context)
+                    else:
+                        output = await asyncio.wait_for(
+                            runner.run(self, node, context), timeout=float(timeout)
+                        )
                 if isinstance(output, NodeResult):  # an override may hand back a NodeResult
                     if output.status == ExecutionStatus.FAILED:
                         raise NodeExecutionError(output.error or "node reported failure", node.id)
@@ -240,7 +243,7 @@ class WorkflowExecutor:
             break
         completed_at = result["completed_at"] = utc_now()
         result["duration"] = (completed_at - started_at).total_seconds()
-        return NodeResult.model_construct(**result)
+        return NodeResult.trusted(result)
 
 
 _LOCAL = LocalRunner()
@@ -389,15 +392,16 @@ class _Run:
                         if self.stopped is not None:
                             break
                     _, _, node_id = heapq.heappop(ready)
-                    state.node_results[node_id].status = ExecutionStatus.RUNNING
+                    running_now = {"node_id": node_id, "status": ExecutionStatus.RUNNING}
+                    state.node_results[node_id] = NodeResult.trusted(running_now)
                     self.counts["running"] += 1
-                    await self.event(EventKind.NODE_STARTED, node_id)
+                    if self.callbacks:  # no event coroutine per node when nobody listens
+                        await self.event(EventKind.NODE_STARTED, node_id)
                     task = asyncio.create_task(self.run_one(node_id), name=f"node:{node_id}")
                     running[task] = node_id
                 if not running:
                     break  # stopped with nothing in flight
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
+                for task in await first_finished(running):
                     node_id = running.pop(task)
                     result = task.result()  # run_one returns a result; hook errors propagate
                     self.done += 1
@@ -405,7 +409,8 @@ class _Run:
                     ok = result.status == ExecutionStatus.COMPLETED
                     self.counts["completed" if ok else "failed"] += 1
                     if ok:
-                        await self.event(EventKind.NODE_COMPLETED, node_id)
+                        if self.callbacks:
+                            await self.event(EventKind.NODE_COMPLETED, node_id)
                         for m in self.graph.after[node_id]:
                             i = self.position[m]
                             waiting[i] -= 1

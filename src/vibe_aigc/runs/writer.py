@@ -78,6 +78,20 @@ class JournalWriter:
         self._put(("append", record, loop, future))
         return future
 
+    def write_now(self, record: Record) -> bool:
+        """Write a record that nothing could share an fsync with right here (blocking), when
+        the thread is idle: True once it is durable (the error, sticky, raises); False when
+        the thread is busy, and the caller :meth:`append` s it instead. No future: what a
+        chain pays for every node."""
+        self._refuse_if_stopped()
+        with self._lock:
+            if self._busy:
+                return False
+            error = self._append([record])
+        if error is not None:
+            raise error
+        return True
+
     def call(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``func`` on the writer thread after everything queued before it."""
         loop = asyncio.get_running_loop()

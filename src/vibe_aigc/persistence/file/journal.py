@@ -166,42 +166,47 @@ class SegmentJournal:
         (re)opened (the store's folder checks); not while the open one is still current."""
         if not records:
             return
-        data = b"".join([self.codec.encode_line(record) for record in records])
+        lone = len(records) == 1  # a chain's every record: no list, join or pairs
+        if lone:
+            data = self.codec.encode_line(records[0])
+        else:
+            data = b"".join([self.codec.encode_line(record) for record in records])
         if b"\0" in data:  # the data of a segment ends at its first NUL byte
             raise CheckpointEncodeError("journal record", "the codec's line holds a NUL byte")
-        seqs = [check_seq(r["seq"], "journal record 'seq'") for r in records]
-        for before, after in itertools.pairwise(seqs):
-            if after <= before:
-                raise CheckpointEncodeError(
-                    "journal batch", f"seq {after} follows {before}; seqs must increase"
-                )
-        if seqs[0] < 0:
-            raise CheckpointEncodeError("journal record 'seq'", f"{seqs[0]} is negative")
+        if lone:
+            first = last_seq = check_seq(records[0]["seq"], "journal record 'seq'")
+        else:
+            seqs = [check_seq(r["seq"], "journal record 'seq'") for r in records]
+            for before, after in itertools.pairwise(seqs):
+                if after <= before:
+                    raise CheckpointEncodeError(
+                        "journal batch", f"seq {after} follows {before}; seqs must increase"
+                    )
+            first, last_seq = seqs[0], seqs[-1]
+        if first < 0:
+            raise CheckpointEncodeError("journal record 'seq'", f"{first} is negative")
         with self.guard:
+            stamp = _folder_stamp(plan_dir)  # once per append: prepare and _appender share it
             if prepare is not None:
                 cached = self._appenders.get(plan_dir)
-                if (
-                    cached is None
-                    or plan_dir in self._rotate
-                    or cached[0] != _folder_stamp(plan_dir)
-                ):
+                if cached is None or plan_dir in self._rotate or cached[0] != stamp:
                     prepare()  # before anything reads or writes the folder
-                    prepare = None
+                    stamp = _folder_stamp(plan_dir)
             last = self._last.get(plan_dir)
             if last is None:
                 last = self._highest_seq(plan_dir)
-            if seqs[0] <= last:
+            if first <= last:
                 raise CheckpointEncodeError(
-                    "journal record 'seq'", f"{seqs[0]} is not above {last}, the highest stored"
+                    "journal record 'seq'", f"{first} is not above {last}, the highest stored"
                 )
-            start, handle = self._appender(plan_dir, seqs[0])
+            start, handle = self._appender(plan_dir, first, stamp)
             if handle is None:
                 raise CheckpointEncodeError(
                     "journal record 'seq'",
-                    f"{seqs[0]} is below {start}, the first seq of the current segment",
+                    f"{first} is below {start}, the first seq of the current segment",
                 )
             handle.append(data)
-            self._last[plan_dir] = seqs[-1]
+            self._last[plan_dir] = last_seq
 
     def _highest_seq(self, plan_dir: Path) -> int:
         """The seq of the newest line that decodes (-1 when there is none): the bound every
@@ -227,14 +232,17 @@ class SegmentJournal:
                     continue  # a torn or damaged line counts for nothing
         return -1
 
-    def _appender(self, plan_dir: Path, first_seq: int) -> tuple[int, segment.SegmentFile | None]:
-        """The open current segment, reopened when the folder changed, or a new segment when
-        a trim asked for one. ``None`` when ``first_seq`` is below the current segment's start.
+    def _appender(
+        self, plan_dir: Path, first_seq: int, stamp: tuple[int, int] | None
+    ) -> tuple[int, segment.SegmentFile | None]:
+        """The open current segment, reopened when the folder changed (``stamp``: its
+        :func:`_folder_stamp` now), or a new segment when a trim asked for one. ``None`` when
+        ``first_seq`` is below the current segment's start.
         """
         cached = self._appenders.get(plan_dir)
         if cached is not None and plan_dir not in self._rotate:
-            stamp, start, handle = cached
-            if stamp == _folder_stamp(plan_dir):
+            cached_stamp, start, handle = cached
+            if stamp is not None and cached_stamp == stamp:
                 return start, (handle if first_seq >= start else None)
         self._drop(plan_dir)
         atomic.ensure_dir(plan_dir)
