@@ -7,8 +7,8 @@ million objects alive each full collection walks all of them: at 50k-100k nodes 
 third of a resume, and half of building a plan's graph. Reference counting
 still frees everything as usual; the collector runs again when the outermost pause ends.
 
-(Building stored node results with ``model_construct`` after exact type checks was measured
-too: no faster than ``NodeResult.model_validate``, so results are validated the full way.)
+(Stored node results are built by ``runs.stored``: ``model_construct`` after exact type checks
+was measured no faster than ``NodeResult.model_validate``; a direct build is.)
 """
 
 from __future__ import annotations
