@@ -515,3 +515,8 @@ def test_a_runs_pending_results_are_what_pydantic_builds() -> None:
     assert a.model_fields_set == {"node_id", "status", "output"}
     assert b.model_fields_set == {"node_id"}
     assert state.model_dump(mode="json")["node_results"]["a"]["status"] == "completed"
+    done = NodeResult(node_id="a", status="completed", output={"text": "kept"})
+    failed = NodeResult(node_id="b", status="failed", error="boom")
+    taken = ExecutionResult.starting("p", ["a", "b"], {"a": done, "b": failed})
+    assert taken.node_results["a"] is done  # taken over, not a pending one to replace
+    assert same(taken.node_results["b"], NodeResult(node_id="b"))  # only completed ones

@@ -10,24 +10,22 @@ Rules
   their ancestors. A parent completes after all its children: a ``composite`` parent has no work
   of its own (its output maps child id to child output); any other parent runs its own step
   after its children, with their outputs in ``context.child_outputs``.
-* **Failure.** A node that fails (after its retries) fails the run. Everything that waits on
-  it, directly or transitively (dependents and parents), is marked ``skipped`` with the reason.
-  Independent branches still run to the end, so their work is kept. A node is only ever marked
-  ``completed`` when its work returned.
+* **Failure.** A node that fails (after its retries) fails the run; all that waits on it, directly
+  or transitively (dependents, parents), is ``skipped`` with the reason. Independent branches
+  run to the end, keeping their work; a node is ``completed`` only when its work returned.
 * **Retries.** Transient errors are retried with backoff (see :mod:`.retry`); the per-node
   ``parameters["retry"]`` (a mapping) and ``parameters["timeout"]`` (seconds) override the
   executor's defaults.
-* **Resume.** ``execute(plan, completed=...)`` takes results recorded earlier: those nodes are not
-  run again and their outputs flow to dependents exactly as in an uninterrupted run.
+* **Resume.** ``execute(plan, completed=...)`` takes results recorded earlier: those nodes are
+  not run again; their outputs flow to dependents as in an uninterrupted run.
 * **Hooks.** Each :class:`ExecutionHook` sees the run start, every node finish (awaited before
-  the node's dependents are released, so a durable hook records a completion before anything
-  builds on it), and the run end. Persistence hangs off the scheduler this way; the scheduler
-  imports no store.
+  its dependents are released: a durable hook records a completion before anything builds on
+  it) and the run end. Persistence hangs off the scheduler this way; it imports no store.
 * **Extension point.** ``execute_node(node, context)`` does one node's work; subclass and
   override it. The default dispatches to the tool registry.
-* **Runner.** Each attempt's ``execute_node`` call goes through ``executor.runner`` (a
-  :class:`~.runners.NodeRunner`): :class:`~.runners.LocalRunner` in this process by default,
-  or a Ray cluster (:mod:`.ray_runner`). Everything else above stays here, in the driver.
+* **Runner.** Each attempt's ``execute_node`` goes through ``executor.runner`` (a ``NodeRunner``):
+  ``LocalRunner`` in this process by default, or a Ray cluster (:mod:`.ray_runner`). Everything
+  else above stays here, in the driver.
 """
 
 from __future__ import annotations
@@ -152,7 +150,8 @@ class WorkflowExecutor:
         (a budget that the next node could exceed, say).
         """
         graph = validated if validated is not None else plan.validate_plan()
-        run = _Run(self, plan, graph, list(hooks), self._callbacks(progress_callbacks))
+        callbacks = self._callbacks(progress_callbacks)
+        run = _Run(self, plan, graph, list(hooks), callbacks, completed or {})
         run.memo = memo if memo is not None else InMemoryMemo()
         run.admit = admit
         return await run.go(completed or {})
@@ -289,13 +288,14 @@ class _Run:
         graph: PlanGraph,
         hooks: list[ExecutionHook],
         callbacks: list[ProgressCallback],
+        completed: Mapping[str, NodeResult],
     ) -> None:
         self.executor = executor
         self.plan = plan
         self.graph = graph
         self.hooks = hooks
         self.callbacks = callbacks
-        self.state = ExecutionResult.starting(plan.id, graph.order)
+        self.state = ExecutionResult.starting(plan.id, graph.order, completed)
         # per-node scheduling state in lists by position in graph.order (~50 B/node < dicts)
         self.position = {n: i for i, n in enumerate(graph.order)}
         self.priority = _remaining_path(graph, self.position)
