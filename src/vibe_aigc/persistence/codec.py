@@ -271,12 +271,12 @@ class JsonCodec:
             seal = None  # it spells a lone surrogate (not text): the checksum refuses it
         obj = _parse_object(data, source, strict=seal is None)
         version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
-        if seal is not None and obj.pop("seal", None) == seal:
+        stored_seal = obj.pop("seal", None)
+        if seal is not None and stored_seal == seal:
             _stored_checksum(obj, "checksum", source)
             body = obj
             del body["checksum"]
         else:
-            obj.pop("seal", None)
             body = _verify_checksum(obj, "checksum", source)
         del body["schema_version"]
         _check_format(body.pop("format", FORMAT), source)
