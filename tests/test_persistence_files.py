@@ -242,9 +242,9 @@ def test_foreign_files_are_ignored(store: FileCheckpointStore, root: Path) -> No
 def test_newer_schema(store: FileCheckpointStore, root: Path) -> None:
     rec, path = written(store, root)
     data = json.loads(path.read_bytes())
-    del data["checksum"]
+    del data["checksum"], data["seal"]
     data["schema_version"] = SCHEMA_VERSION + 1
-    data["checksum"] = canonical_sha(data)
+    data["checksum"] = canonical_sha(data)  # intact: a newer vibe-aigc's file
     path.write_text(json.dumps(data))
     with pytest.raises(UnsupportedSchemaError) as info:
         store.read_checkpoint(rec["checkpoint_id"])
@@ -775,13 +775,37 @@ def test_an_append_must_be_above_the_newest_line_that_decodes(root: Path) -> Non
     path = root / "plan-a" / "journal-000000000000.jsonl"
     raw = path.read_bytes()
     data = raw[: raw.find(b"\0")] if b"\0" in raw else raw
-    path.write_bytes(data + JsonCodec().encode_line({"seq": 5})[:-9])  # torn by a crash
+    line = JsonCodec().encode_line({"seq": 5})
+    for torn in (line[:-9], line[:-1]):
+        # torn by a crash: inside the record, or just before its newline (the whole record
+        # but not a line: a read drops it too)
+        path.write_bytes(data + torn)
+        with pytest.raises(CheckpointEncodeError, match="4 is not above 4"):
+            FileCheckpointStore(root).append_journal("plan-a", [{"seq": 4}])
     FileCheckpointStore(root).append_journal("plan-a", [{"seq": 5, "again": True}])
     entries, _ = FileCheckpointStore(root).read_journal("plan-a")
     assert [e["seq"] for e in entries] == [0, 1, 2, 3, 4, 5] and entries[-1]["again"] is True
-    newer = json.dumps({"seq": 9, "v": 99, "c": "sha256:" + "0" * 64}).encode() + b"\n"
+    newer_body = {"seq": 9, "v": 99}  # a newer vibe-aigc's line, intact
+    newer = json.dumps({**newer_body, "c": canonical_sha(newer_body)}).encode() + b"\n"
     raw = path.read_bytes()
     data = raw[: raw.find(b"\0")] if b"\0" in raw else raw
     path.write_bytes(data + newer)
     with pytest.raises(UnsupportedSchemaError):
         FileCheckpointStore(root).append_journal("plan-a", [{"seq": 10}])
+
+
+def test_a_damaged_file_naming_a_newer_version_is_damage(
+    store: FileCheckpointStore, root: Path
+) -> None:
+    """A bit flip can turn a version into a higher one: with the file's seal and checksum
+    broken too, that is damage, not a newer vibe-aigc's file (which says "upgrade")."""
+    rec, path = written(store, root)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b'"schema_version": 3', b'"schema_version": 7'))
+    assert_corrupt(store, rec, path, "checksum mismatch")
+    store.append_journal("plan-a", [{"seq": 0}])
+    segment = root / "plan-a" / "journal-000000000000.jsonl"
+    line = segment.read_bytes().split(b"\n")[0]
+    with pytest.raises(CheckpointCorruptError, match="checksum mismatch") as info:
+        JsonCodec().decode_line(line.replace(b'"v":1', b'"v":3'), "j")
+    assert not isinstance(info.value, UnsupportedSchemaError)

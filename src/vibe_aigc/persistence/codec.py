@@ -25,9 +25,10 @@ signature: someone who can write the folder can seal a file by hand; the content
 as any other.)
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
-v2 is v3 without ``seal``; older ones load through
-:data:`MIGRATIONS`. A version newer than :data:`SCHEMA_VERSION` raises
-:class:`~vibe_aigc.errors.UnsupportedSchemaError`.
+v2 is v3 without ``seal``; older ones load through :data:`MIGRATIONS`. A version newer than
+:data:`SCHEMA_VERSION` (a journal line's ``"v"`` newer than :data:`JOURNAL_VERSION`) raises
+:class:`~vibe_aigc.errors.UnsupportedSchemaError` when the file's seal or checksum holds; a
+damaged one that names a newer version is damage (a bit flip can turn ``1`` into ``3``).
 
 A journal line is compact JSON of the record plus ``"v"`` (journal format version) and ``"c"``
 (the checksum, computed the same way over the line without ``"c"``), ending in ``\\n``. As
@@ -270,9 +271,15 @@ class JsonCodec:
         if seal is not None and b"\\u" in data and _SURROGATE.search(data) is not None:
             seal = None  # it spells a lone surrogate (not text): the checksum refuses it
         obj = _parse_object(data, source, strict=seal is None)
-        version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
         stored_seal = obj.pop("seal", None)
-        if seal is not None and stored_seal == seal:
+        intact = seal is not None and stored_seal == seal
+        try:
+            version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
+        except UnsupportedSchemaError:
+            if not intact:  # a damaged file is damaged, whatever version it names
+                _verify_checksum(obj, "checksum", source)
+            raise
+        if intact:
             _stored_checksum(obj, "checksum", source)
             body = obj
             del body["checksum"]
@@ -311,7 +318,11 @@ class JsonCodec:
             return body
         # not byte for byte what encode_line writes: the strict path, with its precise errors
         obj = _parse_object(data, source)
-        _version_of(obj, "v", JOURNAL_VERSION, source)
+        try:
+            _version_of(obj, "v", JOURNAL_VERSION, source)
+        except UnsupportedSchemaError:
+            _verify_checksum(obj, "c", source)  # a damaged line is damage, whatever version
+            raise
         body = _verify_checksum(obj, "c", source)
         del body["v"]
         problem = entry_problem(body)

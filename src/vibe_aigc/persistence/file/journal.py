@@ -217,7 +217,9 @@ class SegmentJournal:
                 raw = self._read_file(path)
             except (FileNotFoundError, CheckpointCorruptError):
                 continue  # compacted meanwhile, or not a readable file: the one before
-            end = segment.examine(raw).data_end
+            # complete lines only: what follows the last newline is a torn append, which a
+            # read drops and the segment's next opener cuts
+            end = raw.rfind(b"\n", 0, segment.examine(raw).data_end) + 1
             while end > 0:  # line by line from the end, without splitting the segment
                 stop = end - 1 if raw[end - 1] == 0x0A else end  # without its newline
                 begin = raw.rfind(b"\n", 0, stop) + 1
