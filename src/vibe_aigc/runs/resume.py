@@ -242,6 +242,14 @@ def load_resume_state(
         return _newest(manager, lease, plan_id, given, given_graph)
 
 
+def _completed(results: dict[str, NodeResult]) -> dict[str, NodeResult]:
+    """The completed ones of the results a load built, marked resumed in place (they are the
+    state's own): a stored result and the scheduler take them as they are, no copy each."""
+    return {
+        k: mark_resumed(v) for k, v in results.items() if v.status == ExecutionStatus.COMPLETED
+    }
+
+
 def _exactly(
     manager: WorkflowPersistenceManager,
     lease: Lease,
@@ -254,7 +262,7 @@ def _exactly(
     plan, validated = _plan_of(record, checkpoint_id, given)
     results = results_from_record(record, checkpoint_id)
     check_listed(results, record["completed_nodes"], checkpoint_id)
-    completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+    completed = _completed(results)
     memos = memos_from_record(record, checkpoint_id)
     seq = record["journal_seq"]
     later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
@@ -309,7 +317,7 @@ def _newest(
         except CheckpointCorruptError as exc:
             last = max([seq, *(int(r["seq"]) for r in entries)])
             _set_aside(manager, lease, seq, exc.reason, warnings)
-        completed = {k: v for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+        completed = _completed(results)
         if skipped:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
         return ResumeState(
@@ -345,13 +353,10 @@ def keep_unchanged(state: ResumeState) -> None:
 
 def stored_result(state: ResumeState) -> ExecutionResult:
     """The result of a finished plan, from storage (nothing runs, nothing is written). The
-    results are the state's own (built for it by the load), marked as resumed."""
+    results are the state's own (built for it by the load, marked resumed)."""
     plan = state.plan
     order = state.graph.order if state.graph is not None else plan.node_ids
-    results = {}
-    with bulk_load():
-        for node_id in order:
-            results[node_id] = mark_resumed(state.completed[node_id])
+    results = {node_id: state.completed[node_id] for node_id in order}
     starts = [r.started_at for r in results.values() if r.started_at is not None]
     ends = [r.completed_at for r in results.values() if r.completed_at is not None]
     return ExecutionResult(

@@ -65,7 +65,6 @@ from vibe_aigc.runs.resume import (
     stored_result,
     validated_graph,
 )
-from vibe_aigc.runs.stored import mark_resumed
 
 PlanMaker = Callable[[Vibe, str], Awaitable[WorkflowPlan]]
 Retool = Callable[[WorkflowPlan, set[str]], tuple[WorkflowPlan, str | None]]
@@ -208,8 +207,6 @@ class RunService:
                 if note:
                     state.warnings.append(note)
             self.plans[state.plan.id] = state.plan
-            for result in state.completed.values():  # built for this state by the load:
-                mark_resumed(result)  # marked in place, the scheduler takes them as they are
             await emit(
                 self._callbacks(),
                 ProgressEvent(
