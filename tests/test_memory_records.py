@@ -56,6 +56,11 @@ def documented_bytes(record: dict[str, Any]) -> bytes:
     ordered["schema_version"] = ordered.pop("schema_version")
     ordered["checksum"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
+    def canonical_of(value: Any) -> str:  # entries of a mapping of objects
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+
     def compact(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
@@ -64,7 +69,8 @@ def documented_bytes(record: dict[str, Any]) -> bytes:
         name = json.dumps(key, ensure_ascii=False)
         if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             inner = ",\n".join(
-                f"    {json.dumps(k, ensure_ascii=False)}: {compact(v)}" for k, v in value.items()
+                f"    {json.dumps(k, ensure_ascii=False)}: {canonical_of(v)}"
+                for k, v in value.items()
             )
             lines.append(f"  {name}: {{\n{inner}\n  }}")
         else:

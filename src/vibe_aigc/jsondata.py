@@ -7,12 +7,13 @@ after a resume. :func:`check_json_data` is the strict form the codec applies to 
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from vibe_aigc.errors import CheckpointEncodeError
 
-__all__ = ["MAX_DEPTH", "KnownJson", "check_json_data", "json_data"]
+__all__ = ["MAX_DEPTH", "JsonText", "KnownJson", "TextedJson", "check_json_data", "json_data"]
 
 MAX_DEPTH = 64
 """Deepest nesting of lists and objects accepted in a node's output or memo (a real output is a
@@ -29,6 +30,35 @@ class KnownJson(dict[str, Any]):
     dicts and are checked in full. The JSON encoder writes it as the dict it is."""
 
     __slots__ = ()
+
+
+class JsonText(str):
+    """A JSON object given as its canonical text (sorted keys, no spaces, UTF-8 as it is),
+    made by this library from checked JSON data: a node result as the journal wrote it, so a
+    snapshot holding it copies the text instead of encoding the result again. It stands for
+    the object it spells: the codec writes it as it is, :func:`check_json_data` accepts it,
+    and :func:`as_value` turns it back into the object for anything that needs the value."""
+
+    __slots__ = ()
+
+
+class TextedJson(KnownJson):
+    """Known JSON data with its canonical text beside it (:attr:`text`): a journal entry's
+    result as the codec read it from a line the writer wrote, so what snapshots it later need
+    not encode it again. It is the mapping it is, for everything else."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: JsonText) -> None:
+        super().__init__(value)
+        self.text = text
+
+
+def as_value(value: Any) -> Any:
+    """``value``, or the object a :class:`JsonText` spells."""
+    if type(value) is JsonText:
+        return json.loads(value)
+    return value
 
 
 def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_DEPTH) -> Any:
@@ -52,13 +82,14 @@ def _json_copy(item: Any, path: str, depth: int, tuples: bool, limit: int = MAX_
         if not tuples:  # checking, not copying: built from checked values (see KnownJson)
             return item
         kind = dict
+    if kind is JsonText:
+        return item if not tuples else as_value(item)
     if depth >= limit:
         raise CheckpointEncodeError(path, f"nested more than {limit} levels deep")
     if kind is list or (tuples and kind is tuple):
         if tuples:  # a copy: tuples become lists
             return [
-                _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit)
-                for i, v in enumerate(item)
+                _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit) for i, v in enumerate(item)
             ]
         for i, v in enumerate(item):  # checking only
             _json_copy(v, f"{path}[{i}]", depth + 1, tuples, limit)
@@ -106,7 +137,7 @@ def _valid(item: Any, depth: int, limit: int) -> bool:
         return True
     if kind is float:
         return math.isfinite(item)
-    if kind is KnownJson:
+    if kind is KnownJson or kind is JsonText:
         return True
     if depth >= limit:
         return False

@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError, UnsupportedSchemaError
-from vibe_aigc.jsondata import check_json_data
+from vibe_aigc.jsondata import JsonText, TextedJson, check_json_data
 from vibe_aigc.persistence.jsontext import (
     SEAL,
     SEAL_END,
@@ -72,6 +72,7 @@ from vibe_aigc.persistence.records import (
     V2_KEYS,
     Record,
     entry_problem,
+    result_entry,
     shape_problem,
     v1_to_v2,
     v2_to_v3,
@@ -387,7 +388,8 @@ def _line_as_written(data: bytes) -> Record | None:
     if hashlib.sha256(body).hexdigest().encode("ascii") != data[cut + len(_CUT) : -2]:
         return None
     try:
-        obj = _LINE_DECODER.decode(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        obj = _LINE_DECODER.decode(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         return None
     if type(obj) is not dict or "c" in obj:
@@ -397,4 +399,29 @@ def _line_as_written(data: bytes) -> Record | None:
         return None
     if entry_problem(obj) is not None:
         return None
+    if obj.keys() == _RESULT_ENTRY:
+        _keep_result_text(obj, text)
     return obj
+
+
+_RESULT_ENTRY = frozenset(result_entry("r", "p", "n", {}))
+_RESULT_AT = ',"result":'
+_AFTER_RESULT = ',"run_id":'
+
+
+def _keep_result_text(entry: Record, text: str) -> None:
+    """A node's result entry as the writer writes it (canonical: ``node_id``, ``plan_id``,
+    ``result``, ``run_id``, ``seq``, ``v``): its result becomes :class:`TextedJson`, carrying
+    the canonical text it was read from. Every other value is a string or an integer, so the
+    first ``,"result":`` and the last ``,"run_id":`` of the line are its top-level keys (a
+    string cannot hold an unescaped quote; nothing nested follows ``run_id``)."""
+    result = entry["result"]
+    if type(result) is not dict or type(entry["run_id"]) is not str:
+        return
+    if type(entry["node_id"]) is not str or type(entry["plan_id"]) is not str:
+        return
+    start = text.find(_RESULT_AT) + len(_RESULT_AT)
+    end = text.rfind(_AFTER_RESULT)
+    if start < len(_RESULT_AT) or end <= start or text[start] != "{" or text[end - 1] != "}":
+        return
+    entry["result"] = TextedJson(result, JsonText(text[start:end]))

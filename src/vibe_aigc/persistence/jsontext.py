@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from vibe_aigc.jsondata import KnownJson
+from vibe_aigc.jsondata import JsonText, KnownJson
 from vibe_aigc.persistence.records import Record
 
 # built once: ``json.dumps`` with options builds a new encoder on every call
@@ -24,7 +24,35 @@ _NAME = json.JSONEncoder(ensure_ascii=False)
 
 
 def canonical(value: Any) -> bytes:
+    """The canonical JSON of ``value`` as UTF-8 (a mapping's :class:`JsonText` values, such
+    as a journal entry's result, copied as the text they are)."""
+    if _has_texts(value):
+        return _with_texts(value, _CANONICAL).encode("utf-8")
     return _CANONICAL.encode(value).encode("utf-8")
+
+
+def canonical_text(value: Any) -> JsonText:
+    """The canonical JSON of a mapping of checked JSON data, as :class:`JsonText`."""
+    return JsonText(_CANONICAL.encode(value))
+
+
+def _value_text(value: Any, encoder: json.JSONEncoder) -> str:
+    return value if type(value) is JsonText else encoder.encode(value)
+
+
+def _with_texts(mapping: dict[str, Any], encoder: json.JSONEncoder) -> str:
+    """``encoder.encode(mapping)`` where some values are :class:`JsonText` (written as they
+    are; every other value is encoded). Only the canonical encoder meets them: a JsonText is
+    canonical text, which is what the checksum hashes and what a file's layout may hold."""
+    keys = sorted(mapping) if encoder.sort_keys else list(mapping)
+    sep = encoder.key_separator
+    return (
+        "{"
+        + encoder.item_separator.join(
+            encoder.encode(k) + sep + _value_text(mapping[k], encoder) for k in keys
+        )
+        + "}"
+    )
 
 
 _BATCH = 512
@@ -39,6 +67,13 @@ def _big(value: Any) -> bool:
     return (kind is list or kind is dict or kind is KnownJson) and len(value) > _BATCH
 
 
+def _has_texts(value: Any) -> bool:
+    """A mapping with :class:`JsonText` values (a snapshot's ``node_results``)."""
+    return (type(value) is dict or type(value) is KnownJson) and any(
+        type(v) is JsonText for v in value.values()
+    )
+
+
 def _holds_big(value: Any, depth: int) -> bool:
     """True when ``value`` is worth encoding piece by piece: a large list or mapping, or a small
     one that holds one (the record, its ``workflow_plan``)."""
@@ -51,7 +86,7 @@ def _holds_big(value: Any, depth: int) -> bool:
         children = value.values()
     else:
         return False
-    if len(value) > _BATCH:
+    if len(value) > _BATCH or _has_texts(value):  # a JsonText is copied, not encoded
         return True
     return any(_holds_big(v, depth + 1) for v in children)
 
@@ -63,6 +98,9 @@ def _pieces(value: Any, encoder: json.JSONEncoder, depth: int = 0) -> Iterator[s
     a time (the C encoder's output for a slice, brackets stripped, is those entries joined by
     its item separator); an entry that is itself large is split the same way.
     """
+    if type(value) is JsonText:
+        yield value
+        return
     if not _holds_big(value, depth):
         yield encoder.encode(value)
         return
@@ -79,7 +117,11 @@ def _pieces(value: Any, encoder: json.JSONEncoder, depth: int = 0) -> Iterator[s
         nonlocal first
         if batch:
             part = batch if is_list else {k: value[k] for k in batch}
-            yield (item_sep if not first else "") + encoder.encode(part)[1:-1]
+            if type(part) is dict and _has_texts(part):
+                text = _with_texts(part, encoder)
+            else:
+                text = encoder.encode(part)
+            yield (item_sep if not first else "") + text[1:-1]
             first = False
             batch.clear()
 
@@ -119,7 +161,9 @@ def chunked(pieces: Iterable[str]) -> Iterator[bytes]:
 
 def layout_pieces(record: Record) -> Iterator[str]:
     """Readable and fast: one top-level key per line, and one entry per line for mappings of
-    entries (``node_results``, ``memos``); values are compact, so the C encoder does the work
+    entries (``node_results``, ``memos``), each entry in canonical form (what the journal wrote
+    for a node's result, so a result's text is copied, not encoded again: :class:`JsonText`);
+    the other values are compact, so the C encoder does the work
     (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints). In
     pieces, so a large checkpoint's text never exists as one string. The text stops where the
     seal starts (after ``,\n  ``): :data:`SEAL` and the hash of these bytes follow."""
@@ -127,13 +171,17 @@ def layout_pieces(record: Record) -> Iterator[str]:
     for index, (key, value) in enumerate(record.items()):
         name = _NAME.encode(key)
         yield "  " if index == 0 else ",\n  "
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, dict) or type(v) is JsonText for v in value.values())
+        ):
             yield f"{name}: {{\n"
             for position, (k, v) in enumerate(value.items()):
                 if position:
                     yield ",\n"
                 yield f"    {_NAME.encode(k)}: "
-                yield from _pieces(v, _COMPACT, 2)
+                yield from _pieces(v, _CANONICAL, 2)
             yield "\n  }"
         else:
             yield f"{name}: "

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+from vibe_aigc.jsondata import JsonText
+
 SCHEMA_VERSION = 3
 """Version of checkpoint records written now (older ones load through the codec's migrations).
 v3 records are v2 records; v3 files end with a ``seal`` over their bytes as written (see
@@ -125,8 +127,11 @@ class SnapshotSummary(TypedDict):
     error: NotRequired[str]
 
 
-def result_entry(run_id: str, plan_id: str, node_id: str, result: dict[str, Any]) -> Record:
-    """A journal entry for a finished node (``seq`` is assigned when it is written)."""
+def result_entry(
+    run_id: str, plan_id: str, node_id: str, result: dict[str, Any] | JsonText
+) -> Record:
+    """A journal entry for a finished node (``seq`` is assigned when it is written); the
+    result as JSON data or as its canonical text."""
     return {"seq": 0, "run_id": run_id, "plan_id": plan_id, "node_id": node_id, "result": result}
 
 
@@ -203,7 +208,8 @@ def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
         (
             "node_results",
             isinstance(record["node_results"], dict)
-            and all(isinstance(v, dict) for v in record["node_results"].values()),
+            # a result may be given as its JSON text (jsondata.JsonText: an object's, canonical)
+            and all(isinstance(v, dict | JsonText) for v in record["node_results"].values()),
             "an object of objects",
         ),
         ("pending_nodes", _is_str_list(record["pending_nodes"]), "a list of strings"),

@@ -15,7 +15,7 @@ import copy
 import re
 from typing import Any
 
-from vibe_aigc.jsondata import KnownJson
+from vibe_aigc.jsondata import JsonText, KnownJson, as_value
 
 REDACTED = "[REDACTED]"
 
@@ -109,6 +109,8 @@ def scrub_values(value: Any) -> Any:
     structure untouched); the identity when nothing is registered."""
     if not _VALUES:
         return value
+    if type(value) is JsonText:  # an object as its text: scrubbed as the object it spells
+        return scrub_values(as_value(value))
     if isinstance(value, str):
         for secret in _VALUES:
             if secret in value:

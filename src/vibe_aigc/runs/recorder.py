@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 
 from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
-from vibe_aigc.jsondata import KnownJson, check_json_data, json_data
+from vibe_aigc.jsondata import JsonText, KnownJson, check_json_data, json_data
 from vibe_aigc.models import WorkflowPlan
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
+from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.persistence.records import memo_entry, result_entry
-from vibe_aigc.persistence.redaction import redact_record
+from vibe_aigc.persistence.redaction import has_secret_values, redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
 from vibe_aigc.runs.writer import JournalWriter
 
@@ -61,7 +62,7 @@ class SnapshotParts:
             nodes = [_known_node(n) for n in stored["root_nodes"]]
             self._plan_json = {**stored, "root_nodes": nodes}
             self._vibe_json = KnownJson(stored["source_vibe"])
-        self.results: dict[str, tuple[NodeResult, dict[str, Any]]] = {}
+        self.results: dict[str, tuple[NodeResult, dict[str, Any] | JsonText]] = {}
         self._unchecked: list[str] = []
 
     def plan_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,10 +80,10 @@ class SnapshotParts:
             self._plan_json, self._vibe_json = plan, KnownJson(vibe)
         return self._plan_json, self._vibe_json
 
-    def journaled(self, result: NodeResult, dumped: KnownJson) -> None:
+    def journaled(self, result: NodeResult, dumped: KnownJson | JsonText) -> None:
         self.results[result.node_id] = (result, dumped)
 
-    def result_json(self, result: NodeResult) -> dict[str, Any]:
+    def result_json(self, result: NodeResult) -> dict[str, Any] | JsonText:
         cached = self.results.get(result.node_id)
         if cached is not None and cached[0] is result:
             return cached[1]
@@ -95,7 +96,7 @@ class SnapshotParts:
         """A snapshot holding the results dumped so far was encoded (so checked) and saved."""
         for node_id in self._unchecked:
             result, dumped = self.results[node_id]
-            if type(dumped) is not KnownJson:
+            if type(dumped) is dict:
                 self.results[node_id] = (result, KnownJson(dumped))
         self._unchecked.clear()
 
@@ -132,6 +133,7 @@ def checkpoint_body(
     ``memos`` are per-node notes (e.g. provider job ids) of nodes not yet completed. ``parts``
     (a run's :class:`SnapshotParts`) reuses what earlier snapshots of the run built.
     """
+    node_results: dict[str, dict[str, Any] | JsonText]
     if parts is None:
         node_results = {
             node_id: r.model_dump(mode="json", exclude_none=True)
@@ -243,9 +245,7 @@ class CheckpointHook:
                 f"memo {key!r} is not JSON data ({exc.where}: {exc.reason})", node_id
             ) from None
         self.memos.setdefault(node_id, {})[key] = value
-        await self._journal(
-            KnownJson(memo_entry(self.run_id, self.plan.id, node_id, key, value))
-        )
+        await self._journal(KnownJson(memo_entry(self.run_id, self.plan.id, node_id, key, value)))
 
     def recall(self, node_id: str, key: str) -> Any:
         return self.memos.get(node_id, {}).get(key)
@@ -263,8 +263,11 @@ class CheckpointHook:
 
     async def on_node_finished(self, result: NodeResult, state: ExecutionResult) -> None:
         # the scheduler already made the output JSON data (executor.core / jsondata)
-        # known JSON data: the output went through json_data, the rest is pydantic's JSON mode
-        dumped = KnownJson(result.model_dump(mode="json", exclude_none=True))
+        # known JSON data: the output went through json_data, the rest is pydantic's JSON mode;
+        # encoded once, here: the journal line and every snapshot copy this text
+        dumped: KnownJson | JsonText = KnownJson(result.model_dump(mode="json", exclude_none=True))
+        if not has_secret_values():  # else the store scrubs the values (see redaction)
+            dumped = canonical_text(dumped)
         record = KnownJson(
             result_entry(
                 self.run_id,
@@ -352,5 +355,3 @@ class CheckpointHook:
             self.next_seq = min(self.next_seq, seq)
             raise
         self.last_flushed_seq = max(self.last_flushed_seq, seq)
-
-

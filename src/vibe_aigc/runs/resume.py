@@ -11,13 +11,13 @@ from typing import Any
 
 from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointCorruptError, StoreUnavailableError, UnsupportedSchemaError
-from vibe_aigc.jsondata import KnownJson
+from vibe_aigc.jsondata import JsonText, KnownJson
 from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
-from vibe_aigc.runs.stored import mark_resumed, node_result_of
+from vibe_aigc.runs.stored import mark_resumed, node_result_of, resumed_text
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
@@ -47,6 +47,8 @@ class ResumeState:
     from_store: bool = True
     """True while every result in ``completed`` is as the load decoded it from the store
     (exact JSON data: see :func:`stored_forms`)."""
+    texts: dict[str, JsonText] = field(default_factory=dict)
+    """Snapshot texts of results in ``completed`` read from the journal with their text."""
 
 
 def results_from_record(
@@ -145,8 +147,11 @@ def _replay(
     after_seq: int,
     results: dict[str, NodeResult],
     memos: dict[str, dict[str, Any]],
+    texts: dict[str, JsonText],
 ) -> int:
     """Apply journal records to ``results``/``memos`` in place; returns the last seq.
+    ``texts`` gains the snapshot text of each result read with its text (see
+    :func:`~vibe_aigc.runs.stored.resumed_text`).
 
     Raises CheckpointCorruptError (and changes nothing) when a record is not what the hook
     writes, names another plan, or when records right after the checkpoint are missing:
@@ -156,6 +161,7 @@ def _replay(
     known = graph.nodes
     new_results: dict[str, NodeResult] = {}
     new_memos: dict[str, dict[str, Any]] = {}
+    new_texts: dict[str, JsonText] = {}
     last = after_seq
     for entry in entries:
         seq = entry["seq"]
@@ -177,9 +183,16 @@ def _replay(
                 raise CheckpointCorruptError(source, f"record {seq}: a memo without a key")
             new_memos.setdefault(node_id, {})[key] = entry.get("value")
             continue
-        new_results[node_id] = node_result_of(node_id, entry.get("result"), source, f"record {seq}")
+        stored = entry.get("result")
+        new_results[node_id] = node_result_of(node_id, stored, source, f"record {seq}")
+        text = resumed_text(stored)
+        if text is not None:
+            new_texts[node_id] = text
+        elif node_id in new_texts:  # a later record without a text replaces the result
+            del new_texts[node_id]
     check_closed(plan, {**results, **new_results}, new_results, source, graph)
     results.update(new_results)
+    texts.update(new_texts)
     for node_id, notes in new_memos.items():
         memos.setdefault(node_id, {}).update(notes)
     return last
@@ -245,9 +258,7 @@ def load_resume_state(
 def _completed(results: dict[str, NodeResult]) -> dict[str, NodeResult]:
     """The completed ones of the results a load built, marked resumed in place (they are the
     state's own): a stored result and the scheduler take them as they are, no copy each."""
-    return {
-        k: mark_resumed(v) for k, v in results.items() if v.status == ExecutionStatus.COMPLETED
-    }
+    return {k: mark_resumed(v) for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
 
 
 def _exactly(
@@ -310,10 +321,11 @@ def _newest(
             skipped = True
             continue
         seq = record["journal_seq"]
+        texts: dict[str, JsonText] = {}
         entries = journal_after(manager, lease, plan_id, seq, warnings)
         graph = given_graph if plan is given and given_graph is not None else plan_graph(plan)
         try:
-            last = _replay(entries, plan, graph, seq, results, memos)
+            last = _replay(entries, plan, graph, seq, results, memos, texts)
         except CheckpointCorruptError as exc:
             last = max([seq, *(int(r["seq"]) for r in entries)])
             _set_aside(manager, lease, seq, exc.reason, warnings)
@@ -330,6 +342,7 @@ def _newest(
             memos,
             covered=not skipped,
             graph=graph,
+            texts=texts,
             validated=validated,
             as_stored=plan is given,
         )
@@ -371,18 +384,24 @@ def stored_result(state: ResumeState) -> ExecutionResult:
     )
 
 
-def stored_forms(state: ResumeState | None) -> list[tuple[NodeResult, KnownJson]]:
-    """Each result the state loaded, with its JSON form for snapshots, marked known JSON:
-    decoded from a checked file, it is exact JSON data (the codec refused anything else), so
-    no snapshot walks it again. Results an edited plan's take-over changed are not among
-    them (their state says so: ``from_store`` False)."""
+def stored_forms(state: ResumeState | None) -> list[tuple[NodeResult, KnownJson | JsonText]]:
+    """Each result the state loaded, with its JSON form for snapshots: its text when the
+    journal gave one (``texts``), else its dump marked known JSON (decoded from a checked
+    file, it is exact JSON data: the codec refused anything else), so no snapshot walks or
+    encodes it again. Results an edited plan's take-over changed are not among them (their
+    state says so: ``from_store`` False)."""
     if state is None or not state.from_store:
         return []
+    texts = state.texts
     with bulk_load():  # only acyclic JSON
         return [
-            (r, KnownJson(r.model_dump(mode="json", exclude_none=True)))
-            for r in state.completed.values()
+            (r, text if (text := texts.get(n)) is not None else _dumped(r))
+            for n, r in state.completed.items()
         ]
+
+
+def _dumped(result: NodeResult) -> KnownJson:
+    return KnownJson(result.model_dump(mode="json", exclude_none=True))
 
 
 def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:

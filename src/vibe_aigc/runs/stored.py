@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError
+from vibe_aigc.jsondata import JsonText, TextedJson
 from vibe_aigc.models import lean_build, shared_fields_set
 from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
 
@@ -57,6 +58,32 @@ def mark_resumed(result: NodeResult) -> NodeResult:
     return result
 
 
+_NOT_RESUMED = '"resumed":false'
+_RESUMED = '"resumed":true'
+
+
+def resumed_text(stored: Any) -> JsonText | None:
+    """The canonical text of a stored result (:class:`TextedJson`, as the journal wrote it)
+    with ``resumed`` set to True, as a snapshot of the resumed run holds it; None when
+    ``stored`` carries no text or does not name ``resumed`` False.
+
+    The last ``"resumed":false`` of the text is the top-level one: in canonical order only
+    ``started_at``, ``status`` (strings, which cannot hold an unescaped quote) and ``usage``
+    (numbers) follow it."""
+    if type(stored) is not TextedJson or stored.get("resumed") is not False:
+        return None
+    usage = stored.get("usage")
+    if usage is not None and (
+        type(usage) is not dict or not all(type(v) is float for v in usage.values())
+    ):
+        return None
+    text = stored.text
+    at = text.rfind(_NOT_RESUMED)
+    if at < 0:
+        return None
+    return JsonText(text[:at] + _RESUMED + text[at + len(_NOT_RESUMED) :])
+
+
 def _validated(node_id: Any, data: Any, source: str, where: str) -> NodeResult:
     if not isinstance(data, dict):
         raise CheckpointCorruptError(source, f"{where} is not an object")
@@ -89,7 +116,7 @@ def _time(value: Any) -> datetime | bool | None:
 def _direct(node_id: str, data: Any) -> NodeResult | None:
     """The result built directly, or None when ``data`` is not exactly a shape the library
     writes."""
-    if type(data) is not dict or not _KNOWN.issuperset(data):
+    if (type(data) is not dict and type(data) is not TextedJson) or not _KNOWN.issuperset(data):
         return None
     get = data.get
     status = _FINISHED.get(get("status")) if type(get("status")) is str else None

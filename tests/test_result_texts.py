@@ -1,0 +1,166 @@
+"""A node's result is encoded once (issue 15): the journal line and every snapshot copy its
+canonical text (``JsonText``), and a resume hands the journal's text on to the next snapshot.
+
+What must hold, whatever the shortcut:
+
+* a snapshot holding texts is the snapshot the plain encoder would write: its ``checksum``
+  is the canonical one (a re-indented copy still reads) and it decodes to every result's
+  dump, resumed ones marked ``resumed`` as before;
+* the text of a resumed result (``resumed`` set to True in the journal's text) is exactly the
+  canonical JSON of the result marked resumed, whatever its output holds (hypothesis);
+* a line read the strict way carries no text, and a registered secret is scrubbed from a
+  result given as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
+from vibe_aigc.jsondata import JsonText, TextedJson
+from vibe_aigc.persistence import WorkflowPersistenceManager
+from vibe_aigc.persistence.codec import JsonCodec
+from vibe_aigc.persistence.jsontext import canonical_text, checksum_of
+from vibe_aigc.persistence.records import result_entry
+from vibe_aigc.persistence.redaction import _VALUES, add_secret_values, scrub_values
+from vibe_aigc.runs.stored import resumed_text
+
+CODEC = JsonCodec()
+OUTPUT = {"nested": {"resumed": False, "usage": [1, 2.5]}, "text": 'é "q" \\ \u2028'}
+
+SCRIPT = """
+import asyncio, sys
+from test_result_texts import Work, plan_of
+from vibe_aigc import MetaPlanner
+planner = MetaPlanner(executor=Work(max_concurrency=1, crash_at=sys.argv[2]),
+                      checkpoint_dir=sys.argv[1])
+asyncio.run(planner.execute_with_resume(plan_of(12)))
+"""
+
+
+def plan_of(n: int) -> WorkflowPlan:
+    nodes = [
+        WorkflowNode(
+            id=f"n{i}",
+            type="transform",
+            description="step",
+            dependencies=[f"n{i - 1}"] if i else [],
+        )
+        for i in range(n)
+    ]
+    return WorkflowPlan(id="texts", root_nodes=nodes, source_vibe=Vibe(description="x"))
+
+
+class Work(WorkflowExecutor):
+    def __init__(self, *args: Any, crash_at: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crash_at = crash_at
+
+    async def execute_node(self, node: WorkflowNode, context: Any) -> Any:
+        if node.id == self.crash_at:
+            os._exit(3)  # a crash: no end snapshot, the journal holds what finished
+        return {"node": node.id, **OUTPUT}
+
+
+def crashed_at(folder: Path, node_id: str) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(folder), node_id], env=env, timeout=60, check=False
+    )
+    assert done.returncode == 3
+
+
+def test_the_snapshot_after_a_crash_holds_the_journal_texts_as_the_plain_encoder_would(
+    tmp_path: Path,
+) -> None:
+    crashed_at(tmp_path, "n8")
+    planner = MetaPlanner(executor=Work(max_concurrency=1), checkpoint_dir=tmp_path)
+    result = asyncio.run(planner.execute_with_resume(plan_of(12)))
+    assert result.status.value == "completed"
+    assert [n for n, r in result.node_results.items() if r.resumed] == [f"n{i}" for i in range(8)]
+    manager = WorkflowPersistenceManager(tmp_path)
+    newest = manager.latest_checkpoint_ids("texts")[0]
+    record = manager.load_checkpoint(newest, "texts")
+    assert record["node_results"] == {
+        n: r.model_dump(mode="json", exclude_none=True) for n, r in result.node_results.items()
+    }
+    path = tmp_path / "texts" / f"{newest}.json"
+    raw = json.loads(path.read_bytes())
+    body = {k: v for k, v in raw.items() if k not in ("checksum", "seal")}
+    assert raw["checksum"] == checksum_of(body)  # the canonical checksum, texts and all
+    for line in path.read_text().split("\n"):  # each result: its canonical text, one a line
+        if line.startswith('    "n'):
+            value = line.split(": ", 1)[1].rstrip(",")
+            assert value == canonical_text(json.loads(value))
+    path.write_text(json.dumps(raw, indent=3))  # the seal fails; the checksum decides
+    assert manager.load_checkpoint(newest, "texts") == record
+
+
+RESULTS = st.fixed_dictionaries(
+    {
+        "node_id": st.just("n1"),
+        "status": st.sampled_from(["completed", "failed"]),
+        "attempts": st.integers(0, 5),
+        "resumed": st.just(False),
+        "output": st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["resumed", "status", "usage", "x"]), inner)
+            ),
+            max_leaves=8,
+        ),
+    },
+    optional={
+        "usage": st.dictionaries(st.sampled_from(["resumed", "tokens"]), st.floats(0, 9)),
+        "started_at": st.just("2026-01-02T03:04:05.5Z"),
+        "error": st.text(max_size=12),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RESULTS)
+def test_a_resumed_text_is_the_canonical_json_of_the_result_marked_resumed(
+    result: dict[str, Any],
+) -> None:
+    line = CODEC.encode_line({**result_entry("r1", "p", "n1", result), "seq": 4})
+    entry = CODEC.decode_line(line, "j")
+    stored = entry["result"]
+    if b"\\u" in line:  # the strict path: read exactly, without a text
+        assert type(stored) is dict and stored == result
+        return
+    assert type(stored) is TextedJson and stored == result
+    assert stored.text == canonical_text(result)
+    assert resumed_text(stored) == canonical_text({**result, "resumed": True})
+
+
+def test_only_a_stored_result_with_a_text_and_resumed_false_gets_one() -> None:
+    plain = {"node_id": "n", "status": "completed", "resumed": False}
+    assert resumed_text(plain) is None
+    already = {**plain, "resumed": True}
+    assert resumed_text(TextedJson(already, canonical_text(already))) is None
+    odd_usage = {**plain, "usage": {"resumed": False}}  # not a result's usage: left alone
+    assert resumed_text(TextedJson(odd_usage, canonical_text(odd_usage))) is None
+
+
+def test_a_registered_secret_is_scrubbed_from_a_result_given_as_text() -> None:
+    text = canonical_text({"node_id": "n", "output": {"text": "key sk-live-123456 here"}})
+    before = set(_VALUES)
+    add_secret_values(["sk-live-123456"])
+    try:
+        scrubbed = scrub_values({"n": JsonText(text)})
+    finally:
+        _VALUES.clear()
+        _VALUES.update(before)
+    assert "sk-live-123456" not in json.dumps(scrubbed)
+    assert scrubbed["n"]["node_id"] == "n"
