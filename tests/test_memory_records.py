@@ -56,13 +56,10 @@ def documented_bytes(record: dict[str, Any]) -> bytes:
     ordered["schema_version"] = ordered.pop("schema_version")
     ordered["checksum"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
-    def canonical_of(value: Any) -> str:  # entries of a mapping of objects
+    def canonical_of(value: Any) -> str:  # every value
         return json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
-
-    def compact(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
     lines = []
     for key, value in ordered.items():
@@ -74,7 +71,7 @@ def documented_bytes(record: dict[str, Any]) -> bytes:
             )
             lines.append(f"  {name}: {{\n{inner}\n  }}")
         else:
-            lines.append(f"  {name}: {compact(value)}")
+            lines.append(f"  {name}: {canonical_of(value)}")
     # the seal comes last and hashes every byte before it
     prefix = ("{\n" + ",\n".join(lines) + ",\n  ").encode()
     digest = hashlib.sha256(prefix).hexdigest()

@@ -357,6 +357,56 @@ def test_resume_with_the_stored_plan_keeps_outputs_and_restores_the_collector(
     }
 
 
+class FreezeSeen(WorkflowExecutor):
+    """Records whether objects were frozen (gc.freeze) while each node ran."""
+
+    def __init__(self) -> None:
+        super().__init__(max_concurrency=1)
+        self.frozen: list[int] = []
+
+    async def execute_node(self, node: Any, context: Any) -> Any:
+        self.frozen.append(gc.get_freeze_count())
+        return {"text": node.id}
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_resume_freezes_what_it_loaded_for_its_run_and_gives_it_back(tmp_path: Path) -> None:
+    assert gc.get_freeze_count() == 0
+    asyncio.run(
+        MetaPlanner(executor=Stops("n3"), checkpoint_dir=tmp_path).execute_with_resume(chain(6))
+    )
+    seen = FreezeSeen()
+    done = asyncio.run(
+        MetaPlanner(executor=seen, checkpoint_dir=tmp_path).execute_with_resume(chain(6))
+    )
+    assert done.status.value == "completed" and len(seen.frozen) == 3
+    assert all(count > 0 for count in seen.frozen)  # the loaded records: out of the collector's way
+    assert gc.get_freeze_count() == 0 and gc.isenabled()  # given back when the run ended
+    # a cycle that became garbage while frozen is collected once the run has ended
+    collected = []
+    import weakref
+
+    cycle = Cycle()
+    ref = weakref.ref(cycle, collected.append)
+    gc.freeze()  # a program that freezes objects itself keeps its own freeze
+    try:
+        theirs = gc.get_freeze_count()
+        del cycle
+        stored = asyncio.run(
+            MetaPlanner(executor=Stops(None), checkpoint_dir=tmp_path).execute_with_resume(chain(6))
+        )
+        assert all(r.resumed for r in stored.node_results.values())
+        assert gc.get_freeze_count() >= theirs
+    finally:
+        gc.unfreeze()
+    gc.collect()
+    assert ref() is None and collected
+
+
 def test_an_invalid_plan_is_still_refused_before_anything_runs(tmp_path: Path) -> None:
     plan = chain(3)
     asyncio.run(

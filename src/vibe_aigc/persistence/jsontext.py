@@ -19,7 +19,6 @@ from vibe_aigc.persistence.records import Record
 _CANONICAL = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
-_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 _NAME = json.JSONEncoder(ensure_ascii=False)
 
 
@@ -161,9 +160,9 @@ def chunked(pieces: Iterable[str]) -> Iterator[bytes]:
 
 def layout_pieces(record: Record) -> Iterator[str]:
     """Readable and fast: one top-level key per line, and one entry per line for mappings of
-    entries (``node_results``, ``memos``), each entry in canonical form (what the journal wrote
-    for a node's result, so a result's text is copied, not encoded again: :class:`JsonText`);
-    the other values are compact, so the C encoder does the work
+    entries (``node_results``, ``memos``); every value in canonical form, so a value given as
+    its text (:class:`JsonText`: a node's result as the journal wrote it, a run's plan) is
+    copied, not encoded again, and the C encoder does the rest of the work
     (``indent=`` would force the pure-Python encoder, ~5x slower on large checkpoints). In
     pieces, so a large checkpoint's text never exists as one string. The text stops where the
     seal starts (after ``,\n  ``): :data:`SEAL` and the hash of these bytes follow."""
@@ -185,7 +184,7 @@ def layout_pieces(record: Record) -> Iterator[str]:
             yield "\n  }"
         else:
             yield f"{name}: "
-            yield from _pieces(value, _COMPACT, 1)
+            yield from _pieces(value, _CANONICAL, 1)
     yield ",\n  "
 
 

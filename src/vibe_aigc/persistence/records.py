@@ -203,7 +203,7 @@ def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
         ("plan_id", isinstance(record["plan_id"], str), "a string"),
         ("created_at", isinstance(record["created_at"], str), "a string"),
         ("vibe", isinstance(record["vibe"], dict), "an object"),
-        ("workflow_plan", isinstance(record["workflow_plan"], dict), "an object"),
+        ("workflow_plan", isinstance(record["workflow_plan"], dict | JsonText), "an object"),
         ("completed_nodes", _is_str_list(record["completed_nodes"]), "a list of strings"),
         (
             "node_results",

@@ -57,6 +57,7 @@ class SnapshotParts:
         as it is, instead of dumping and checking the plan once more."""
         self.plan = plan
         self._plan_json: dict[str, Any] | None = None
+        self._plan_text: JsonText | None = None
         self._vibe_json: dict[str, Any] | None = None
         if stored is not None:
             nodes = [_known_node(n) for n in stored["root_nodes"]]
@@ -65,7 +66,13 @@ class SnapshotParts:
         self.results: dict[str, tuple[NodeResult, dict[str, Any] | JsonText]] = {}
         self._unchecked: list[str] = []
 
-    def plan_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def plan_json(self) -> tuple[dict[str, Any] | JsonText, dict[str, Any]]:
+        """The plan's JSON for a snapshot, redacted, as its canonical text (encoded once per
+        run; redacted afresh at every snapshot instead while secret values are registered)
+        and the vibe's."""
+        secrets = has_secret_values()
+        if self._plan_text is not None and self._vibe_json is not None and not secrets:
+            return self._plan_text, self._vibe_json
         if self._plan_json is None or self._vibe_json is None:
             vibe = self.plan.source_vibe.model_dump(mode="json")
             plan = self.plan.model_dump(mode="json")
@@ -78,7 +85,11 @@ class SnapshotParts:
                 check_json_data(redact_record({"vibe": vibe, "workflow_plan": plan}), "record")
             plan["root_nodes"] = [_known_node(n) for n in plan["root_nodes"]]
             self._plan_json, self._vibe_json = plan, KnownJson(vibe)
-        return self._plan_json, self._vibe_json
+        if secrets:
+            return self._plan_json, self._vibe_json
+        redacted = redact_record({"workflow_plan": self._plan_json})["workflow_plan"]
+        self._plan_text, self._plan_json = canonical_text(redacted), None  # the text will do
+        return self._plan_text, self._vibe_json
 
     def journaled(self, result: NodeResult, dumped: KnownJson | JsonText) -> None:
         self.results[result.node_id] = (result, dumped)
@@ -134,6 +145,7 @@ def checkpoint_body(
     (a run's :class:`SnapshotParts`) reuses what earlier snapshots of the run built.
     """
     node_results: dict[str, dict[str, Any] | JsonText]
+    plan_json: dict[str, Any] | JsonText
     if parts is None:
         node_results = {
             node_id: r.model_dump(mode="json", exclude_none=True)

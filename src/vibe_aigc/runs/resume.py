@@ -249,7 +249,8 @@ def load_resume_state(
     ``plan`` is ``given`` itself (no second copy is validated) and ``given_graph``, its graph
     when the caller built it, is used instead of building another.
     """
-    with bulk_load():  # builds only acyclic data: no cyclic collection needed meanwhile
+    # builds only acyclic data, kept for the run: no cyclic collection needed (vibe_aigc.bulk)
+    with bulk_load(keep=True):
         if checkpoint_id is not None:
             return _exactly(manager, lease, plan_id, checkpoint_id, given)
         return _newest(manager, lease, plan_id, given, given_graph)
@@ -393,7 +394,7 @@ def stored_forms(state: ResumeState | None) -> list[tuple[NodeResult, KnownJson 
     if state is None or not state.from_store:
         return []
     texts = state.texts
-    with bulk_load():  # only acyclic JSON
+    with bulk_load(keep=True):  # only acyclic JSON, kept for the run
         return [
             (r, text if (text := texts.get(n)) is not None else _dumped(r))
             for n, r in state.completed.items()

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from vibe_aigc.bulk import run_scope
 from vibe_aigc.errors import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -126,6 +127,7 @@ class RunService:
             self.plans[plan.id] = plan
             return await self._run(plan, lease, state)
 
+    @run_scope  # what the load builds lives as long as the run (vibe_aigc.bulk)
     async def resume(
         self,
         target: str,
