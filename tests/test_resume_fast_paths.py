@@ -407,6 +407,42 @@ def test_a_resume_freezes_what_it_loaded_for_its_run_and_gives_it_back(tmp_path:
     assert ref() is None and collected
 
 
+class Counting(MetaPlanner):
+    """Counts the plans it checks (check_plan, public)."""
+
+    checks: list[int]
+
+    def check_plan(self, plan: WorkflowPlan, graph: Any = None) -> Any:
+        self.checks.append(plan.total_nodes)
+        return super().check_plan(plan, graph)
+
+
+def test_a_plan_is_checked_once_when_it_runs_and_not_at_all_with_nothing_left(
+    tmp_path: Path,
+) -> None:
+    Counting.checks = []
+    failed = asyncio.run(
+        Counting(executor=Stops("n3"), checkpoint_dir=tmp_path).execute_with_resume(chain(6))
+    )
+    assert failed.status.value == "failed" and Counting.checks == [6]  # the fresh run
+    done = asyncio.run(
+        Counting(executor=Stops(None), checkpoint_dir=tmp_path).execute_with_resume(chain(6))
+    )
+    assert done.status.value == "completed" and Counting.checks == [6, 6]  # it ran again
+    stored = asyncio.run(
+        Counting(executor=Stops(None), checkpoint_dir=tmp_path).execute_with_resume(chain(6))
+    )
+    assert all(r.resumed for r in stored.node_results.values())
+    assert Counting.checks == [6, 6]  # stored exactly as given, nothing to run: not checked
+    edited = chain(6)
+    edited.root_nodes[5].description = "changed"
+    again = asyncio.run(
+        Counting(executor=Stops(None), checkpoint_dir=tmp_path).execute_with_resume(edited)
+    )
+    assert again.status.value == "completed" and Counting.checks == [6, 6, 6]
+    assert [n for n, r in again.node_results.items() if not r.resumed] == ["n5"]
+
+
 def test_an_invalid_plan_is_still_refused_before_anything_runs(tmp_path: Path) -> None:
     plan = chain(3)
     asyncio.run(

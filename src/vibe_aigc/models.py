@@ -404,14 +404,19 @@ def validation_problems(plan: WorkflowPlan) -> list[PlanProblem]:
     return checked_graph(plan)[0]
 
 
-def checked_graph(plan: WorkflowPlan) -> tuple[list[PlanProblem], PlanGraph]:
+def checked_graph(
+    plan: WorkflowPlan, graph: PlanGraph | None = None
+) -> tuple[list[PlanProblem], PlanGraph]:
     """Every problem of a plan (as :func:`validation_problems`) and the graph built to find
-    them, for a caller that runs the plan next (building it for 100k nodes takes a while)."""
+    them, for a caller that runs the plan next (building it for 100k nodes takes a while).
+    ``graph``: the plan's, when the caller built it already (:func:`plan_graph`)."""
     with bulk_load():
-        return _checked_graph(plan)
+        return _checked_graph(plan, graph)
 
 
-def _checked_graph(plan: WorkflowPlan) -> tuple[list[PlanProblem], PlanGraph]:
+def _checked_graph(
+    plan: WorkflowPlan, built: PlanGraph | None
+) -> tuple[list[PlanProblem], PlanGraph]:
     problems: list[PlanProblem] = []
     if not is_safe_id(plan.id):
         problems.append(PlanProblem("invalid_id", None, f"plan id {plan.id!r}: {SAFE_ID_RULE}"))
@@ -438,7 +443,7 @@ def _checked_graph(plan: WorkflowPlan) -> tuple[list[PlanProblem], PlanGraph]:
                     PlanProblem("missing_dependency", node.id, f"depends on unknown node {dep!r}")
                 )
     del seen, duplicates
-    graph = plan_graph(plan)
+    graph = built if built is not None else plan_graph(plan)
     for cycle in find_cycles(graph):
         path = " -> ".join([*cycle, cycle[0]])
         problems.append(PlanProblem("cycle", cycle[0], f"cycle through {path}"))

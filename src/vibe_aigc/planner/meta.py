@@ -31,6 +31,7 @@ from vibe_aigc.models import (
     WorkflowPlan,
     checked_graph,
     derive_plan_id,
+    is_safe_id,
 )
 from vibe_aigc.persistence import Store, WorkflowPersistenceManager
 from vibe_aigc.persistence.ids import validate_checkpoint_id, validate_plan_id
@@ -284,11 +285,11 @@ class MetaPlanner:
         self.runs.plans[plan.id] = plan
         return plan
 
-    def check_plan(self, plan: WorkflowPlan) -> PlanGraph:
+    def check_plan(self, plan: WorkflowPlan, graph: PlanGraph | None = None) -> PlanGraph:
         """Validate ``plan``; when the executor runs tools from its registry, a node naming a
         tool that is not registered is a problem too (the registry is the allow-list).
-        Returns the plan's graph (built to find cycles)."""
-        problems, graph = checked_graph(plan)
+        Returns the plan's graph (built to find cycles; ``graph``: built already)."""
+        problems, graph = checked_graph(plan, graph)
         if type(self.executor).execute_node is WorkflowExecutor.execute_node:
             problems += [
                 PlanProblem("unknown_tool", None, text)
@@ -391,7 +392,11 @@ class MetaPlanner:
             validate_checkpoint_id(checkpoint_id)
         if fresh and checkpoint_id is not None:
             raise ConfigurationError("fresh=True starts over; it cannot take a checkpoint_id")
-        graph = self.check_plan(vibe_or_plan) if isinstance(vibe_or_plan, WorkflowPlan) else None
+        given_plan = isinstance(vibe_or_plan, WorkflowPlan)
+        if isinstance(vibe_or_plan, WorkflowPlan) and (
+            plan_id is not None or not is_safe_id(vibe_or_plan.id)
+        ):
+            self.check_plan(vibe_or_plan)  # refused before its id is used anywhere
         target = self._target_plan_id(vibe_or_plan, plan_id)
         if checkpoint_id is not None:
             target = await asyncio.to_thread(self.runs.plan_of_checkpoint, checkpoint_id, target)
@@ -403,7 +408,7 @@ class MetaPlanner:
             self._plan_under,
             checkpoint_id=checkpoint_id,
             fresh=fresh,
-            checked=graph,  # check_plan() above
+            check=self.check_plan if given_plan else None,  # when it is to run
         )
         return self._note_mode(result)
 

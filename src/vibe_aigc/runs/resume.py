@@ -240,20 +240,19 @@ def load_resume_state(
     plan_id: str,
     checkpoint_id: str | None = None,
     given: WorkflowPlan | None = None,
-    given_graph: PlanGraph | None = None,
 ) -> ResumeState | None:
     """Rebuild a plan's state; ``None`` when the plan has no checkpoint at all.
 
     ``lease`` is the plan's (a damaged journal tail is set aside under it). ``given``: the
     plan the caller resumes with; when it stores exactly as the checkpoint's plan, the state's
-    ``plan`` is ``given`` itself (no second copy is validated) and ``given_graph``, its graph
-    when the caller built it, is used instead of building another.
+    ``plan`` is ``given`` itself (no second copy is validated). The plan's graph is built only
+    when journal entries are to be replayed (a resume with nothing left needs none).
     """
     # builds only acyclic data, kept for the run: no cyclic collection needed (vibe_aigc.bulk)
     with bulk_load(keep=True):
         if checkpoint_id is not None:
             return _exactly(manager, lease, plan_id, checkpoint_id, given)
-        return _newest(manager, lease, plan_id, given, given_graph)
+        return _newest(manager, lease, plan_id, given)
 
 
 def _completed(results: dict[str, NodeResult]) -> dict[str, NodeResult]:
@@ -297,7 +296,6 @@ def _newest(
     lease: Lease,
     plan_id: str,
     given: WorkflowPlan | None,
-    given_graph: PlanGraph | None,
 ) -> ResumeState | None:
     warnings: list[str] = []
     ids = manager.latest_checkpoint_ids(plan_id)
@@ -324,9 +322,9 @@ def _newest(
         seq = record["journal_seq"]
         texts: dict[str, JsonText] = {}
         entries = journal_after(manager, lease, plan_id, seq, warnings)
-        graph = given_graph if plan is given and given_graph is not None else plan_graph(plan)
+        graph = plan_graph(plan) if entries else None
         try:
-            last = _replay(entries, plan, graph, seq, results, memos, texts)
+            last = _replay(entries, plan, graph, seq, results, memos, texts) if graph else seq
         except CheckpointCorruptError as exc:
             last = max([seq, *(int(r["seq"]) for r in entries)])
             _set_aside(manager, lease, seq, exc.reason, warnings)
@@ -358,11 +356,10 @@ def keep_unchanged(state: ResumeState) -> None:
     found it): every completed output stays, only nodes not completed keep their notes; what
     :func:`~vibe_aigc.runs.lineage.take_over` does for an unchanged plan, without
     fingerprinting every node of both copies."""
-    graph = state.graph if state.graph is not None else plan_graph(state.plan)
-    state.graph = graph
-    state.memos = {
-        n: m for n, m in state.memos.items() if n in graph.nodes and n not in state.completed
-    }
+    if not state.memos:
+        return
+    nodes = state.graph.nodes if state.graph is not None else set(state.plan.node_ids)
+    state.memos = {n: m for n, m in state.memos.items() if n in nodes and n not in state.completed}
 
 
 def stored_result(state: ResumeState) -> ExecutionResult:

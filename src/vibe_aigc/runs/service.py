@@ -137,7 +137,7 @@ class RunService:
         checkpoint_id: str | None = None,
         fresh: bool = False,
         retry_failed: bool = False,
-        checked: PlanGraph | None = None,
+        check: Callable[[WorkflowPlan, PlanGraph | None], PlanGraph] | None = None,
     ) -> ExecutionResult:
         """Resume plan ``target`` from its latest checkpoint (or exactly ``checkpoint_id``);
         start it when it has none (planning ``given`` when it is a vibe); ``fresh`` starts
@@ -148,8 +148,9 @@ class RunService:
         whose fingerprint is unchanged are kept, changed nodes and everything downstream run
         again (:func:`~vibe_aigc.runs.lineage.plan_changes`). ``retry_failed``: the checkpoint
         must hold failed or skipped nodes (LineageError otherwise); they run again.
-        ``checked``: the graph of ``given`` (a plan) the caller built validating it, so it is
-        neither validated nor built again."""
+        ``check``: validates ``given`` (a plan) and returns its graph (given the one the load
+        built, if any) when it is to run; a plan stored exactly as given with nothing left to
+        run is not checked again."""
         async with self.lease(target) as lease:
             state = (
                 None
@@ -161,7 +162,6 @@ class RunService:
                     target,
                     checkpoint_id,
                     given if isinstance(given, WorkflowPlan) else None,
-                    checked,
                 )
             )
             if state is None:
@@ -175,7 +175,8 @@ class RunService:
                     )
                 plan = await make_plan(given, target) if isinstance(given, Vibe) else given
                 self.plans[plan.id] = plan
-                return await self._run(plan, lease, None, graph=checked if plan is given else None)
+                graph = check(plan, None) if check is not None and plan is given else None
+                return await self._run(plan, lease, None, graph=graph)
             if retry_failed and not retry_targets(state.record, state.plan):
                 raise LineageError(
                     f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
@@ -184,10 +185,11 @@ class RunService:
             if state.plan is given:
                 keep_unchanged(state)  # stored exactly as given: nothing to compare
             elif isinstance(given, WorkflowPlan):
+                graph = check(given, None) if check is not None else None
                 # keeps unchanged outputs; runs the caller's copy (the stored one is redacted)
                 changes = plan_changes(state.plan, state.completed, given)
                 take_over(state, changes, given)
-                state.graph, state.validated, state.from_store = None, False, False
+                state.graph, state.validated, state.from_store = graph, graph is not None, False
                 # the store holds the old plan: a crash before the first snapshot of the new
                 # one would leave its journal entries to be read against the old plan
                 state.covered = state.covered and not changes.changed
@@ -197,12 +199,12 @@ class RunService:
                 and given.fingerprint() != state.plan.source_vibe.fingerprint()
             ):
                 raise PlanMismatchError(state.plan.id, [])
-            if checked is not None and state.plan is given:
-                state.graph, state.validated = checked, True
             total = len(state.graph.order) if state.graph is not None else state.plan.total_nodes
             if checkpoint_id is None and len(state.completed) == total:
                 self.plans[state.plan.id] = state.plan
                 return stored_result(state)
+            if check is not None and state.plan is given and not state.validated:
+                state.graph, state.validated = check(given, state.graph), True
             if self.retool is not None and not isinstance(given, WorkflowPlan):
                 state.plan, note = self.retool(state.plan, set(state.completed))
                 state.graph, state.validated, state.as_stored = None, False, False  # new plan
