@@ -197,6 +197,9 @@ def test_entries_append_and_read_after_seq(store: Store) -> None:
     assert store.read_entries("plan-a", 8).entries == []
     assert store.read_entries("plan-b").entries == []
     assert store.plan_ids() == ["plan-a"]
+    handed: list[Any] = []  # handed over one by one instead (a resume's replay)
+    streamed = store.read_entries("plan-a", 1, handed.append)
+    assert handed == [entry(s) for s in (2, 5, 7, 8)] and streamed.entries == []
 
 
 @settings(
@@ -285,6 +288,9 @@ def test_damaged_entry_stops_the_read(backend: Backend, store: Store, edit: Edit
     found = store.read_entries("plan-a")
     assert found.damage is not None
     assert found.entries == [entry(0), entry(1)]
+    handed: list[Any] = []
+    streamed = store.read_entries("plan-a", -1, handed.append)
+    assert handed == [entry(0), entry(1)] and streamed.damage == found.damage
     with store.lease("plan-a") as lease:
         assert store.discard_entries(lease, 1)
         store.append_entries(lease, [entry(2, node="redone")])

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vibe_aigc import results
@@ -347,8 +347,11 @@ class WorkflowPersistenceManager:
             entries = [scrub_values(e) for e in entries]
         self.store.append_entries(lease, entries)
 
-    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
-        return self.store.read_entries(validate_plan_id(plan_id), after_seq)
+    def read_entries(
+        self, plan_id: str, after_seq: int = -1, into: Callable[[Record], None] | None = None
+    ) -> JournalRead:
+        """Journal entries after ``after_seq`` (``into``: handed over one by one)."""
+        return self.store.read_entries(validate_plan_id(plan_id), after_seq, into)
 
     def trim_entries(self, lease: Lease, covered_seq: int) -> None:
         self.store.trim_entries(lease, covered_seq)

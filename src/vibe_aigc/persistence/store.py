@@ -30,6 +30,7 @@ write raises CheckpointWriteError (earlier data intact); contention CheckpointLo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -114,8 +115,12 @@ class Store(Protocol):
         every seq already stored for the plan."""
         ...
 
-    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
-        """Entries with ``seq > after_seq`` in order (see :class:`JournalRead`)."""
+    def read_entries(
+        self, plan_id: str, after_seq: int = -1, into: Callable[[Record], None] | None = None
+    ) -> JournalRead:
+        """Entries with ``seq > after_seq`` in order (see :class:`JournalRead`). ``into``:
+        each valid entry is handed to it as it is read instead of being collected in
+        ``entries`` (a resume replays 100k entries without holding them all)."""
         ...
 
     def trim_entries(self, lease: Lease, covered_seq: int) -> None:

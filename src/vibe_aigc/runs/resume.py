@@ -140,62 +140,86 @@ def check_closed(
             )
 
 
-def _replay(
-    entries: list[dict[str, Any]],
-    plan: WorkflowPlan,
-    graph: PlanGraph,
-    after_seq: int,
-    results: dict[str, NodeResult],
-    memos: dict[str, dict[str, Any]],
-    texts: dict[str, JsonText],
-) -> int:
-    """Apply journal records to ``results``/``memos`` in place; returns the last seq.
-    ``texts`` gains the snapshot text of each result read with its text (see
-    :func:`~vibe_aigc.runs.stored.resumed_text`).
+class _Replay:
+    """Journal records applied to ``results``/``memos`` one by one, as the store reads them
+    (none is held: :meth:`add` is the read's ``into``); :meth:`finish` applies them all and
+    returns the last seq. ``texts`` gains the snapshot text of each result read with its text
+    (see :func:`~vibe_aigc.runs.stored.resumed_text`).
 
-    Raises CheckpointCorruptError (and changes nothing) when a record is not what the hook
-    writes, names another plan, or when records right after the checkpoint are missing:
-    replaying later records without them would hand dependents outputs from a lost past.
-    """
-    source = f"journal of plan {plan.id!r}"
-    known = graph.nodes
-    new_results: dict[str, NodeResult] = {}
-    new_memos: dict[str, dict[str, Any]] = {}
-    new_texts: dict[str, JsonText] = {}
-    last = after_seq
-    for entry in entries:
+    :meth:`finish` raises CheckpointCorruptError (and changes nothing) when a record is not
+    what the hook writes, names another plan, or when records right after the checkpoint are
+    missing: replaying later records without them would hand dependents outputs from a lost
+    past. ``top``: the highest seq read, whatever the records hold."""
+
+    def __init__(
+        self,
+        plan: WorkflowPlan,
+        after_seq: int,
+        results: dict[str, NodeResult],
+        memos: dict[str, dict[str, Any]],
+        texts: dict[str, JsonText],
+    ) -> None:
+        self.plan, self.results, self.memos, self.texts = plan, results, memos, texts
+        self.source = f"journal of plan {plan.id!r}"
+        self.graph: PlanGraph | None = None  # built with the first record
+        self.new_results: dict[str, NodeResult] = {}
+        self.new_memos: dict[str, dict[str, Any]] = {}
+        self.new_texts: dict[str, JsonText] = {}
+        self.last = self.top = after_seq
+        self.error: CheckpointCorruptError | None = None
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.top = max(self.top, int(entry["seq"]))
+        if self.error is None:
+            try:
+                self._apply(entry)
+            except CheckpointCorruptError as exc:
+                self.error = exc
+
+    def _apply(self, entry: dict[str, Any]) -> None:
+        source, plan, last = self.source, self.plan, self.last
+        if self.graph is None:
+            self.graph = plan_graph(plan)
         seq = entry["seq"]
         if seq != last + 1:
             raise CheckpointCorruptError(
                 source, f"records {last + 1}..{seq - 1} are missing (expected seq {last + 1})"
             )
-        last = seq
+        self.last = seq
         if entry.get("plan_id", plan.id) != plan.id:
             raise CheckpointCorruptError(
                 source, f"record {seq} belongs to plan {entry.get('plan_id')!r}"
             )
         node_id = entry.get("node_id")
-        if not isinstance(node_id, str) or node_id not in known:  # not this plan's record
+        if not isinstance(node_id, str) or node_id not in self.graph.nodes:  # not this plan's
             raise CheckpointCorruptError(source, f"record {seq} names unknown node {node_id!r}")
         if is_memo(entry):
             key = entry.get("key")
             if not isinstance(key, str):
                 raise CheckpointCorruptError(source, f"record {seq}: a memo without a key")
-            new_memos.setdefault(node_id, {})[key] = entry.get("value")
-            continue
+            self.new_memos.setdefault(node_id, {})[key] = entry.get("value")
+            return
         stored = entry.get("result")
-        new_results[node_id] = node_result_of(node_id, stored, source, f"record {seq}")
+        self.new_results[node_id] = node_result_of(node_id, stored, source, f"record {seq}")
         text = resumed_text(stored)
         if text is not None:
-            new_texts[node_id] = text
-        elif node_id in new_texts:  # a later record without a text replaces the result
-            del new_texts[node_id]
-    check_closed(plan, {**results, **new_results}, new_results, source, graph)
-    results.update(new_results)
-    texts.update(new_texts)
-    for node_id, notes in new_memos.items():
-        memos.setdefault(node_id, {}).update(notes)
-    return last
+            self.new_texts[node_id] = text
+        elif node_id in self.new_texts:  # a later record without a text replaces the result
+            del self.new_texts[node_id]
+
+    def finish(self) -> int:
+        if self.error is not None:
+            raise self.error
+        new_results = self.new_results
+        if new_results:
+            check_closed(
+                self.plan, {**self.results, **new_results}, new_results, self.source, self.graph
+            )
+        self.results.update(new_results)
+        self.texts.update(self.new_texts)
+        for node_id, notes in self.new_memos.items():
+            self.memos.setdefault(node_id, {}).update(notes)
+        return self.last
 
 
 def _set_aside(
@@ -220,13 +244,16 @@ def journal_after(
     plan_id: str,
     seq: int,
     warnings: list[str],
+    replay: _Replay | None = None,
 ) -> list[dict[str, Any]]:
-    """Journal entries after ``seq``; a damaged tail is set aside (with ``lease``), keeping
-    the valid entries before it, with a warning."""
-    found = manager.read_entries(plan_id, seq)
+    """Journal entries after ``seq`` (handed to ``replay`` as they are read, then not
+    returned); a damaged tail is set aside (with ``lease``), keeping the valid entries before
+    it, with a warning."""
+    found = manager.read_entries(plan_id, seq, replay.add if replay is not None else None)
     warnings.extend(found.warnings)
     if found.damage is not None:
         last = max([seq, *(int(r["seq"]) for r in found.entries)])
+        last = max(last, replay.top) if replay is not None else last
         if lease is not None:
             _set_aside(manager, lease, last, found.damage, warnings)
         else:
@@ -321,12 +348,13 @@ def _newest(
             continue
         seq = record["journal_seq"]
         texts: dict[str, JsonText] = {}
-        entries = journal_after(manager, lease, plan_id, seq, warnings)
-        graph = plan_graph(plan) if entries else None
+        replay = _Replay(plan, seq, results, memos, texts)
+        journal_after(manager, lease, plan_id, seq, warnings, replay)
+        graph = replay.graph  # built only when there were entries to replay
         try:
-            last = _replay(entries, plan, graph, seq, results, memos, texts) if graph else seq
+            last = replay.finish()
         except CheckpointCorruptError as exc:
-            last = max([seq, *(int(r["seq"]) for r in entries)])
+            last = replay.top
             _set_aside(manager, lease, seq, exc.reason, warnings)
         completed = _completed(results)
         if skipped:

@@ -285,7 +285,9 @@ class SegmentJournal:
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, plan_dir: Path, after_seq: int = -1) -> JournalRead:
+    def read(
+        self, plan_dir: Path, after_seq: int = -1, into: Callable[[Record], None] | None = None
+    ) -> JournalRead:
         """Entries after ``after_seq``; damage in the middle stops the read (see
         :class:`~vibe_aigc.persistence.store.JournalRead`): the valid entries before it are
         returned with ``damage`` set. Lines up to ``after_seq`` are skipped undecoded when
@@ -293,6 +295,7 @@ class SegmentJournal:
         and damage there costs nothing after it."""
         after_seq = check_seq(after_seq, "after_seq")
         found = JournalRead()
+        add = into if into is not None else found.entries.append
         all_segments = segments(plan_dir)
         previous: int | None = None
         for index, (start, path) in enumerate(all_segments):
@@ -343,7 +346,7 @@ class SegmentJournal:
                     return found
                 previous = seq
                 if seq > after_seq:
-                    found.entries.append(record)
+                    add(record)
             if found.damage is not None:
                 return found
             if end_warning is not None:

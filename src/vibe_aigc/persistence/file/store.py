@@ -26,6 +26,7 @@ import contextlib
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from vibe_aigc.errors import (
@@ -403,8 +404,10 @@ class FileCheckpointStore:
         with fenced.writing():
             self.append_journal(fenced.plan_id, entries)
 
-    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
-        return self._journal.read(self._plan_path(plan_id), after_seq)
+    def read_entries(
+        self, plan_id: str, after_seq: int = -1, into: Callable[[Record], None] | None = None
+    ) -> JournalRead:
+        return self._journal.read(self._plan_path(plan_id), after_seq, into)
 
     def trim_entries(self, lease: Lease, covered_seq: int) -> None:
         fenced = self._fenced(lease)

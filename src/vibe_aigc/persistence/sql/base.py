@@ -379,7 +379,9 @@ class SqlStore:
             (seq, line) for _, seq, line in rows
         ]
 
-    def read_entries(self, plan_id: str, after_seq: int = -1) -> JournalRead:
+    def read_entries(
+        self, plan_id: str, after_seq: int = -1, into: Callable[[Record], None] | None = None
+    ) -> JournalRead:
         plan_id = validate_plan_id(plan_id)
         after_seq = check_seq(after_seq, "after_seq")
 
@@ -387,6 +389,7 @@ class SqlStore:
             return tx.rows(self._sql(q.GET_ENTRIES), (plan_id, after_seq))
 
         found = JournalRead()
+        add = into if into is not None else found.entries.append
         for seq, line in self._transact(op, write=False, what=f"read the journal of {plan_id!r}"):
             source = self._source(plan_id, f"entries/{seq}")
             try:
@@ -400,7 +403,7 @@ class SqlStore:
             except CheckpointCorruptError as exc:
                 found.damage = f"{source}: {exc.reason}"
                 break
-            found.entries.append(entry)
+            add(entry)
         return found
 
     def trim_entries(self, lease: Lease, covered_seq: int) -> None:
