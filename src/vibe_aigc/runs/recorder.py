@@ -60,9 +60,12 @@ class SnapshotParts:
         self._plan_text: JsonText | None = None
         self._vibe_json: dict[str, Any] | None = None
         if stored is not None:
-            nodes = [_known_node(n) for n in stored["root_nodes"]]
-            self._plan_json = {**stored, "root_nodes": nodes}
             self._vibe_json = KnownJson(stored["source_vibe"])
+            if has_secret_values():  # redacted afresh at every snapshot (see plan_json)
+                nodes = [_known_node(n) for n in stored["root_nodes"]]
+                self._plan_json = {**stored, "root_nodes": nodes}
+            else:  # stored redacted: its text is what every snapshot of the run holds
+                self._plan_text = canonical_text(stored)
         self.results: dict[str, tuple[NodeResult, dict[str, Any] | JsonText]] = {}
         self._unchecked: list[str] = []
 

@@ -431,10 +431,11 @@ def _dumped(result: NodeResult) -> KnownJson:
 
 
 def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:
-    """The resumed checkpoint's JSON of ``plan`` when ``plan`` stores exactly as it."""
+    """The resumed checkpoint's JSON of ``plan`` when ``plan`` stores exactly as it, taken
+    out of the state's record (the run's snapshots hold it from now on)."""
     if resume is None or not resume.as_stored or resume.plan is not plan:
         return None
-    stored = resume.record.get("workflow_plan")
+    stored = resume.record.pop("workflow_plan", None)
     # decoded from a checked file: exact JSON data, not walked again when snapshots check it
     return KnownJson(stored) if isinstance(stored, dict) else None
 
