@@ -25,7 +25,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
+from test_fast_paths import chain
+from vibe_aigc import MetaPlanner, WorkflowExecutor, WorkflowNode
 from vibe_aigc.jsondata import JsonText, TextedJson
 from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.codec import JsonCodec
@@ -39,25 +40,13 @@ OUTPUT = {"nested": {"resumed": False, "usage": [1, 2.5]}, "text": 'é "q" \\ \u
 
 SCRIPT = """
 import asyncio, sys
-from test_result_texts import Work, plan_of
+from test_fast_paths import chain
+from test_result_texts import Work
 from vibe_aigc import MetaPlanner
 planner = MetaPlanner(executor=Work(max_concurrency=1, crash_at=sys.argv[2]),
                       checkpoint_dir=sys.argv[1])
-asyncio.run(planner.execute_with_resume(plan_of(12)))
+asyncio.run(planner.execute_with_resume(chain(12)))
 """
-
-
-def plan_of(n: int) -> WorkflowPlan:
-    nodes = [
-        WorkflowNode(
-            id=f"n{i}",
-            type="transform",
-            description="step",
-            dependencies=[f"n{i - 1}"] if i else [],
-        )
-        for i in range(n)
-    ]
-    return WorkflowPlan(id="texts", root_nodes=nodes, source_vibe=Vibe(description="x"))
 
 
 class Work(WorkflowExecutor):
@@ -84,16 +73,16 @@ def test_the_snapshot_after_a_crash_holds_the_journal_texts_as_the_plain_encoder
 ) -> None:
     crashed_at(tmp_path, "n8")
     planner = MetaPlanner(executor=Work(max_concurrency=1), checkpoint_dir=tmp_path)
-    result = asyncio.run(planner.execute_with_resume(plan_of(12)))
+    result = asyncio.run(planner.execute_with_resume(chain(12)))
     assert result.status.value == "completed"
     assert [n for n, r in result.node_results.items() if r.resumed] == [f"n{i}" for i in range(8)]
     manager = WorkflowPersistenceManager(tmp_path)
-    newest = manager.latest_checkpoint_ids("texts")[0]
-    record = manager.load_checkpoint(newest, "texts")
+    newest = manager.latest_checkpoint_ids("fast-chain")[0]
+    record = manager.load_checkpoint(newest, "fast-chain")
     assert record["node_results"] == {
         n: r.model_dump(mode="json", exclude_none=True) for n, r in result.node_results.items()
     }
-    path = tmp_path / "texts" / f"{newest}.json"
+    path = tmp_path / "fast-chain" / f"{newest}.json"
     raw = json.loads(path.read_bytes())
     body = {k: v for k, v in raw.items() if k not in ("checksum", "seal")}
     assert raw["checksum"] == checksum_of(body)  # the canonical checksum, texts and all
@@ -102,7 +91,7 @@ def test_the_snapshot_after_a_crash_holds_the_journal_texts_as_the_plain_encoder
             value = line.split(": ", 1)[1].rstrip(",")
             assert value == canonical_text(json.loads(value))
     path.write_text(json.dumps(raw, indent=3))  # the seal fails; the checksum decides
-    assert manager.load_checkpoint(newest, "texts") == record
+    assert manager.load_checkpoint(newest, "fast-chain") == record
 
 
 RESULTS = st.fixed_dictionaries(

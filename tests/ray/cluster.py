@@ -37,8 +37,15 @@ def ray_env() -> dict[str, str]:
     env["RAY_AUTH_MODE"] = "disabled"
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     # workers import vibe_aigc from this worktree and the tests' helper modules
+    # loopback/sitecustomize.py: Ray keeps 127.0.0.1 as the nodes' address (see there)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(SRC), str(HERE), str(HERE.parent / "reliability"), env.get("PYTHONPATH", "")]
+        [
+            str(HERE / "loopback"),
+            str(SRC),
+            str(HERE),
+            str(HERE.parent / "reliability"),
+            env.get("PYTHONPATH", ""),
+        ]
     )
     return env
 
@@ -155,6 +162,8 @@ class RayCluster:
             f"while sum(1 for n in ray.nodes() if n['Alive']) < {count}:\n"
             "    if time.monotonic() > deadline: sys.exit(1)\n"
             "    time.sleep(0.2)\n"
+            "away = {n['NodeManagerAddress'] for n in ray.nodes()} - {'127.0.0.1'}\n"
+            "if away: sys.exit(f'nodes not on 127.0.0.1: {sorted(away)}')\n"
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -171,6 +180,8 @@ class RayCluster:
                 if done.returncode == 0:
                     return
                 error = done.stderr.decode()[-800:]
+                if "not on 127.0.0.1" in error:  # never another address, not even this host's
+                    raise RuntimeError(error)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the Ray cluster did not reach {count} nodes: {error}")
             time.sleep(1.0)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from cluster import RayCluster
+from cluster import RayCluster, ray_env
 from test_chaos import ChaosConfig, report, run_chaos
 
 
@@ -16,7 +16,8 @@ from test_chaos import ChaosConfig, report, run_chaos
 def test_chaos_quick_on_ray(
     ray_cluster: RayCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    for key in ("RAY_AUTH_MODE", "PYTHONPATH"):  # the runners are drivers of this cluster
+        monkeypatch.setenv(key, ray_env()[key])
     cfg = ChaosConfig(
         seed=int(os.environ.get("VIBE_CHAOS_SEED", "11")),
         kills=10,

@@ -1,13 +1,15 @@
 """Checkpoint records <-> bytes: JSON with a schema version, a checksum, and migrations.
 
-A checkpoint file is pretty JSON: the guide's keys first (``checkpoint_id``, ``plan_id``,
-``created_at``, ``vibe``, ``workflow_plan``, ``completed_nodes``, ``node_results``,
-``pending_nodes``), then the rest (``state``, ``total_nodes``, ``run_id``, ``journal_seq``, any
-extra keys), then ``format`` (``"json"``, the codec tag; files written before it existed have
-none and read as JSON), ``schema_version``, ``checksum`` and, last, ``seal``. ``format``,
-``schema_version``, ``checksum`` and ``seal`` belong to the codec: encode sets them, decode
-checks and removes them, so ``decode(encode(r)) == r``. The record shapes themselves live in
-:mod:`.records`. :meth:`JsonCodec.encode_chunks` gives the bytes in chunks of about a megabyte,
+A checkpoint file is JSON, one top-level key a line (one entry a line for ``node_results`` and
+``memos``), every value in canonical form (see :func:`.jsontext.layout_pieces`): the guide's
+keys first (``checkpoint_id``, ``plan_id``, ``created_at``, ``vibe``, ``workflow_plan``,
+``completed_nodes``, ``node_results``, ``pending_nodes``), then the rest (``state``,
+``total_nodes``, ``run_id``, ``journal_seq``, any extra keys), then ``format`` (``"json"``,
+the codec tag; files written before it existed have none and read as JSON),
+``schema_version``, ``checksum`` and, last, ``seal``. ``format``, ``schema_version``,
+``checksum`` and ``seal`` belong to the codec: encode sets them, decode checks and removes
+them, so ``decode(encode(r)) == r``. The record shapes themselves live in :mod:`.records`.
+:meth:`JsonCodec.encode_chunks` gives the bytes in chunks of about a megabyte,
 so a 100k-node checkpoint is never whole in memory.
 
 Two hashes, both ``"sha256:<hex>"``. ``checksum`` hashes the canonical JSON (sorted keys,
@@ -34,7 +36,8 @@ A journal line is compact JSON of the record plus ``"v"`` (journal format versio
 (the checksum, computed the same way over the line without ``"c"``), ending in ``\\n``. As
 written, ``"c"`` comes last, in place of the final ``}``: the reader verifies the checksum over
 the bytes before it (plus ``}``) without encoding the record again (see
-:func:`_line_as_written`); a line in any other form is read the strict way.
+:func:`_line_as_written`); a line in any other form is read the strict way. A node's result
+entry read as written hands its result on with its text (:class:`TextedJson`).
 
 Decoding raises :class:`~vibe_aigc.errors.CheckpointCorruptError` (with a precise reason) for
 every bad input and never any other exception. There is no pickle anywhere: a checkpoint file
