@@ -122,7 +122,9 @@ RESULTS = st.fixed_dictionaries(
 def test_a_resumed_text_is_the_canonical_json_of_the_result_marked_resumed(
     result: dict[str, Any],
 ) -> None:
-    line = CODEC.encode_line({**result_entry("r1", "p", "n1", result), "seq": 4})
+    line = CODEC.encode_line({**result_entry("r1", "p", "n1", canonical_text(result)), "seq": 4})
+    plain = CODEC.encode_line({**result_entry("r1", "p", "n1", result), "seq": 4})
+    assert line == plain  # the result's text spelled in: the canonical line, byte for byte
     entry = CODEC.decode_line(line, "j")
     stored = entry["result"]
     if b"\\u" in line:  # the strict path: read exactly, without a text
