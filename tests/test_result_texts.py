@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.persistence.jsontext import canonical_text, checksum_of
 from vibe_aigc.persistence.records import result_entry
 from vibe_aigc.persistence.redaction import _VALUES, add_secret_values, scrub_values
-from vibe_aigc.runs.stored import resumed_text
+from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
+from vibe_aigc.runs.stored import result_text, resumed_text
 
 CODEC = JsonCodec()
 OUTPUT = {"nested": {"resumed": False, "usage": [1, 2.5]}, "text": 'é "q" \\ \u2028'}
@@ -155,3 +157,41 @@ def test_a_registered_secret_is_scrubbed_from_a_result_given_as_text() -> None:
         _VALUES.update(before)
     assert "sk-live-123456" not in json.dumps(scrubbed)
     assert scrubbed["n"]["node_id"] == "n"
+
+
+TIMES = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+NODE_RESULTS = st.builds(
+    NodeResult.trusted,
+    st.fixed_dictionaries(
+        {
+            "node_id": st.sampled_from(["n1", "é-node"]),
+            "status": st.sampled_from(list(ExecutionStatus)),
+        },
+        optional={
+            "output": RESULTS.map(lambda r: r["output"]) | st.text().map(as_output),
+            "attempts": st.integers(0, 9),
+            "started_at": TIMES,
+            "completed_at": TIMES,
+            "duration": st.floats(0, 1e6),
+            "error": st.text(max_size=20),
+            "usage": st.dictionaries(st.sampled_from(["cost", "tokens"]), st.floats(0, 9)),
+            "resumed": st.booleans(),
+        },
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NODE_RESULTS)
+def test_a_result_spelled_from_its_fields_is_its_dump_in_canonical_form(result: NodeResult) -> None:
+    text = result_text(result)
+    assert text is not None
+    assert text == canonical_text(result.model_dump(mode="json", exclude_none=True))
+
+
+def test_a_result_of_another_kind_is_left_to_the_dump() -> None:
+    odd = NodeResult.trusted({"node_id": "n", "started_at": datetime(2026, 1, 2)})  # naive
+    assert result_text(odd) is None
+    assert result_text(NodeResult.trusted({"node_id": "n", "output": {1, 2}})) is None

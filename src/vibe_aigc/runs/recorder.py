@@ -25,6 +25,7 @@ from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.persistence.records import memo_entry, result_entry
 from vibe_aigc.persistence.redaction import has_secret_values, redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.stored import result_text
 from vibe_aigc.runs.writer import JournalWriter
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -280,8 +281,14 @@ class CheckpointHook:
         # the scheduler already made the output JSON data (executor.core / jsondata)
         # known JSON data: the output went through json_data, the rest is pydantic's JSON mode;
         # encoded once, here: the journal line and every snapshot copy this text
-        dumped: KnownJson | JsonText = KnownJson(result.model_dump(mode="json", exclude_none=True))
-        if not has_secret_values():  # else the store scrubs the values (see redaction)
+        secrets = has_secret_values()  # then the store scrubs the values (see redaction)
+        text = None if secrets else result_text(result)
+        dumped: KnownJson | JsonText = (
+            text
+            if text is not None
+            else KnownJson(result.model_dump(mode="json", exclude_none=True))
+        )
+        if not secrets and text is None:
             dumped = canonical_text(dumped)
         record = KnownJson(
             result_entry(

@@ -1,5 +1,6 @@
 """Stored node results (a snapshot's ``node_results``, a journal entry's ``result``) back into
-:class:`~vibe_aigc.results.NodeResult` objects, quickly for the shapes the library writes.
+:class:`~vibe_aigc.results.NodeResult` objects, quickly for the shapes the library writes; and
+the other way, a finished result's stored text (:func:`result_text`, :func:`resumed_text`).
 
 A resume of a 100k-node plan builds 100k results; ``NodeResult.model_validate`` takes about
 4 µs each (``model_construct`` as long). :func:`node_result_of` checks a stored result against
@@ -16,12 +17,13 @@ result takes the full way.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError
 from vibe_aigc.jsondata import JsonText, TextedJson
 from vibe_aigc.models import lean_build, shared_fields_set
+from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
 
 _FINISHED = {
@@ -56,6 +58,33 @@ def mark_resumed(result: NodeResult) -> NodeResult:
     else:
         result.resumed = True
     return result
+
+
+def result_text(result: NodeResult) -> JsonText | None:
+    """The canonical text of ``result.model_dump(mode="json", exclude_none=True)``, built
+    from its fields directly (a third of the cost: one is made per finished node) when they
+    are of the kinds the scheduler sets: times in UTC, an output that is JSON data already
+    (the scheduler made it so). None otherwise (the caller dumps it)."""
+    if not _TEXT_OK:
+        return None
+    values = vars(result)
+    out: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = values[name]
+        if value is None:
+            continue
+        kind = type(value)
+        if kind is datetime:
+            if value.tzinfo is not UTC:
+                return None
+            value = value.isoformat().replace("+00:00", "Z")
+        elif kind is ExecutionStatus:
+            value = value.value
+        out[name] = value
+    try:
+        return canonical_text(out)
+    except (TypeError, ValueError):  # not JSON data after all: the dump says what
+        return None
 
 
 _NOT_RESUMED = '"resumed":false'
@@ -194,3 +223,32 @@ def _builds_as_pydantic() -> bool:
 
 
 _DIRECT = _builds_as_pydantic()
+
+
+def _texts_as_pydantic() -> bool:
+    """True when :func:`result_text` spells what pydantic's dump does (checked once)."""
+    sample = _direct(
+        "n",
+        {
+            "status": "completed",
+            "output": {"text": "t", "n": [1, 2.5]},
+            "attempts": 2,
+            "started_at": "2026-01-02T03:04:05Z",
+            "completed_at": "2026-01-02T03:04:06.000120Z",
+            "duration": 0.5,
+            "usage": {"cost": 0.25},
+            "error": "e",
+            "resumed": True,
+        },
+    )
+    if sample is None:
+        return False
+    try:
+        dumped = canonical_text(sample.model_dump(mode="json", exclude_none=True))
+        return result_text(sample) == dumped
+    except Exception:  # any surprise from another pydantic: always the dump
+        return False
+
+
+_TEXT_OK = True  # on while it checks itself
+_TEXT_OK = _texts_as_pydantic()
