@@ -15,8 +15,10 @@ What must hold, whatever the shortcut:
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
+import pickle
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -195,3 +197,9 @@ def test_a_result_of_another_kind_is_left_to_the_dump() -> None:
     odd = NodeResult.trusted({"node_id": "n", "started_at": datetime(2026, 1, 2)})  # naive
     assert result_text(odd) is None
     assert result_text(NodeResult.trusted({"node_id": "n", "output": {1, 2}})) is None
+
+
+def test_a_result_read_with_its_text_copies_and_pickles_with_it() -> None:
+    stored = TextedJson({"node_id": "n", "output": [1]}, canonical_text({"node_id": "n"}))
+    for twin in (copy.copy(stored), copy.deepcopy(stored), pickle.loads(pickle.dumps(stored))):
+        assert type(twin) is TextedJson and twin == stored and twin.text == stored.text

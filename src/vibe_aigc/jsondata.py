@@ -53,6 +53,9 @@ class TextedJson(KnownJson):
         super().__init__(value)
         self.text = text
 
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle keep the text
+        return (TextedJson, (dict(self), self.text))
+
 
 def as_value(value: Any) -> Any:
     """``value``, or the object a :class:`JsonText` spells."""
