@@ -413,42 +413,40 @@ _RESULT_ENTRY = frozenset(result_entry("r", "p", "n", {}))
 _PLAIN = re.compile(r"[A-Za-z0-9._-]*")  # a string JSON spells as it is, between quotes
 
 
-def _result_line(record: Record) -> bytes | None:
-    """The canonical bytes (with ``"v"``) of a node's result entry whose result is given as
-    its text and whose ids need no escaping (every entry the recorder writes), spelled out
-    directly: what :func:`canonical` makes of it, at a third of the cost. None otherwise."""
-    if record.keys() != _RESULT_ENTRY:
+def _result_frame(entry: Record) -> tuple[str, str] | None:
+    """What surrounds the result in the canonical line (with ``"v"``) of a node's result
+    entry whose ids need no escaping (every entry the recorder writes): the writer spells the
+    line as ``prefix + result text + suffix``, the reader finds the result's text between
+    them. None for any other entry (the general encoding; the reader keeps no text)."""
+    if entry.keys() != _RESULT_ENTRY:
         return None
-    text, seq = record["result"], record["seq"]
-    node, plan, run = record["node_id"], record["plan_id"], record["run_id"]
-    if type(text) is not JsonText or type(seq) is not int:
+    node, plan, run, seq = entry["node_id"], entry["plan_id"], entry["run_id"], entry["seq"]
+    if type(seq) is not int:
         return None
     for name in (node, plan, run):
         if type(name) is not str or _PLAIN.fullmatch(name) is None:
             return None
     return (
-        f'{{"node_id":"{node}","plan_id":"{plan}","result":{text},"run_id":"{run}",'
-        f'"seq":{seq},"v":{JOURNAL_VERSION}}}'
-    ).encode()
+        f'{{"node_id":"{node}","plan_id":"{plan}","result":',
+        f',"run_id":"{run}","seq":{seq},"v":{JOURNAL_VERSION}}}',
+    )
 
 
-_RESULT_AT = ',"result":'
-_AFTER_RESULT = ',"run_id":'
+def _result_line(record: Record) -> bytes | None:
+    """The canonical bytes of a node's result entry given as its text, spelled out around it
+    (:func:`_result_frame`): what :func:`canonical` makes of it, at a third of the cost."""
+    text = record.get("result")
+    frame = _result_frame(record) if type(text) is JsonText else None
+    if frame is None:
+        return None
+    return f"{frame[0]}{text}{frame[1]}".encode()
 
 
 def _keep_result_text(entry: Record, text: str) -> None:
-    """A node's result entry as the writer writes it (canonical: ``node_id``, ``plan_id``,
-    ``result``, ``run_id``, ``seq``, ``v``): its result becomes :class:`TextedJson`, carrying
-    the canonical text it was read from. Every other value is a string or an integer, so the
-    first ``,"result":`` and the last ``,"run_id":`` of the line are its top-level keys (a
-    string cannot hold an unescaped quote; nothing nested follows ``run_id``)."""
+    """A node's result entry in exactly the form :func:`_result_line` writes: its result
+    becomes :class:`TextedJson`, carrying the canonical text it was read from."""
     result = entry["result"]
-    if type(result) is not dict or type(entry["run_id"]) is not str:
+    frame = _result_frame(entry) if type(result) is dict else None
+    if frame is None or not (text.startswith(frame[0]) and text.endswith(frame[1])):
         return
-    if type(entry["node_id"]) is not str or type(entry["plan_id"]) is not str:
-        return
-    start = text.find(_RESULT_AT) + len(_RESULT_AT)
-    end = text.rfind(_AFTER_RESULT)
-    if start < len(_RESULT_AT) or end <= start or text[start] != "{" or text[end - 1] != "}":
-        return
-    entry["result"] = TextedJson(result, JsonText(text[start:end]))
+    entry["result"] = TextedJson(result, JsonText(text[len(frame[0]) : -len(frame[1])]))
