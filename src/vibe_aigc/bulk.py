@@ -7,7 +7,7 @@ million objects alive each full collection walks all of them: at 50k-100k nodes 
 third of a resume, and half of building a plan's graph. Reference counting
 still frees everything as usual; the collector runs again when the outermost pause ends.
 
-A resume's records live as long as its run: :func:`long_lived` marks a run, and a pause
+A resume's records live as long as its run: :func:`run_scope` marks a run, and a pause
 opened with ``keep=True`` (the load) ends by moving every object alive then out of the
 collector's sight (``gc.freeze``) instead of leaving them all young, where the next
 collections would walk them three times over (a quarter of a second at 50k nodes). The last
@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 class _Pause:
     """Nested / concurrent pauses: the first one stops the collector, the last one restarts
-    it (only when it was running before). ``runs``: open :func:`long_lived` blocks;
+    it (only when it was running before). ``runs``: runs open in :func:`run_scope`;
     ``frozen``: this module froze objects (and unfreezes them when the last run ends)."""
 
     def __init__(self) -> None:
@@ -51,7 +51,7 @@ _PAUSE = _Pause()
 @contextlib.contextmanager
 def bulk_load(keep: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector for the block (see the module docstring).
-    ``keep``: what the block builds lives as long as the run (see :func:`long_lived`)."""
+    ``keep``: what the block builds lives as long as the run (see :func:`run_scope`)."""
     with _PAUSE.lock:
         if _PAUSE.depth == 0:
             _PAUSE.stopped = gc.isenabled()
@@ -74,27 +74,21 @@ def bulk_load(keep: bool = False) -> Iterator[None]:
                     gc.enable()
 
 
-@contextlib.contextmanager
-def long_lived() -> Iterator[None]:
-    """A run whose loaded records live as long as it does (see the module docstring)."""
-    with _PAUSE.lock:
-        _PAUSE.runs += 1
-    try:
-        yield
-    finally:
-        with _PAUSE.lock:
-            _PAUSE.runs -= 1
-            if _PAUSE.runs == 0 and _PAUSE.frozen:
-                _PAUSE.frozen = False
-                gc.unfreeze()
-
-
 def run_scope(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """``func`` (a coroutine function running a plan) inside :func:`long_lived`."""
+    """``func`` (a coroutine function running a plan) as a run whose loaded records live as
+    long as it does (see the module docstring)."""
 
     @functools.wraps(func)
     async def scoped(*args: P.args, **kwargs: P.kwargs) -> T:
-        with long_lived():
+        with _PAUSE.lock:
+            _PAUSE.runs += 1
+        try:
             return await func(*args, **kwargs)
+        finally:
+            with _PAUSE.lock:
+                _PAUSE.runs -= 1
+                if _PAUSE.runs == 0 and _PAUSE.frozen:
+                    _PAUSE.frozen = False
+                    gc.unfreeze()
 
     return scoped

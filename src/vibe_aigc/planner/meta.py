@@ -392,11 +392,9 @@ class MetaPlanner:
             validate_checkpoint_id(checkpoint_id)
         if fresh and checkpoint_id is not None:
             raise ConfigurationError("fresh=True starts over; it cannot take a checkpoint_id")
-        given_plan = isinstance(vibe_or_plan, WorkflowPlan)
-        if isinstance(vibe_or_plan, WorkflowPlan) and (
-            plan_id is not None or not is_safe_id(vibe_or_plan.id)
-        ):
-            self.check_plan(vibe_or_plan)  # refused before its id is used anywhere
+        plan = vibe_or_plan if isinstance(vibe_or_plan, WorkflowPlan) else None
+        if plan is not None and (plan_id is not None or not is_safe_id(plan.id)):
+            self.check_plan(plan)  # refused before its id is used anywhere
         target = self._target_plan_id(vibe_or_plan, plan_id)
         if checkpoint_id is not None:
             target = await asyncio.to_thread(self.runs.plan_of_checkpoint, checkpoint_id, target)
@@ -408,7 +406,7 @@ class MetaPlanner:
             self._plan_under,
             checkpoint_id=checkpoint_id,
             fresh=fresh,
-            check=self.check_plan if given_plan else None,  # when it is to run
+            check=self.check_plan if plan is not None else None,  # when it is to run
         )
         return self._note_mode(result)
 

@@ -282,14 +282,11 @@ class CheckpointHook:
         # known JSON data: the output went through json_data, the rest is pydantic's JSON mode;
         # encoded once, here: the journal line and every snapshot copy this text
         secrets = has_secret_values()  # then the store scrubs the values (see redaction)
-        text = None if secrets else result_text(result)
-        dumped: KnownJson | JsonText = (
-            text
-            if text is not None
-            else KnownJson(result.model_dump(mode="json", exclude_none=True))
-        )
-        if not secrets and text is None:
-            dumped = canonical_text(dumped)
+        dumped: KnownJson | JsonText | None = None if secrets else result_text(result)
+        if dumped is None:
+            dumped = KnownJson(result.model_dump(mode="json", exclude_none=True))
+            if not secrets:
+                dumped = canonical_text(dumped)
         record = KnownJson(
             result_entry(
                 self.run_id,

@@ -430,7 +430,7 @@ def _dumped(result: NodeResult) -> KnownJson:
     return KnownJson(result.model_dump(mode="json", exclude_none=True))
 
 
-def stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:
+def take_stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:
     """The resumed checkpoint's JSON of ``plan`` when ``plan`` stores exactly as it, taken
     out of the state's record (the run's snapshots hold it from now on)."""
     if resume is None or not resume.as_stored or resume.plan is not plan:

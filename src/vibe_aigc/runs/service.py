@@ -62,8 +62,8 @@ from vibe_aigc.runs.resume import (
     load_resume_state,
     plan_from_record,
     stored_forms,
-    stored_plan_json,
     stored_result,
+    take_stored_plan_json,
     validated_graph,
 )
 
@@ -299,7 +299,7 @@ class RunService:
             on_checkpoint=announce,
             memos=resume.memos if resume else None,
             start_snapshot=not (resume is not None and resume.covered),
-            stored_plan=stored_plan_json(plan, resume),
+            stored_plan=take_stored_plan_json(plan, resume),
         )
         for resumed, dumped in stored_forms(resume):  # known JSON: not checked again
             hook.parts.journaled(resumed, dumped)

@@ -65,8 +65,10 @@ def result_text(result: NodeResult) -> JsonText | None:
     from its fields directly (a third of the cost: one is made per finished node) when they
     are of the kinds the scheduler sets: times in UTC, an output that is JSON data already
     (the scheduler made it so). None otherwise (the caller dumps it)."""
-    if not _TEXT_OK:
-        return None
+    return _spelled(result) if _TEXT_OK else None
+
+
+def _spelled(result: NodeResult) -> JsonText | None:
     values = vars(result)
     out: dict[str, Any] = {}
     for name in _FIELDS:
@@ -245,10 +247,9 @@ def _texts_as_pydantic() -> bool:
         return False
     try:
         dumped = canonical_text(sample.model_dump(mode="json", exclude_none=True))
-        return result_text(sample) == dumped
+        return _spelled(sample) == dumped
     except Exception:  # any surprise from another pydantic: always the dump
         return False
 
 
-_TEXT_OK = True  # on while it checks itself
 _TEXT_OK = _texts_as_pydantic()
