@@ -31,7 +31,7 @@ from vibe_aigc import ExecutionStatus, MetaPlanner, WorkflowExecutor, WorkflowPl
 from vibe_aigc.errors import CheckpointCorruptError, UnsupportedSchemaError
 from vibe_aigc.persistence.codec import JsonCodec
 from vibe_aigc.results import NodeResult, TextOutput
-from vibe_aigc.runs.resume import results_from_record
+from vibe_aigc.runs.checked import results_from_record
 from vibe_aigc.runs.stored import mark_resumed
 
 CODEC = JsonCodec()

@@ -9,6 +9,7 @@ what the stores raise when the database stays away past their retry budget
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,14 @@ class Outage(SQLiteStore):
 
     away = False
 
-    def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
+    def read_snapshot(
+        self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
+    ) -> Record:
         if self.away:
             raise StoreUnavailableError(
                 self.url, f"read snapshot {checkpoint_id}", "the database stayed away"
             )
-        return super().read_snapshot(checkpoint_id, plan_id)
+        return super().read_snapshot(checkpoint_id, plan_id, keep_text)
 
 
 def test_the_error_is_a_checkpoint_error_and_not_corruption() -> None:

@@ -50,7 +50,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Protocol
 
 from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError, UnsupportedSchemaError
@@ -66,6 +66,7 @@ from vibe_aigc.persistence.jsontext import (
     sealed,
     streamed_checksum,
 )
+from vibe_aigc.persistence.kept import Cut, cut_out, kept_texts, spells_escapes
 from vibe_aigc.persistence.records import (
     FORMAT,
     GUIDE_KEYS,
@@ -89,8 +90,10 @@ class Codec(Protocol):
         """A checkpoint file's bytes. Raises CheckpointEncodeError for non-JSON data."""
         ...
 
-    def decode(self, data: bytes, source: str) -> Record:
-        """The (migrated) record. Raises CheckpointCorruptError naming ``source``."""
+    def decode(self, data: bytes, source: str, keep_text: Collection[str] = ()) -> Record:
+        """The (migrated) record. Raises CheckpointCorruptError naming ``source``.
+        ``keep_text``: top-level keys whose values a sealed file may hand over unparsed, as
+        :class:`~.kept.StoredText` (see :mod:`.kept`)."""
         ...
 
     def encode_line(self, record: Record) -> bytes:
@@ -269,14 +272,27 @@ class JsonCodec:
         ordered["checksum"] = checksum
         return sealed(chunked(layout_pieces(ordered)))
 
-    def decode(self, data: bytes, source: str) -> Record:
+    def decode(self, data: bytes, source: str, keep_text: Collection[str] = ()) -> Record:
         data = bytes(data)
         seal = _seal_of(data)
-        if seal is not None and b"\\u" in data and _SURROGATE.search(data) is not None:
+        escapes = seal is not None and spells_escapes(data)
+        if escapes and _SURROGATE.search(data) is not None:
             seal = None  # it spells a lone surrogate (not text): the checksum refuses it
-        obj = _parse_object(data, source, strict=seal is None)
+        cut: dict[str, Cut] = {}
+        if seal is not None and keep_text and not escapes:
+            rest, cut = cut_out(data, keep_text)
+            obj = _parse_object(rest, source, strict=False)
+        else:
+            obj = _parse_object(data, source, strict=seal is None)
         stored_seal = obj.pop("seal", None)
         intact = seal is not None and stored_seal == seal
+        if cut and not intact:  # cannot be: the seal was read off these very bytes
+            obj = _parse_object(data, source)
+            cut = {}
+        # a value cut out stands where the rest holds its ``null``: a later spelling of the
+        # same key (escaped) wins in JSON, as it does here
+        kept = kept_texts(data, {k: v for k, v in cut.items() if obj.get(k) is None}, source)
+        obj.update(kept)
         try:
             version = _version_of(obj, "schema_version", SCHEMA_VERSION, source)
         except UnsupportedSchemaError:
@@ -357,6 +373,24 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_reject_duplicates, parse_constant=
 # checksum would refuse), repeated keys not looked for (a writer never repeats one)
 _SEALED = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_kept(text: str, source: str, where: str) -> Any:
+    """A value a sealed file handed over as its text (a :class:`~.kept.StoredText`'s, or an
+    entry's of :class:`~.kept.StoredEntries`), parsed as the rest of that file was;
+    CheckpointCorruptError naming ``where`` when the text is not exactly one JSON value."""
+    try:
+        try:  # the C scanner alone: what the layout writes (no space around the value)
+            value, end = _SEALED.raw_decode(text)
+        except ValueError:
+            end = -1
+        if end != len(text):  # anything else: the parser's own way, with its message
+            value = _SEALED.decode(text)
+        return value
+    except RecursionError:
+        raise CheckpointCorruptError(source, f"{where}: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError (extra data too), NaN, huge numbers
+        raise CheckpointCorruptError(source, f"{where} is not JSON: {exc}") from None
 
 # the fast path's parser: the C scanner, with the strict parser's refusals (duplicate keys,
 # NaN / Infinity) and numbers too large for a float refused as canonical JSON would refuse them

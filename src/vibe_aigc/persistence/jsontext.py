@@ -31,7 +31,10 @@ def canonical(value: Any) -> bytes:
 
 
 def canonical_text(value: Any) -> JsonText:
-    """The canonical JSON of a mapping of checked JSON data, as :class:`JsonText`."""
+    """The canonical JSON of a mapping of checked JSON data, as :class:`JsonText` (its
+    :class:`JsonText` values copied as the text they are)."""
+    if _has_texts(value):
+        return JsonText(_with_texts(value, _CANONICAL))
     return JsonText(_CANONICAL.encode(value))
 
 

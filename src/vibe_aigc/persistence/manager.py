@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from vibe_aigc import results
@@ -190,9 +190,12 @@ class WorkflowPersistenceManager:
                 log.warning("could not prune old checkpoints of plan %r: %s", plan_id, exc)
         return str(record["checkpoint_id"])
 
-    def load_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
-        """The checkpoint's record (CheckpointNotFoundError / CheckpointCorruptError)."""
-        return self.store.read_snapshot(checkpoint_id, plan_id)
+    def load_checkpoint(
+        self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
+    ) -> Record:
+        """The checkpoint's record (CheckpointNotFoundError / CheckpointCorruptError).
+        ``keep_text``: see :meth:`.store.Store.read_snapshot`."""
+        return self.store.read_snapshot(checkpoint_id, plan_id, keep_text)
 
     def list_checkpoints(self, plan_id: str | None = None) -> list[Record]:
         """Summaries, newest first; corrupt records are listed with ``corrupt: True``."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 from vibe_aigc.jsondata import JsonText
+from vibe_aigc.persistence.kept import StoredEntries, StoredText
 
 SCHEMA_VERSION = 3
 """Version of checkpoint records written now (older ones load through the codec's migrations).
@@ -203,13 +204,22 @@ def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
         ("plan_id", isinstance(record["plan_id"], str), "a string"),
         ("created_at", isinstance(record["created_at"], str), "a string"),
         ("vibe", isinstance(record["vibe"], dict), "an object"),
-        ("workflow_plan", isinstance(record["workflow_plan"], dict | JsonText), "an object"),
+        (
+            "workflow_plan",
+            # as its text: a run's own (JsonText), or a sealed file's, unparsed (StoredText)
+            isinstance(record["workflow_plan"], dict | JsonText | StoredText),
+            "an object",
+        ),
         ("completed_nodes", _is_str_list(record["completed_nodes"]), "a list of strings"),
         (
             "node_results",
-            isinstance(record["node_results"], dict)
-            # a result may be given as its JSON text (jsondata.JsonText: an object's, canonical)
-            and all(isinstance(v, dict | JsonText) for v in record["node_results"].values()),
+            # unparsed, as a sealed file lays it out (kept.StoredEntries), or an object
+            isinstance(record["node_results"], StoredEntries | StoredText)
+            or (
+                isinstance(record["node_results"], dict)
+                # a result may be given as its JSON text (jsondata.JsonText: canonical)
+                and all(isinstance(v, dict | JsonText) for v in record["node_results"].values())
+            ),
             "an object of objects",
         ),
         ("pending_nodes", _is_str_list(record["pending_nodes"]), "a list of strings"),

@@ -30,7 +30,7 @@ write raises CheckpointWriteError (earlier data intact); contention CheckpointLo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -96,8 +96,12 @@ class Store(Protocol):
         it; the plan must be the lease's). Overwrites one with the same id."""
         ...
 
-    def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
-        """The decoded (migrated) record; searches every plan when ``plan_id`` is None."""
+    def read_snapshot(
+        self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
+    ) -> Record:
+        """The decoded (migrated) record; searches every plan when ``plan_id`` is None.
+        ``keep_text``: the codec's (top-level values a sealed record may hand over as their
+        text, :class:`~.kept.StoredText`)."""
         ...
 
     def snapshot_ids(self, plan_id: str) -> list[str]:

@@ -45,8 +45,8 @@ from vibe_aigc.persistence.ids import validate_plan_id
 from vibe_aigc.persistence.records import RESERVED_KEYS, Record, entry_problem, shape_problem
 from vibe_aigc.results import iso_z, utc_now
 from vibe_aigc.runs import history
+from vibe_aigc.runs.checked import check_listed, plan_from_record, results_from_record
 from vibe_aigc.runs.lineage import has_data
-from vibe_aigc.runs.resume import check_listed, plan_from_record, results_from_record
 
 FORMAT = "vibe-aigc-archive"
 VERSION = 1

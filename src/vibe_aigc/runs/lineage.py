@@ -19,8 +19,9 @@ from vibe_aigc.persistence import WorkflowPersistenceManager
 from vibe_aigc.persistence.blobs import is_artifact_ref
 from vibe_aigc.persistence.records import Record
 from vibe_aigc.results import ExecutionStatus, NodeResult
+from vibe_aigc.runs.checked import plan_from_record, results_from_record
 from vibe_aigc.runs.fingerprint import node_fingerprints
-from vibe_aigc.runs.resume import ResumeState, plan_from_record, results_from_record
+from vibe_aigc.runs.resume import ResumeState
 
 
 @dataclass
@@ -146,15 +147,10 @@ def fork_plan_id(source_id: str) -> str:
     return f"{source_id[:100]}-fork-{uuid.uuid4().hex[:8]}"
 
 
-def retry_targets(record: Record, plan: WorkflowPlan) -> list[str]:
-    """The failed and skipped nodes of a checkpoint record, in plan order."""
-    results = record.get("node_results") or {}
-    wanted = (ExecutionStatus.FAILED.value, ExecutionStatus.SKIPPED.value)
-    return [
-        n
-        for n in plan.node_ids
-        if isinstance(results.get(n), dict) and results[n].get("status") in wanted
-    ]
+def retry_targets(state: ResumeState) -> list[str]:
+    """The failed and skipped nodes of a resumed state, in plan order."""
+    wanted = set(state.retryable)
+    return [n for n in state.plan.node_ids if n in wanted]
 
 
 def take_over(state: ResumeState, changes: PlanChanges, given: WorkflowPlan) -> None:

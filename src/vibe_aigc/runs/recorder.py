@@ -52,15 +52,22 @@ class SnapshotParts:
     finished result's JSON form (a result the run journaled is known JSON data; one taken
     from elsewhere, e.g. a resumed one, is marked once a snapshot holding it was checked)."""
 
-    def __init__(self, plan: WorkflowPlan, stored: dict[str, Any] | None = None) -> None:
-        """``stored``: the plan's JSON as a checkpoint holds it, when the caller verified
-        that it is exactly how ``plan`` stores (a resume with the stored plan): it is used
-        as it is, instead of dumping and checking the plan once more."""
+    def __init__(
+        self, plan: WorkflowPlan, stored: dict[str, Any] | JsonText | None = None
+    ) -> None:
+        """``stored``: the plan's JSON as a checkpoint holds it (or its canonical text), when
+        the caller verified that it is exactly how ``plan`` stores (a resume with the stored
+        plan): it is used as it is, instead of dumping and checking the plan once more."""
         self.plan = plan
         self._plan_json: dict[str, Any] | None = None
         self._plan_text: JsonText | None = None
         self._vibe_json: dict[str, Any] | None = None
-        if stored is not None:
+        if isinstance(stored, JsonText):  # the redacted text: what every snapshot of the run holds
+            vibe = plan.source_vibe.model_dump(mode="json")
+            with contextlib.suppress(CheckpointEncodeError):  # else plan_json's full way
+                check_json_data({"vibe": vibe}, "record")
+                self._plan_text, self._vibe_json = stored, KnownJson(vibe)
+        elif stored is not None:
             self._vibe_json = KnownJson(stored["source_vibe"])
             if has_secret_values():  # redacted afresh at every snapshot (see plan_json)
                 nodes = [_known_node(n) for n in stored["root_nodes"]]
@@ -220,7 +227,7 @@ class CheckpointHook:
         on_checkpoint: Callable[[str, str, ExecutionResult], Awaitable[None]] | None = None,
         memos: dict[str, dict[str, Any]] | None = None,
         start_snapshot: bool = True,
-        stored_plan: dict[str, Any] | None = None,
+        stored_plan: dict[str, Any] | JsonText | None = None,
     ) -> None:
         """``start_snapshot=False``: the store already holds exactly the state this run starts
         from (a resume from the latest checkpoint and the journal after it), so a snapshot at

@@ -15,8 +15,15 @@ from vibe_aigc.jsondata import JsonText, KnownJson
 from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
-from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.checked import (
+    KEEP_TEXT,
+    check_closed,
+    check_listed,
+    memos_from_record,
+    plan_of_record,
+    results_from_record,
+)
 from vibe_aigc.runs.stored import mark_resumed, node_result_of, resumed_text
 
 log = logging.getLogger("vibe_aigc.checkpoints")
@@ -48,96 +55,10 @@ class ResumeState:
     """True while every result in ``completed`` is as the load decoded it from the store
     (exact JSON data: see :func:`stored_forms`)."""
     texts: dict[str, JsonText] = field(default_factory=dict)
-    """Snapshot texts of results in ``completed`` read from the journal with their text."""
-
-
-def results_from_record(
-    record: dict[str, Any], source: str = "checkpoint"
-) -> dict[str, NodeResult]:
-    """The node results of a checkpoint record; CheckpointCorruptError if one is invalid."""
-    out: dict[str, NodeResult] = {}
-    for node_id, data in (record.get("node_results") or {}).items():
-        out[node_id] = node_result_of(node_id, data, source, f"node_results[{node_id!r}]")
-    return out
-
-
-def memos_from_record(record: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
-    memos = record.get("memos")
-    if memos is None:  # written before memos existed
-        return {}
-    if not isinstance(memos, dict) or not all(isinstance(v, dict) for v in memos.values()):
-        raise CheckpointCorruptError(source, "'memos' must map node ids to objects")
-    return {str(k): dict(v) for k, v in memos.items()}
-
-
-def plan_from_record(record: dict[str, Any], source: str) -> WorkflowPlan:
-    """The stored plan; CheckpointCorruptError unless it is a runnable plan of this record."""
-    try:
-        plan = WorkflowPlan.model_validate(record["workflow_plan"])
-    except Exception as exc:
-        raise CheckpointCorruptError(source, f"workflow_plan is not a valid plan ({exc})") from None
-    if plan.id != record.get("plan_id"):
-        # resuming it would write into another plan's folder, without that plan's lock
-        raise CheckpointCorruptError(
-            source, f"workflow_plan has id {plan.id!r}, not {record.get('plan_id')!r}"
-        )
-    problems = plan.problems()
-    if problems:
-        raise CheckpointCorruptError(
-            source, "workflow_plan cannot run: " + "; ".join(str(p) for p in problems[:5])
-        )
-    return plan
-
-
-def _plan_of(
-    record: dict[str, Any], source: str, given: WorkflowPlan | None
-) -> tuple[WorkflowPlan, bool]:
-    """The stored plan, or ``given`` itself when it stores as exactly this record's plan: its
-    stored form (JSON, redacted) is compared with the record's, so the stored copy need not be
-    validated into a second plan (for 100k nodes that took seconds). Any difference takes the
-    full path (:func:`plan_from_record`; the caller then compares the plans node by node).
-    The flag: True when the plan returned was validated here (the full path)."""
-    stored = record.get("workflow_plan")
-    if given is not None and given.id == record.get("plan_id") and isinstance(stored, dict):
-        mine = redact_record({"workflow_plan": given.model_dump(mode="json")})["workflow_plan"]
-        if mine == stored:
-            return given, False
-    return plan_from_record(record, source), True
-
-
-def check_listed(results: dict[str, NodeResult], listed: Any, source: str) -> None:
-    """CheckpointCorruptError unless a record's ``completed_nodes`` names exactly the
-    completed entries of its ``node_results``."""
-    done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
-    if not isinstance(listed, list) or set(listed) != done:
-        odd = sorted(set(listed if isinstance(listed, list) else []) ^ done)[:5]
-        raise CheckpointCorruptError(
-            source, f"completed_nodes disagrees with node_results (e.g. {', '.join(odd)})"
-        )
-
-
-def check_closed(
-    plan: WorkflowPlan,
-    results: dict[str, NodeResult],
-    nodes: Any,
-    source: str,
-    graph: PlanGraph | None = None,
-) -> None:
-    """CheckpointCorruptError when one of ``nodes`` is completed but something it waits on is
-    not: the scheduler never does that, so records in between were lost. ``graph``: the
-    plan's, when the caller built it already."""
-    if not nodes:
-        return
-    done = {n for n, r in results.items() if r.status == ExecutionStatus.COMPLETED}
-    graph = graph if graph is not None else plan_graph(plan)
-    for node_id in sorted(set(nodes) & done):
-        waiting = sorted(b for b in graph.before.get(node_id, ()) if b not in done)
-        if waiting:
-            raise CheckpointCorruptError(
-                source,
-                f"node {node_id!r} is recorded as completed but {', '.join(waiting[:5])} "
-                "(which it waits on) is not",
-            )
+    """Snapshot texts of results in ``completed`` read with their text (journal lines, a
+    sealed snapshot's entries)."""
+    retryable: list[str] = field(default_factory=list)
+    """The loaded results that are not completed (failed or skipped)."""
 
 
 class _Replay:
@@ -282,10 +203,23 @@ def load_resume_state(
         return _newest(manager, lease, plan_id, given)
 
 
-def _completed(results: dict[str, NodeResult]) -> dict[str, NodeResult]:
+def _completed(
+    record: dict[str, Any], results: dict[str, NodeResult]
+) -> tuple[dict[str, NodeResult], list[str]]:
     """The completed ones of the results a load built, marked resumed in place (they are the
-    state's own): a stored result and the scheduler take them as they are, no copy each."""
-    return {k: mark_resumed(v) for k, v in results.items() if v.status == ExecutionStatus.COMPLETED}
+    state's own): a stored result and the scheduler take them as they are, no copy each; and
+    the others (failed or skipped: what a retry runs again). The record gives its results up
+    (the state holds them now; a sealed file's were their text, megabytes at 100k nodes)."""
+    record.pop("node_results", None)
+    completed: dict[str, NodeResult] = {}
+    others: list[str] = []
+    done = ExecutionStatus.COMPLETED
+    for node_id, result in results.items():
+        if result.status is done:
+            completed[node_id] = mark_resumed(result)
+        else:
+            others.append(node_id)
+    return completed, others
 
 
 def _exactly(
@@ -296,11 +230,11 @@ def _exactly(
     given: WorkflowPlan | None,
 ) -> ResumeState:
     warnings: list[str] = []
-    record = manager.load_checkpoint(checkpoint_id, plan_id)
-    plan, validated = _plan_of(record, checkpoint_id, given)
+    record = manager.load_checkpoint(checkpoint_id, plan_id, KEEP_TEXT)
+    plan, validated = plan_of_record(record, checkpoint_id, given)
     results = results_from_record(record, checkpoint_id)
     check_listed(results, record["completed_nodes"], checkpoint_id)
-    completed = _completed(results)
+    completed, others = _completed(record, results)
     memos = memos_from_record(record, checkpoint_id)
     seq = record["journal_seq"]
     later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
@@ -315,6 +249,7 @@ def _exactly(
         memos,
         validated=validated,
         as_stored=plan is given,
+        retryable=others,
     )
 
 
@@ -330,10 +265,14 @@ def _newest(
         return None
     skipped = False
     for candidate in ids:
+        texts: dict[str, JsonText] = {}
         try:
-            record = manager.load_checkpoint(candidate, plan_id)
-            plan, validated = _plan_of(record, candidate, given)
-            results = results_from_record(record, candidate)
+            record = manager.load_checkpoint(candidate, plan_id, KEEP_TEXT)
+            plan, validated = plan_of_record(record, candidate, given)
+            # the results' texts serve the run's snapshots: none when nothing is left to run
+            left = record.get("pending_nodes") or record.get("state") != "completed"
+            wanted = texts if left else None
+            results = results_from_record(record, candidate, wanted)
             check_listed(results, record["completed_nodes"], candidate)
             memos = memos_from_record(record, candidate)
         except UnsupportedSchemaError:
@@ -347,7 +286,6 @@ def _newest(
             skipped = True
             continue
         seq = record["journal_seq"]
-        texts: dict[str, JsonText] = {}
         replay = _Replay(plan, seq, results, memos, texts)
         journal_after(manager, lease, plan_id, seq, warnings, replay)
         graph = replay.graph  # built only when there were entries to replay
@@ -356,7 +294,7 @@ def _newest(
         except CheckpointCorruptError as exc:
             last = replay.top
             _set_aside(manager, lease, seq, exc.reason, warnings)
-        completed = _completed(results)
+        completed, others = _completed(record, results)
         if skipped:
             warnings.append(f"resumed from {candidate}, the newest valid checkpoint")
         return ResumeState(
@@ -372,6 +310,7 @@ def _newest(
             texts=texts,
             validated=validated,
             as_stored=plan is given,
+            retryable=others,
         )
     raise CheckpointCorruptError(
         f"plan {plan_id!r} in {manager.url}",
@@ -430,12 +369,17 @@ def _dumped(result: NodeResult) -> KnownJson:
     return KnownJson(result.model_dump(mode="json", exclude_none=True))
 
 
-def take_stored_plan_json(plan: WorkflowPlan, resume: ResumeState | None) -> dict[str, Any] | None:
-    """The resumed checkpoint's JSON of ``plan`` when ``plan`` stores exactly as it, taken
-    out of the state's record (the run's snapshots hold it from now on)."""
+def take_stored_plan_json(
+    plan: WorkflowPlan, resume: ResumeState | None
+) -> dict[str, Any] | JsonText | None:
+    """The resumed checkpoint's JSON of ``plan`` (or its canonical text, when the file handed
+    it over as text) when ``plan`` stores exactly as it, taken out of the state's record (the
+    run's snapshots hold it from now on)."""
     if resume is None or not resume.as_stored or resume.plan is not plan:
         return None
     stored = resume.record.pop("workflow_plan", None)
+    if type(stored) is JsonText:
+        return stored
     # decoded from a checked file: exact JSON data, not walked again when snapshots check it
     return KnownJson(stored) if isinstance(stored, dict) else None
 

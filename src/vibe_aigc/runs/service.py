@@ -43,6 +43,7 @@ from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.redaction import redact
 from vibe_aigc.runs import history
 from vibe_aigc.runs.budget import BudgetGate
+from vibe_aigc.runs.checked import plan_from_record
 from vibe_aigc.runs.history import RunInfo, RunStatus
 from vibe_aigc.runs.lineage import (
     PlanChanges,
@@ -60,7 +61,6 @@ from vibe_aigc.runs.resume import (
     journal_after,
     keep_unchanged,
     load_resume_state,
-    plan_from_record,
     stored_forms,
     stored_result,
     take_stored_plan_json,
@@ -177,7 +177,7 @@ class RunService:
                 self.plans[plan.id] = plan
                 graph = check(plan, None) if check is not None and plan is given else None
                 return await self._run(plan, lease, None, graph=graph)
-            if retry_failed and not retry_targets(state.record, state.plan):
+            if retry_failed and not retry_targets(state):
                 raise LineageError(
                     f"checkpoint {state.checkpoint_id} of plan {target!r} has no failed or "
                     "skipped node to retry; continue an interrupted run with `vibe-aigc resume`"

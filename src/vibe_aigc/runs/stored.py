@@ -103,12 +103,23 @@ def resumed_text(stored: Any) -> JsonText | None:
     (numbers) follow it."""
     if type(stored) is not TextedJson or stored.get("resumed") is not False:
         return None
-    usage = stored.get("usage")
+    return resumed_text_of(stored, stored.text)
+
+
+def resumed_text_of(data: dict[str, Any], text: str) -> JsonText | None:
+    """:func:`resumed_text` of a stored result given as its data and the canonical text it
+    was read from (a sealed snapshot's entry: :class:`~vibe_aigc.persistence.kept.StoredEntries`);
+    the text itself when the result names ``resumed`` True already."""
+    resumed = data.get("resumed")
+    if resumed is True:
+        return JsonText(text)
+    if resumed is not False:
+        return None
+    usage = data.get("usage")
     if usage is not None and (
         type(usage) is not dict or not all(type(v) is float for v in usage.values())
     ):
         return None
-    text = stored.text
     at = text.rfind(_NOT_RESUMED)
     if at < 0:
         return None

@@ -26,7 +26,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from vibe_aigc.errors import (
@@ -179,8 +179,10 @@ class FileCheckpointStore:
         atomic.atomic_write_bytes(plan_dir / f"{checkpoint_id}.json", data)
         return checkpoint_id
 
-    def _load(self, path: Path, checkpoint_id: str, plan_id: str) -> Record:
-        record = self.codec.decode(self._read_file(path), str(path))
+    def _load(
+        self, path: Path, checkpoint_id: str, plan_id: str, keep_text: Collection[str] = ()
+    ) -> Record:
+        record = self.codec.decode(self._read_file(path), str(path), keep_text)
         if record["checkpoint_id"] != checkpoint_id or record["plan_id"] != plan_id:
             raise CheckpointCorruptError(
                 str(path),
@@ -197,7 +199,9 @@ class FileCheckpointStore:
                 return path, plan
         return None
 
-    def read_checkpoint(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
+    def read_checkpoint(
+        self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
+    ) -> Record:
         checkpoint_id = validate_checkpoint_id(checkpoint_id)
         if plan_id is not None:
             plan_id = validate_plan_id(plan_id)
@@ -206,7 +210,7 @@ class FileCheckpointStore:
             raise CheckpointNotFoundError(checkpoint_id)
         path, plan = found
         try:
-            return self._load(path, checkpoint_id, plan)
+            return self._load(path, checkpoint_id, plan, keep_text)
         except FileNotFoundError:  # deleted meanwhile
             raise CheckpointNotFoundError(checkpoint_id) from None
 
@@ -388,8 +392,10 @@ class FileCheckpointStore:
             self.write_checkpoint(record)
             self._sweep_temp_files(fenced.plan_dir)
 
-    def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
-        return self.read_checkpoint(checkpoint_id, plan_id)
+    def read_snapshot(
+        self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
+    ) -> Record:
+        return self.read_checkpoint(checkpoint_id, plan_id, keep_text)
 
     def snapshot_ids(self, plan_id: str) -> list[str]:
         return self.latest_checkpoint_ids(plan_id)

@@ -23,7 +23,7 @@ import contextlib
 import functools
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -280,7 +280,9 @@ class SqlStore:
         with fenced.writing():
             self._transact(op, write=True, what=f"write snapshot {checkpoint_id}")
 
-    def read_snapshot(self, checkpoint_id: str, plan_id: str | None = None) -> Record:
+    def read_snapshot(
+        self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
+    ) -> Record:
         checkpoint_id = validate_checkpoint_id(checkpoint_id)
         statement = q.GET_SNAPSHOT
         params: tuple[str, ...] = (checkpoint_id,)
@@ -296,7 +298,7 @@ class SqlStore:
             raise CheckpointNotFoundError(checkpoint_id)
         plan, data = min(rows, key=lambda row: str(row[0]))
         source = self._source(str(plan), checkpoint_id)
-        record = self.codec.decode(row_bytes(data, source), source)
+        record = self.codec.decode(row_bytes(data, source), source, keep_text)
         if record["checkpoint_id"] != checkpoint_id or record["plan_id"] != plan:
             raise CheckpointCorruptError(
                 source,
