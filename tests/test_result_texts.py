@@ -47,8 +47,9 @@ import asyncio, sys
 from test_fast_paths import chain
 from test_result_texts import Work
 from vibe_aigc import MetaPlanner
+interval = int(sys.argv[3]) if len(sys.argv) > 3 else None
 planner = MetaPlanner(executor=Work(max_concurrency=1, crash_at=sys.argv[2]),
-                      checkpoint_dir=sys.argv[1])
+                      checkpoint_dir=sys.argv[1], checkpoint_interval=interval)
 asyncio.run(planner.execute_with_resume(chain(12)))
 """
 
@@ -64,10 +65,11 @@ class Work(WorkflowExecutor):
         return {"node": node.id, **OUTPUT}
 
 
-def crashed_at(folder: Path, node_id: str) -> None:
+def crashed_at(folder: Path, node_id: str, interval: int | None = None) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [str(folder), node_id] + ([str(interval)] if interval else [])
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(folder), node_id], env=env, timeout=60, check=False
+        [sys.executable, "-c", SCRIPT, *args], env=env, timeout=60, check=False
     )
     assert done.returncode == 3
 
@@ -80,6 +82,28 @@ def test_the_snapshot_after_a_crash_holds_the_journal_texts_as_the_plain_encoder
     result = asyncio.run(planner.execute_with_resume(chain(12)))
     assert result.status.value == "completed"
     assert [n for n, r in result.node_results.items() if r.resumed] == [f"n{i}" for i in range(8)]
+    holds_the_dumps(tmp_path, result)
+
+
+def test_texts_read_from_a_sealed_snapshot_are_what_the_plain_encoder_would_write(
+    tmp_path: Path,
+) -> None:
+    # snapshots every 3 nodes: the resumes start from a snapshot's entries (their texts are
+    # handed on), the second one from a snapshot a resumed run wrote (resumed: true already)
+    crashed_at(tmp_path, "n8", interval=3)
+    crashed_at(tmp_path, "n11", interval=3)
+    planner = MetaPlanner(
+        executor=Work(max_concurrency=1), checkpoint_dir=tmp_path, checkpoint_interval=3
+    )
+    result = asyncio.run(planner.execute_with_resume(chain(12)))
+    assert result.status.value == "completed"
+    assert [n for n, r in result.node_results.items() if not r.resumed] == ["n11"]
+    holds_the_dumps(tmp_path, result)
+
+
+def holds_the_dumps(tmp_path: Path, result: Any) -> None:
+    """The newest snapshot decodes to every result's dump, with the canonical checksum and
+    each result's canonical text a line; a re-indented copy reads the same."""
     manager = WorkflowPersistenceManager(tmp_path)
     newest = manager.latest_checkpoint_ids("fast-chain")[0]
     record = manager.load_checkpoint(newest, "fast-chain")

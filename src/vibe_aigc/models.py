@@ -174,11 +174,11 @@ class WorkflowPlan(BaseModel):
 
     @property
     def node_ids(self) -> list[str]:
-        return [n.id for n in self.iter_nodes()]
+        return [n.id for n in _all_nodes(self.root_nodes)]
 
     @property
     def total_nodes(self) -> int:
-        return sum(1 for _ in self.iter_nodes())
+        return len(_all_nodes(self.root_nodes))
 
     def problems(self) -> list[PlanProblem]:
         """Every fault of the plan (empty when it may run)."""
@@ -190,6 +190,14 @@ class WorkflowPlan(BaseModel):
         if problems:
             raise PlanValidationError(problems, plan_id=self.id)
         return graph  # the one graph validation built (a second is ~0.5 KB a node more)
+
+
+def _all_nodes(roots: list[WorkflowNode]) -> list[WorkflowNode]:
+    """:func:`iter_nodes` as a list, built without a generator step per node (a plan of 100k
+    nodes without children is its roots)."""
+    if not any(node.children for node in roots):
+        return roots
+    return list(iter_nodes(roots))
 
 
 def iter_nodes(roots: list[WorkflowNode]) -> Iterator[WorkflowNode]:

@@ -99,6 +99,7 @@ def value_texts(lines: list[str], keys: list[str]) -> list[str | None]:
 
 _NEXT = b',\n  "'  # what starts the next top-level key of the layout (entries indent by four)
 _BLOCK_END = b"\n  }" + _NEXT
+_ENTRY_START = b',\n    "'
 
 
 Cut = tuple[int, int, bool]  # where a value's text starts and ends; True: a mapping's entries
@@ -123,7 +124,11 @@ def cut_out(data: bytes, keys: Collection[str]) -> tuple[bytes, dict[str, Cut]]:
         start = at + len(marker)
         if data.startswith(b"{\n    \"", start):  # a mapping, an entry a line
             end = data.find(_BLOCK_END, start)
-            if end >= 0:
+            # every line an entry: each newline inside is ``,\n    "`` (two counts, 30 ms
+            # for 100k entries; an indented file's nested lines fail it)
+            if end >= 0 and data.count(b"\n", start + 2, end) == data.count(
+                _ENTRY_START, start + 2, end
+            ):
                 cuts.append((start, end + 4, key, (start + 2, end, True)))
             continue
         end = data.find(b"\n", start)  # the line's end: a comma, then the next key

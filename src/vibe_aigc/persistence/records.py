@@ -206,8 +206,8 @@ def shape_problem(record: Record, version: int = SCHEMA_VERSION) -> str | None:
         ("vibe", isinstance(record["vibe"], dict), "an object"),
         (
             "workflow_plan",
-            # as its text: a run's own (JsonText), or a sealed file's, unparsed (StoredText)
-            isinstance(record["workflow_plan"], dict | JsonText | StoredText),
+            # as its text: a run's own (JsonText), or a sealed file's, unparsed (kept.py)
+            isinstance(record["workflow_plan"], dict | JsonText | StoredText | StoredEntries),
             "an object",
         ),
         ("completed_nodes", _is_str_list(record["completed_nodes"]), "a list of strings"),

@@ -15,7 +15,7 @@ from vibe_aigc.persistence.kept import StoredEntries, StoredText, value_texts
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionStatus, NodeResult
 from vibe_aigc.runs.plantext import plan_text
-from vibe_aigc.runs.stored import node_result_of, resumed_text_of
+from vibe_aigc.runs.stored import direct_result, node_result_of, resumed_text_of
 
 
 def results_from_record(
@@ -31,15 +31,12 @@ def results_from_record(
     if type(stored) is not StoredEntries:
         if not isinstance(stored, dict):
             raise CheckpointCorruptError(source, "'node_results' must be an object of objects")
-        return {
-            node_id: node_result_of(node_id, data, source, f"node_results[{node_id!r}]")
-            for node_id, data in stored.items()
-        }
+        return {node_id: _result(node_id, data, source) for node_id, data in stored.items()}
     out: dict[str, NodeResult] = {}
     for batch_text, lines in stored.batches():
         batch = parse_kept(batch_text, source, "node_results")
         for node_id, data in batch.items():
-            out[node_id] = node_result_of(node_id, data, source, f"node_results[{node_id!r}]")
+            out[node_id] = _result(node_id, data, source)
         if texts is not None:
             keys = list(batch)
             for node_id, text in zip(keys, value_texts(lines, keys), strict=True):
@@ -49,6 +46,13 @@ def results_from_record(
                 else:
                     texts.pop(node_id, None)
     return out
+
+
+def _result(node_id: str, data: Any, source: str) -> NodeResult:
+    quick = direct_result(node_id, data)  # the shapes the library writes: no message made
+    if quick is not None:
+        return quick
+    return node_result_of(node_id, data, source, f"node_results[{node_id!r}]")
 
 
 def memos_from_record(record: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
@@ -96,18 +100,19 @@ def plan_of_record(
     if (
         given is not None
         and given.id == record.get("plan_id")
-        and isinstance(stored, dict | StoredText)
+        and isinstance(stored, dict | StoredText | StoredEntries)
     ):
         if type(stored) is StoredText:
             text = plan_text(given)
             if text is not None and text == stored.text:
                 record["workflow_plan"] = text
                 return given, False
+        if isinstance(stored, StoredText | StoredEntries):
             stored = record["workflow_plan"] = _parsed(stored)
         mine = redact_record({"workflow_plan": given.model_dump(mode="json")})["workflow_plan"]
         if mine == stored:
             return given, False
-    if type(stored) is StoredText:
+    if isinstance(stored, StoredText | StoredEntries):
         record["workflow_plan"] = _parsed(stored)
     return plan_from_record(record, source), True
 
@@ -117,8 +122,14 @@ KEEP_TEXT = ("workflow_plan", "node_results")
 with the caller's) and the results (built one by one, with their texts)."""
 
 
-def _parsed(stored: StoredText) -> Any:
-    return parse_kept(stored.text, stored.source, stored.key)
+def _parsed(stored: StoredText | StoredEntries) -> Any:
+    """The value a sealed file handed over as its text."""
+    if isinstance(stored, StoredText):
+        return parse_kept(stored.text, stored.source, stored.key)
+    value: dict[str, Any] = {}
+    for batch_text, _ in stored.batches():
+        value.update(parse_kept(batch_text, stored.source, stored.key))
+    return value
 
 
 

@@ -49,6 +49,12 @@ def node_result_of(node_id: str, data: Any, source: str, where: str) -> NodeResu
     return _validated(node_id, data, source, where)
 
 
+def direct_result(node_id: str, data: Any) -> NodeResult | None:
+    """The result built directly when ``data`` is exactly a shape the library writes (and
+    the direct way is on), else None: :func:`node_result_of` then checks it the full way."""
+    return _direct(node_id, data) if _DIRECT else None
+
+
 def mark_resumed(result: NodeResult) -> NodeResult:
     """``result`` with ``resumed`` set to True (in place). A stored result names ``resumed``
     among its set fields already, so the value is put in place without pydantic's assignment
