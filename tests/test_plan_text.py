@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies import json_values, plans
 from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
+from vibe_aigc.errors import CheckpointEncodeError
+from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.runs import plantext
 from vibe_aigc.runs.plantext import dumped_plan_text, plan_text
 
@@ -104,3 +107,33 @@ def test_resume_tells_an_edited_plan_by_its_text(tmp_path: Path) -> None:
     result = run(edited, chain(10, "new"))
     assert edited.ran == [f"n{i}" for i in range(5, 10)]  # the edited node and what follows
     assert result.node_results["n5"].output == {"node": "n5", "words": "new"}
+
+
+class Once(WorkflowExecutor):
+    async def execute_node(self, node: Any, context: Any) -> Any:
+        return {"ok": node.id}
+
+
+def fresh_run(tmp_path: Path, node: WorkflowNode) -> Any:
+    plan = WorkflowPlan(id="one", source_vibe=Vibe(description="v"), root_nodes=[node])
+    planner = MetaPlanner(executor=Once(), checkpoint_dir=tmp_path)
+    result = asyncio.run(planner.execute_with_resume(plan))
+    return planner.get_checkpoint(result.checkpoint_id)["workflow_plan"], plan
+
+
+def test_a_fresh_run_stores_the_spelled_text_redacted(tmp_path: Path) -> None:
+    node = WorkflowNode(
+        id="a", type="analyze", description="x", parameters={"api_key": "sk-1", "n": [[1]]}
+    )
+    stored, plan = fresh_run(tmp_path, node)
+    assert stored["root_nodes"][0]["parameters"] == {"api_key": "[REDACTED]", "n": [[1]]}
+    assert canonical_text(stored) == plan_text(plan)
+
+
+def test_a_plan_that_is_no_text_is_refused_with_its_path(tmp_path: Path) -> None:
+    node = WorkflowNode(id="a", type="analyze", description="bad \ud800")
+    assert plantext.checked_plan_text(
+        WorkflowPlan(id="one", source_vibe=Vibe(description="v"), root_nodes=[node])
+    ) is None
+    with pytest.raises(CheckpointEncodeError, match=r"root_nodes\[0\]\.description"):
+        fresh_run(tmp_path, node)

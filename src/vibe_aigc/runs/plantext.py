@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from vibe_aigc.jsondata import JsonText
+from vibe_aigc.errors import CheckpointEncodeError
+from vibe_aigc.jsondata import JsonText, check_json_data
 from vibe_aigc.models import Vibe, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.persistence.redaction import redact_record
@@ -41,39 +42,59 @@ def dumped_plan_text(plan: WorkflowPlan) -> JsonText | None:
 def plan_text(plan: WorkflowPlan) -> JsonText | None:
     """The canonical text of ``plan`` as a checkpoint stores it (see the module docstring);
     None when it is not JSON data."""
-    text = _spelled(plan) if _SPELLED else None
+    text = checked_plan_text(plan)
     return text if text is not None else dumped_plan_text(plan)
 
 
+def checked_plan_text(plan: WorkflowPlan) -> JsonText | None:
+    """The spelled text when every part of it is JSON data as :func:`check_json_data` sees it
+    (so a snapshot may hold it unchecked); None when a node is of another kind or a part
+    fails the check: the dump decides then (and the check says what is wrong)."""
+    return _spelled(plan) if _SPELLED else None
+
+
+_DEEPEST = 8  # children below children: a plan nested deeper takes the dump (and its check)
+
+
 def _spelled(plan: WorkflowPlan) -> JsonText | None:
-    """The text spelled from the nodes; None when a node is of another kind (or the plan
-    is not JSON data): the dump decides then."""
     if type(plan) is not WorkflowPlan:
         return None
     nodes: list[str] = []
     for node in plan.root_nodes:
-        text = _node_text(node)
+        text = _node_text(node, 0)
         if text is None:
             return None
         nodes.append(text)
     head = plan.model_dump(mode="json", exclude={"root_nodes"})
     head = redact_record({"workflow_plan": head})["workflow_plan"]
+    if _checked(head) is None:
+        return None
     head["root_nodes"] = JsonText("[" + ",".join(nodes) + "]")
     try:
-        return canonical_text(head)
-    except (TypeError, ValueError):
+        text = canonical_text(head)
+        text.encode("utf-8")  # an id or a description with a lone surrogate is no text
+    except (TypeError, ValueError):  # (UnicodeEncodeError is a ValueError)
         return None
+    return text
 
 
-def _node_text(node: Any) -> str | None:
-    if type(node) is not WorkflowNode:
+def _checked(value: Any) -> Any:
+    try:
+        check_json_data(value, "workflow_plan")
+    except CheckpointEncodeError:
+        return None
+    return value
+
+
+def _node_text(node: Any, depth: int) -> str | None:
+    if type(node) is not WorkflowNode or depth > _DEEPEST:
         return None
     values = vars(node)
     node_id, kind, description = values["id"], values["type"], values["description"]
     parameters, children = values["parameters"], values["children"]
     dependencies, estimate = values["dependencies"], values["estimated_duration"]
     if parameters or type(parameters) is not dict:
-        return _dumped_node(node)  # redacted as the checkpoint redacts them
+        return _dumped_node(node, depth)  # redacted as the checkpoint redacts them
     if type(kind) is not WorkflowNodeType or type(children) is not list:
         return None
     if type(dependencies) is not list:
@@ -86,7 +107,7 @@ def _node_text(node: Any) -> str | None:
         return None
     kids = ""
     if children:
-        texts = [_node_text(child) for child in children]
+        texts = [_node_text(child, depth + 1) for child in children]
         if None in texts:
             return None
         kids = ",".join(texts)  # type: ignore[arg-type]  # no None among them
@@ -101,9 +122,11 @@ def _node_text(node: Any) -> str | None:
         return None
 
 
-def _dumped_node(node: WorkflowNode) -> str | None:
+def _dumped_node(node: WorkflowNode, depth: int) -> str | None:
     plan = {"root_nodes": [node.model_dump(mode="json")]}
     stored = redact_record({"workflow_plan": plan})["workflow_plan"]["root_nodes"][0]
+    if depth > _DEEPEST or _checked(stored) is None:
+        return None
     try:
         return canonical_text(stored)
     except (TypeError, ValueError):

@@ -25,6 +25,7 @@ from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.persistence.records import memo_entry, result_entry
 from vibe_aigc.persistence.redaction import has_secret_values, redact_record
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.runs.plantext import checked_plan_text
 from vibe_aigc.runs.stored import result_text
 from vibe_aigc.runs.writer import JournalWriter
 
@@ -63,10 +64,7 @@ class SnapshotParts:
         self._plan_text: JsonText | None = None
         self._vibe_json: dict[str, Any] | None = None
         if isinstance(stored, JsonText):  # the redacted text: what every snapshot of the run holds
-            vibe = plan.source_vibe.model_dump(mode="json")
-            with contextlib.suppress(CheckpointEncodeError):  # else plan_json's full way
-                check_json_data({"vibe": vibe}, "record")
-                self._plan_text, self._vibe_json = stored, KnownJson(vibe)
+            self._take(stored)
         elif stored is not None:
             self._vibe_json = KnownJson(stored["source_vibe"])
             if has_secret_values():  # redacted afresh at every snapshot (see plan_json)
@@ -77,6 +75,17 @@ class SnapshotParts:
         self.results: dict[str, tuple[NodeResult, dict[str, Any] | JsonText]] = {}
         self._unchecked: list[str] = []
 
+    def _take(self, text: JsonText) -> bool:
+        """Use ``text``, the plan's redacted canonical text, with the vibe's JSON (checked
+        here); False when the vibe is not JSON data (``plan_json`` goes the full way)."""
+        vibe = self.plan.source_vibe.model_dump(mode="json")
+        try:
+            check_json_data({"vibe": vibe}, "record")
+        except CheckpointEncodeError:
+            return False
+        self._plan_text, self._vibe_json = text, KnownJson(vibe)
+        return True
+
     def plan_json(self) -> tuple[dict[str, Any] | JsonText, dict[str, Any]]:
         """The plan's JSON for a snapshot, redacted, as its canonical text (encoded once per
         run; redacted afresh at every snapshot instead while secret values are registered)
@@ -84,6 +93,10 @@ class SnapshotParts:
         secrets = has_secret_values()
         if self._plan_text is not None and self._vibe_json is not None and not secrets:
             return self._plan_text, self._vibe_json
+        if not secrets and self._plan_json is None:  # spelled from the nodes, checked
+            text = checked_plan_text(self.plan)
+            if text is not None and self._take(text) and self._vibe_json is not None:
+                return text, self._vibe_json
         if self._plan_json is None or self._vibe_json is None:
             vibe = self.plan.source_vibe.model_dump(mode="json")
             plan = self.plan.model_dump(mode="json")
