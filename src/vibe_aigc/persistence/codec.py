@@ -24,7 +24,8 @@ numbers beyond a float are refused all the same, and a file that spells a lone s
 (``\\ud800``) is read as unsealed. A file changed after it was written fails its seal and is
 parsed strictly and checked the canonical way, so only its content decides. (The seal is no
 signature: someone who can write the folder can seal a file by hand; the content is checked
-as any other.)
+as any other.) ``decode(..., keep_text=)`` hands the named top-level values of a sealed file
+over as the text it holds, unparsed (:mod:`.kept`: a resume's plan and results).
 
 Schema versions: v1 is v2 without ``state``, ``total_nodes``, ``run_id`` and ``journal_seq``;
 v2 is v3 without ``seal``; older ones load through :data:`MIGRATIONS`. A version newer than

@@ -4,16 +4,18 @@ A resume compares the caller's plan with the stored one. At 100k nodes the store
 14 MB of JSON: parsing it into ~1M Python objects took longer than comparing it, and the
 objects were the largest part of the resume's peak memory. A sealed file (its seal hashes
 its bytes as written, :func:`.codec._seal_of`) lays every top-level value out on a line of its
-own, in canonical form (:func:`.jsontext.layout_pieces`), so the value can be cut out of the
-bytes and the rest parsed without it: the caller then compares the text with the canonical text
-of what it expects (equal text, equal value), and parses it only when they differ
-(:func:`.codec.parse_kept`).
+own, and ``node_results`` an entry a line, in canonical form (:func:`.jsontext.layout_pieces`),
+so a value can be cut out of the bytes and the rest parsed without it. The caller compares a
+:class:`StoredText` with the canonical text of what it expects (equal text, equal value) and
+parses it only when they differ (:func:`.codec.parse_kept`); it parses and builds a
+:class:`StoredEntries` a batch at a time, keeping each entry's text.
 
-Nothing is trusted for being cut out: a key that appears twice, a value that spans lines, a
-file that is not sealed, or one that spells a lone surrogate is parsed whole as before
-(:meth:`.codec.JsonCodec.decode` decides), and a cut text that turns out not to be exactly one
-JSON value is refused as damage when parsed. A :class:`StoredText` is no JSON data: an encoder
-given one refuses it, so it can never be written back unnoticed.
+Nothing is trusted for being cut out: a value laid out otherwise (an indented file), a file
+that is not sealed, or one that spells an escape ``\\u`` is parsed whole as before
+(:meth:`.codec.JsonCodec.decode` decides); of a key given twice the last counts, as in JSON;
+and a cut text that turns out not to be exactly one JSON value is refused as damage when
+parsed. Neither class is JSON data: an encoder given one refuses it, so a kept text can never
+be written back unnoticed.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ class StoredText:
 
 class StoredEntries:
     """The entries of one top-level mapping of a sealed checkpoint laid out an entry a line
-    (``node_results``), as the file holds them: :meth:`items` gives each entry's key and the
-    text of its value (not parsed), one at a time, so a 100k-entry mapping never exists as
-    100k parsed objects at once."""
+    (``node_results``), as the file holds them (one ``    "key": value`` a line, lines joined
+    by ``",\\n"``): :meth:`batches` hands them over a batch at a time, so a 100k-entry mapping
+    never exists as 100k parsed objects at once."""
 
     __slots__ = ("key", "source", "text")
 
@@ -54,8 +56,8 @@ class StoredEntries:
 
     def batches(self, count: int = 512) -> Iterator[tuple[str, list[str]]]:
         """The entries ``count`` at a time: the JSON text of an object holding them (parse
-        it to check and read them), and the text of each one's value, in order (what
-        :func:`value_texts` finds, by key: a snapshot copies it)."""
+        it to check and read them) and their lines, in order (:func:`value_texts` finds each
+        value's text in them: a snapshot copies it)."""
         text, find, position = self.text, self.text.find, 0
         while True:
             end = position - 1
