@@ -606,3 +606,30 @@ def test_a_runs_pending_results_are_what_pydantic_builds() -> None:
     taken = ExecutionResult.starting("p", ["a", "b"], {"a": done, "b": failed})
     assert taken.node_results["a"] is done  # taken over, not a pending one to replace
     assert same(taken.node_results["b"], NodeResult(node_id="b"))  # only completed ones
+
+
+# ---------------------------------------------------------------------- a segment's lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\n\n", b"\x00"]), max_size=30).map(
+        b"".join
+    ),
+    cut=st.integers(0, 40),
+    asked=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_segment_lines_are_the_lines_of_the_data(raw: bytes, cut: int, asked: list[int]) -> None:
+    """A segment's lines (found lazily: a covered journal reads its last line only) are
+    exactly the newline-ended lines of its data, whatever is asked first."""
+    from vibe_aigc.persistence.file.journal import _Lines
+
+    end = min(cut, len(raw))
+    *complete, tail = raw[:end].split(b"\n")
+    lines = _Lines(raw, end)
+    assert len(lines) == len(complete) and lines.tail == tail
+    for index in asked:  # in any order, the last one possibly first
+        if index < len(complete):
+            assert lines[index] == complete[index]
+    for skip in (0, len(complete) // 2, len(complete), len(complete) + 1):
+        assert list(lines.after(skip)) == complete[skip:]

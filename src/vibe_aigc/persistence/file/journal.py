@@ -81,27 +81,45 @@ def _folder_stamp(plan_dir: Path) -> tuple[int, int] | None:
 class _Lines:
     """The complete lines of a segment's data, each without its newline, cut out of the
     segment's bytes one at a time when asked for (a 100k-line segment split at once was 100k
-    objects held together), and ``tail``: what follows the last newline."""
+    objects held together), and ``tail``: what follows the last newline.
+
+    Where each line ends is found only when a line other than the last is asked for: a resume
+    whose snapshot covers the whole segment counts the lines and reads the last one only
+    (finding 100k newlines one by one was most of reading a covered journal)."""
 
     def __init__(self, raw: bytes, end: int) -> None:
-        self.raw = raw
-        self.ends: list[int] = []  # offset of each line's newline
-        find, pos = raw.find, 0
-        while (newline := find(b"\n", pos, end)) >= 0:
-            self.ends.append(newline)
-            pos = newline + 1
-        self.tail = raw[pos:end]
+        self.raw, self.end = raw, end
+        self.count = raw.count(b"\n", 0, end)
+        self.last = raw.rfind(b"\n", 0, end)  # the last line's newline, -1 for none
+        self.tail = raw[self.last + 1 : end]
+        self._ends: list[int] | None = None
+
+    @property
+    def ends(self) -> list[int]:
+        """The offset of each line's newline."""
+        if self._ends is None:
+            ends: list[int] = []
+            find, pos = self.raw.find, 0
+            while (newline := find(b"\n", pos, self.end)) >= 0:
+                ends.append(newline)
+                pos = newline + 1
+            self._ends = ends
+        return self._ends
 
     def __len__(self) -> int:
-        return len(self.ends)
+        return self.count
 
     def __getitem__(self, index: int) -> bytes:
         """Line ``index`` (from 0; no negative indexes)."""
+        if index == self.count - 1 and self._ends is None:  # the last: no line ends needed
+            return self.raw[self.raw.rfind(b"\n", 0, self.last) + 1 : self.last]
         begin = self.ends[index - 1] + 1 if index > 0 else 0
         return self.raw[begin : self.ends[index]]
 
     def after(self, skip: int) -> Iterator[bytes]:
         """The lines from ``skip`` on."""
+        if skip >= self.count:
+            return
         begin = self.ends[skip - 1] + 1 if skip > 0 else 0
         for newline in itertools.islice(self.ends, skip, None):
             yield self.raw[begin:newline]
