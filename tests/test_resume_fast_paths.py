@@ -633,3 +633,19 @@ def test_segment_lines_are_the_lines_of_the_data(raw: bytes, cut: int, asked: li
             assert lines[index] == complete[index]
     for skip in (0, len(complete) // 2, len(complete), len(complete) + 1):
         assert list(lines.after(skip)) == complete[skip:]
+
+
+def test_a_journal_the_snapshot_covers_is_not_read_past_its_last_line(tmp_path: Path) -> None:
+    """Lines a snapshot covers are not read: damage among them (here a line lost and one
+    garbled in the middle) costs nothing, and a resume with nothing left reads the last."""
+    planner = MetaPlanner(executor=Stops(None), checkpoint_dir=tmp_path)
+    assert asyncio.run(planner.execute_with_resume(chain(12))).status == ExecutionStatus.COMPLETED
+    (journal,) = (tmp_path / "fast-chain").glob("journal-*.jsonl")
+    lines = journal.read_bytes().rstrip(b"\0").split(b"\n")
+    del lines[4]
+    lines[6] = b"not json at all"
+    journal.write_bytes(b"\n".join(lines))
+    again = MetaPlanner(executor=Stops(None), checkpoint_dir=tmp_path)
+    result = asyncio.run(again.execute_with_resume(chain(12)))
+    assert result.status == ExecutionStatus.COMPLETED and result.warnings == []
+    assert all(r.resumed for r in result.node_results.values())
