@@ -289,6 +289,13 @@ def test_every_result_the_library_writes_loads_back_equal(result: NodeResult) ->
     assert back.model_dump()["resumed"] is True and back.model_copy().resumed is True
     fresh = mark_resumed(NodeResult(node_id="a", status="completed"))  # not set yet
     assert fresh.resumed is True and "resumed" in fresh.model_fields_set
+    # built marked (a resume's load) = built, then marked when completed
+    built = results_from_record({"node_results": {"a": stored}}, resumed=True)["a"]
+    plain = loaded("a", stored)
+    assert isinstance(plain, NodeResult)
+    expected = mark_resumed(plain) if result.status == "completed" else plain
+    assert built == expected and built.model_fields_set == expected.model_fields_set
+    assert vars(built) == vars(expected)
 
 
 def test_the_direct_way_is_on_with_this_pydantic() -> None:

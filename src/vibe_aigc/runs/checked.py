@@ -19,24 +19,31 @@ from vibe_aigc.runs.stored import direct_result, node_result_of, resumed_text_of
 
 
 def results_from_record(
-    record: dict[str, Any], source: str = "checkpoint", texts: dict[str, JsonText] | None = None
+    record: dict[str, Any],
+    source: str = "checkpoint",
+    texts: dict[str, JsonText] | None = None,
+    resumed: bool = False,
 ) -> dict[str, NodeResult]:
     """The node results of a checkpoint record; CheckpointCorruptError if one is invalid.
     Results a sealed file handed over unparsed (:class:`StoredEntries`) are parsed and built
     one at a time, and ``texts`` (when given) gains the snapshot text of each (see
-    :func:`~vibe_aigc.runs.stored.resumed_text_of`)."""
+    :func:`~vibe_aigc.runs.stored.resumed_text_of`). ``resumed``: completed ones built in the
+    shapes the library writes come marked resumed already (see
+    :func:`~vibe_aigc.runs.stored.direct_result`)."""
     stored = record.get("node_results") or {}
     if type(stored) is StoredText:
         stored = _parsed(stored)
     if type(stored) is not StoredEntries:
         if not isinstance(stored, dict):
             raise CheckpointCorruptError(source, "'node_results' must be an object of objects")
-        return {node_id: _result(node_id, data, source) for node_id, data in stored.items()}
+        return {
+            node_id: _result(node_id, data, source, resumed) for node_id, data in stored.items()
+        }
     out: dict[str, NodeResult] = {}
     for batch_text, lines in stored.batches():
         batch = parse_kept(batch_text, source, "node_results")
         for node_id, data in batch.items():
-            out[node_id] = _result(node_id, data, source)
+            out[node_id] = _result(node_id, data, source, resumed)
         if texts is not None:
             keys = list(batch)
             for node_id, text in zip(keys, value_texts(lines, keys), strict=True):
@@ -48,8 +55,8 @@ def results_from_record(
     return out
 
 
-def _result(node_id: str, data: Any, source: str) -> NodeResult:
-    quick = direct_result(node_id, data)  # the shapes the library writes: no message made
+def _result(node_id: str, data: Any, source: str, resumed: bool) -> NodeResult:
+    quick = direct_result(node_id, data, resumed)  # the library's shapes: no message made
     if quick is not None:
         return quick
     return node_result_of(node_id, data, source, f"node_results[{node_id!r}]")

@@ -215,8 +215,8 @@ def _completed(
     others: list[str] = []
     done = ExecutionStatus.COMPLETED
     for node_id, result in results.items():
-        if result.status is done:
-            completed[node_id] = mark_resumed(result)
+        if result.status is done:  # built marked, mostly (results_from_record's resumed)
+            completed[node_id] = result if result.resumed is True else mark_resumed(result)
         else:
             others.append(node_id)
     return completed, others
@@ -232,7 +232,7 @@ def _exactly(
     warnings: list[str] = []
     record = manager.load_checkpoint(checkpoint_id, plan_id, KEEP_TEXT)
     plan, validated = plan_of_record(record, checkpoint_id, given)
-    results = results_from_record(record, checkpoint_id)
+    results = results_from_record(record, checkpoint_id, resumed=True)
     check_listed(results, record["completed_nodes"], checkpoint_id)
     completed, others = _completed(record, results)
     memos = memos_from_record(record, checkpoint_id)
@@ -272,7 +272,7 @@ def _newest(
             # the results' texts serve the run's snapshots: none when nothing is left to run
             left = record.get("pending_nodes") or record.get("state") != "completed"
             wanted = texts if left else None
-            results = results_from_record(record, candidate, wanted)
+            results = results_from_record(record, candidate, wanted, resumed=True)
             check_listed(results, record["completed_nodes"], candidate)
             memos = memos_from_record(record, candidate)
         except UnsupportedSchemaError:

@@ -29,6 +29,7 @@ from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
 _FINISHED = {
     s.value: s for s in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
 }
+_COMPLETED = ExecutionStatus.COMPLETED
 _FIELDS = tuple(NodeResult.model_fields)
 _KNOWN = frozenset(_FIELDS)
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z\Z")
@@ -49,10 +50,12 @@ def node_result_of(node_id: str, data: Any, source: str, where: str) -> NodeResu
     return _validated(node_id, data, source, where)
 
 
-def direct_result(node_id: str, data: Any) -> NodeResult | None:
+def direct_result(node_id: str, data: Any, resumed: bool = False) -> NodeResult | None:
     """The result built directly when ``data`` is exactly a shape the library writes (and
-    the direct way is on), else None: :func:`node_result_of` then checks it the full way."""
-    return _direct(node_id, data) if _DIRECT else None
+    the direct way is on), else None: :func:`node_result_of` then checks it the full way.
+    ``resumed``: a completed one is built as :func:`mark_resumed` leaves it (when ``data``
+    names ``resumed``, as the library writes it), so it need not be marked afterwards."""
+    return _direct(node_id, data, resumed) if _DIRECT else None
 
 
 def mark_resumed(result: NodeResult) -> NodeResult:
@@ -161,7 +164,7 @@ def _time(value: Any) -> datetime | bool | None:
         return False
 
 
-def _direct(node_id: str, data: Any) -> NodeResult | None:
+def _direct(node_id: str, data: Any, mark: bool = False) -> NodeResult | None:
     """The result built directly, or None when ``data`` is not exactly a shape the library
     writes."""
     if (type(data) is not dict and type(data) is not TextedJson) or not _KNOWN.issuperset(data):
@@ -200,7 +203,7 @@ def _direct(node_id: str, data: Any) -> NodeResult | None:
         "completed_at": completed,
         "duration": duration,
         "usage": usage,
-        "resumed": resumed,
+        "resumed": True if mark and status is _COMPLETED and "resumed" in data else resumed,
     }
     # NodeResult.__init__ drops ``error`` and ``duration`` given as None (0.7.1's positional
     # arguments), so they are not among the set fields then
