@@ -14,6 +14,7 @@ directory. Nothing is created before the first write.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import threading
@@ -79,6 +80,7 @@ class WorkflowPersistenceManager:
             else:
                 store = open_store(os.environ.get(ENV_DIR) or DEFAULT_DIR)
         self.store: Store = store
+        self._keeps_text = _takes_keep_text(store)
         self.keep_last = keep_last
         root = store.root if isinstance(store, FileCheckpointStore) else None
         self.checkpoint_dir: Path | None = root
@@ -194,8 +196,11 @@ class WorkflowPersistenceManager:
         self, checkpoint_id: str, plan_id: str | None = None, keep_text: Collection[str] = ()
     ) -> Record:
         """The checkpoint's record (CheckpointNotFoundError / CheckpointCorruptError).
-        ``keep_text``: see :meth:`.store.Store.read_snapshot`."""
-        return self.store.read_snapshot(checkpoint_id, plan_id, keep_text)
+        ``keep_text``: see :meth:`.store.Store.read_snapshot` (a store of one's own written
+        before it existed is asked without it, and hands every value over parsed)."""
+        if keep_text and self._keeps_text:
+            return self.store.read_snapshot(checkpoint_id, plan_id, keep_text=keep_text)
+        return self.store.read_snapshot(checkpoint_id, plan_id)
 
     def list_checkpoints(self, plan_id: str | None = None) -> list[Record]:
         """Summaries, newest first; corrupt records are listed with ``corrupt: True``."""
@@ -382,3 +387,14 @@ def describe_store(manager: WorkflowPersistenceManager) -> str:
 
 
 __all__ = ["ENV_VAR", "WorkflowPersistenceManager", "describe_store"]
+
+
+def _takes_keep_text(store: Store) -> bool:
+    """Whether ``store.read_snapshot`` takes ``keep_text`` (the library's stores do)."""
+    try:
+        parameters = inspect.signature(store.read_snapshot).parameters
+    except (TypeError, ValueError):  # no signature to read: ask the plain way
+        return False
+    return "keep_text" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
