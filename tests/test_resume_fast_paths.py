@@ -629,11 +629,11 @@ def test_a_runs_pending_results_are_what_pydantic_builds() -> None:
 def test_segment_lines_are_the_lines_of_the_data(raw: bytes, cut: int, asked: list[int]) -> None:
     """A segment's lines (found lazily: a covered journal reads its last line only) are
     exactly the newline-ended lines of its data, whatever is asked first."""
-    from vibe_aigc.persistence.file.journal import _Lines
+    from vibe_aigc.persistence.file.lines import Lines
 
     end = min(cut, len(raw))
     *complete, tail = raw[:end].split(b"\n")
-    lines = _Lines(raw, end)
+    lines = Lines(raw, end)
     assert len(lines) == len(complete) and lines.tail == tail
     for index in asked:  # in any order, the last one possibly first
         if index < len(complete):

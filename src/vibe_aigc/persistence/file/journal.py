@@ -18,9 +18,8 @@ import itertools
 import os
 import re
 import stat
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from vibe_aigc.errors import (
@@ -31,6 +30,7 @@ from vibe_aigc.errors import (
 )
 from vibe_aigc.persistence.codec import Codec
 from vibe_aigc.persistence.file import atomic, segment
+from vibe_aigc.persistence.file.lines import ALL, Lines
 from vibe_aigc.persistence.records import Record
 from vibe_aigc.persistence.store import JournalRead
 
@@ -77,71 +77,6 @@ def _folder_stamp(plan_dir: Path) -> tuple[int, int] | None:
     if not stat.S_ISDIR(info.st_mode):
         return None
     return info.st_ino, info.st_mtime_ns
-
-
-_ALL = sys.maxsize  # every line of a segment is covered (see SegmentJournal._covered_lines)
-
-
-class _Lines:
-    """The complete lines of a segment's data, each without its newline, cut out of the
-    segment's bytes one at a time when asked for (a 100k-line segment split at once was 100k
-    objects held together), and ``tail``: what follows the last newline.
-
-    Where each line ends (and how many there are) is found only when asked: a resume whose
-    snapshot covers the whole segment reads its last line only (finding 100k newlines one by
-    one was most of reading a covered journal, counting them a third)."""
-
-    def __init__(self, raw: bytes, end: int) -> None:
-        self.raw, self.end = raw, end
-        self.last = raw.rfind(b"\n", 0, end)  # the last line's newline, -1 for none
-        self.tail = raw[self.last + 1 : end]
-        self._ends: list[int] | None = None
-        self._count: int | None = None
-
-    @property
-    def count(self) -> int:
-        if self._count is None:
-            self._count = len(self._ends) if self._ends is not None else self.raw.count(
-                b"\n", 0, self.end
-            )
-        return self._count
-
-    def last_line(self) -> bytes | None:
-        """The last complete line, None when there is none."""
-        if self.last < 0:
-            return None
-        return self.raw[self.raw.rfind(b"\n", 0, self.last) + 1 : self.last]
-
-    @property
-    def ends(self) -> list[int]:
-        """The offset of each line's newline."""
-        if self._ends is None:
-            ends: list[int] = []
-            find, pos = self.raw.find, 0
-            while (newline := find(b"\n", pos, self.end)) >= 0:
-                ends.append(newline)
-                pos = newline + 1
-            self._ends = ends
-        return self._ends
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> bytes:
-        """Line ``index`` (from 0; no negative indexes)."""
-        if self._ends is None and index == self.count - 1:  # the last: no line ends needed
-            return self.raw[self.raw.rfind(b"\n", 0, self.last) + 1 : self.last]
-        begin = self.ends[index - 1] + 1 if index > 0 else 0
-        return self.raw[begin : self.ends[index]]
-
-    def after(self, skip: int) -> Iterator[bytes]:
-        """The lines from ``skip`` on (none for :data:`_ALL`)."""
-        if skip == _ALL or skip >= self.count:
-            return
-        begin = self.ends[skip - 1] + 1 if skip > 0 else 0
-        for newline in itertools.islice(self.ends, skip, None):
-            yield self.raw[begin:newline]
-            begin = newline + 1
 
 
 def _ending(
@@ -347,7 +282,7 @@ class SegmentJournal:
                 found.damage = f"{path}: {exc.reason}"
                 return found
             extent = segment.examine(raw)
-            lines = _Lines(raw, extent.data_end)
+            lines = Lines(raw, extent.data_end)
             tail = lines.tail  # b"" when the data ends with a newline
             end_damage, end_warning = (
                 (None, None)  # only zeros after the last line: no line count needed
@@ -393,18 +328,18 @@ class SegmentJournal:
                 found.warnings.append(end_warning)
         return found
 
-    def _covered_lines(self, lines: _Lines, start: int, after_seq: int, source: str) -> int:
+    def _covered_lines(self, lines: Lines, start: int, after_seq: int, source: str) -> int:
         """How many leading ``lines`` of a segment starting at ``start`` hold exactly the seqs
         ``start..after_seq`` (what the caller's snapshot covers): they are not decoded. Lines
         are written one seq after another, so line ``k`` holds ``start + k``; the last of
-        them is decoded to confirm it. :data:`_ALL` when the segment's last line is covered
+        them is decoded to confirm it. :data:`ALL` when the segment's last line is covered
         (then every line is: nothing is read, nor counted). 0 (read every line) when it does
         not hold seq ``after_seq`` or does not decode: a gap, damage, a foreign file."""
         last = lines.last_line()
         if last is not None and after_seq >= start:
             try:  # lines are written in seq order: the last one covered, every one is
                 if self.codec.decode_line(last, source)["seq"] <= after_seq:
-                    return _ALL
+                    return ALL
             except CheckpointCorruptError:  # the full read says what it is
                 pass
         count = after_seq - start + 1
