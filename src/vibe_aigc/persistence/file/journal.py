@@ -80,12 +80,15 @@ def _folder_stamp(plan_dir: Path) -> tuple[int, int] | None:
 
 
 def _ending(
-    path: Path, extent: segment.Extent, number: int, newest: bool
+    path: Path, extent: segment.Extent, lines: Lines, newest: bool
 ) -> tuple[str | None, str | None]:
-    """(damage, warning) for what follows a segment's complete lines; line ``number`` is the
-    first one after them. Zeros alone are a clean end. In the newest segment a torn line and
+    """(damage, warning) for what follows a segment's complete ``lines``. Zeros alone are a
+    clean end (then the lines are not even counted). In the newest segment a torn line and
     a torn append's leftovers are dropped with a warning; in an older one they are damage."""
     torn = extent.data_end - extent.valid_end
+    if not torn and extent.stale_at < 0:
+        return None, None
+    number = len(lines) + 1  # the first line after the complete ones
     if extent.damaged:
         return (
             f"{path}: line {number}: a zero byte at offset {extent.data_end} inside the data "
@@ -96,21 +99,17 @@ def _ending(
         if torn:
             cut = "" if extent.data_end == extent.size else " (cut by zero bytes)"
             return f"{path}: line {number}: incomplete line (no newline){cut}", None
-        if extent.stale_at >= 0:
-            return (
-                f"{path}: line {number}: bytes at offset {extent.stale_at} after the end of "
-                f"the data (zeros from offset {extent.data_end})",
-                None,
-            )
-        return None, None
+        return (  # not torn: bytes follow the zeros
+            f"{path}: line {number}: bytes at offset {extent.stale_at} after the end of "
+            f"the data (zeros from offset {extent.data_end})",
+            None,
+        )
     parts = [f"a torn last line ({torn} bytes without a newline)"] if torn else []
     if extent.stale_at >= 0:
         parts.append(
             f"bytes from offset {extent.stale_at} after zeros from offset {extent.data_end} "
             "(only some pages of the append reached the disk)"
         )
-    if not parts:
-        return None, None
     return None, f"{path}: dropped {' and '.join(parts)}; a crash interrupted an append"
 
 
@@ -284,11 +283,7 @@ class SegmentJournal:
             extent = segment.examine(raw)
             lines = Lines(raw, extent.data_end)
             tail = lines.tail  # b"" when the data ends with a newline
-            end_damage, end_warning = (
-                (None, None)  # only zeros after the last line: no line count needed
-                if extent.valid_end == extent.data_end and extent.stale_at < 0
-                else _ending(path, extent, len(lines) + 1, newest)
-            )
+            end_damage, end_warning = _ending(path, extent, lines, newest)
             if end_damage is not None:
                 found.damage = end_damage  # unless a line before it is damaged too
             skip = self._covered_lines(lines, start, after_seq, str(path))

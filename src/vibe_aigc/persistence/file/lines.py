@@ -38,6 +38,9 @@ class Lines:
         """The last complete line, None when there is none."""
         if self.last < 0:
             return None
+        return self._last()
+
+    def _last(self) -> bytes:
         return self.raw[self.raw.rfind(b"\n", 0, self.last) + 1 : self.last]
 
     @property
@@ -58,7 +61,7 @@ class Lines:
     def __getitem__(self, index: int) -> bytes:
         """Line ``index`` (from 0; no negative indexes)."""
         if self._ends is None and index == self.count - 1:  # the last: no line ends needed
-            return self.raw[self.raw.rfind(b"\n", 0, self.last) + 1 : self.last]
+            return self._last()
         begin = self.ends[index - 1] + 1 if index > 0 else 0
         return self.raw[begin : self.ends[index]]
 
