@@ -222,6 +222,30 @@ def _completed(
     return completed, others
 
 
+_Loaded = tuple[
+    dict[str, Any], WorkflowPlan, bool, dict[str, NodeResult], dict[str, dict[str, Any]]
+]
+
+
+def _loaded(
+    manager: WorkflowPersistenceManager,
+    checkpoint_id: str,
+    plan_id: str,
+    given: WorkflowPlan | None,
+    texts: dict[str, JsonText] | None = None,
+) -> _Loaded:
+    """A checkpoint's record, its plan (``given`` when it stores exactly so) with the flag of
+    :func:`~vibe_aigc.runs.checked.plan_of_record`, its results (completed ones marked
+    resumed) and its memos, checked; CheckpointCorruptError otherwise. ``texts`` gains the
+    results' snapshot texts when something is left to run (they serve its snapshots)."""
+    record = manager.load_checkpoint(checkpoint_id, plan_id, KEEP_TEXT)
+    plan, validated = plan_of_record(record, checkpoint_id, given)
+    left = record.get("pending_nodes") or record.get("state") != "completed"
+    results = results_from_record(record, checkpoint_id, texts if left else None, resumed=True)
+    check_listed(results, record["completed_nodes"], checkpoint_id)
+    return record, plan, validated, results, memos_from_record(record, checkpoint_id)
+
+
 def _exactly(
     manager: WorkflowPersistenceManager,
     lease: Lease,
@@ -230,12 +254,8 @@ def _exactly(
     given: WorkflowPlan | None,
 ) -> ResumeState:
     warnings: list[str] = []
-    record = manager.load_checkpoint(checkpoint_id, plan_id, KEEP_TEXT)
-    plan, validated = plan_of_record(record, checkpoint_id, given)
-    results = results_from_record(record, checkpoint_id, resumed=True)
-    check_listed(results, record["completed_nodes"], checkpoint_id)
+    record, plan, validated, results, memos = _loaded(manager, checkpoint_id, plan_id, given)
     completed, others = _completed(record, results)
-    memos = memos_from_record(record, checkpoint_id)
     seq = record["journal_seq"]
     later = journal_after(manager, lease, plan.id, seq, warnings)  # only to number anew
     last = max([seq, *(int(r["seq"]) for r in later)])
@@ -267,14 +287,9 @@ def _newest(
     for candidate in ids:
         texts: dict[str, JsonText] = {}
         try:
-            record = manager.load_checkpoint(candidate, plan_id, KEEP_TEXT)
-            plan, validated = plan_of_record(record, candidate, given)
-            # the results' texts serve the run's snapshots: none when nothing is left to run
-            left = record.get("pending_nodes") or record.get("state") != "completed"
-            wanted = texts if left else None
-            results = results_from_record(record, candidate, wanted, resumed=True)
-            check_listed(results, record["completed_nodes"], candidate)
-            memos = memos_from_record(record, candidate)
+            record, plan, validated, results, memos = _loaded(
+                manager, candidate, plan_id, given, texts
+            )
         except UnsupportedSchemaError:
             raise  # a newer vibe-aigc wrote it: falling back would hide its work; upgrade
         except StoreUnavailableError:
