@@ -80,13 +80,21 @@ def lean_build(cls: type[LeanT], values: dict[str, Any], fields_set: set[str]) -
     of the field's type: nothing is validated) with the shared ``fields_set``: what pydantic's
     constructor leaves behind, in a fraction of its time, for code that builds many records
     from values it checked itself. Callers compare one built record with one pydantic made
-    before relying on it (see ``runs.stored``, ``results.pending_results``)."""
+    before relying on it (see ``runs.stored``, ``results.pending_results``).
+
+    The fields go into the instance's own ``__dict__`` as pairs, in the same order every
+    time, so it stays a key-sharing dict (CPython's split table: the names kept once, in
+    the class): ~100 bytes less a record than a dict of its own, 10 MB for 100k results.
+    ``values`` is not kept."""
     record = object.__new__(cls)
-    object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    vars(record).update(values.items())  # pairs: a dict would be copied as a table of its own
+    _SET(record, "__pydantic_fields_set__", fields_set)
+    _SET(record, "__pydantic_extra__", None)
+    _SET(record, "__pydantic_private__", None)
     return record
+
+
+_SET = object.__setattr__
 
 
 def lean_copy(record: LeanT, update: dict[str, Any]) -> LeanT:
