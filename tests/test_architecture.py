@@ -127,6 +127,7 @@ def test_layers_point_inward() -> None:
     inner = [
         "vibe_aigc.errors",
         "vibe_aigc.models",
+        "vibe_aigc.lean",
         "vibe_aigc.results",
         "vibe_aigc.jsondata",
         "vibe_aigc.bulk",

@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import PlanProblem, PlanValidationError
+from vibe_aigc.lean import LeanRecord
 
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SAFE_ID_RULE = "use 1-128 letters, digits, '-', '_' or '.', and not '.' or '..'"
@@ -37,73 +38,6 @@ def is_safe_id(value: object) -> bool:
         and SAFE_ID_RE.fullmatch(value) is not None
         and value not in (".", "..")
     )
-
-
-_FIELD_SETS: dict[frozenset[str], set[str]] = {}
-
-
-def shared_fields_set(names: Set[str]) -> set[str]:
-    """One set object per distinct set of field names, shared by every record that has it."""
-    key = frozenset(names)
-    found = _FIELD_SETS.get(key)
-    if found is None:
-        found = _FIELD_SETS.setdefault(key, set(key))
-    return found
-
-
-class LeanRecord(BaseModel):
-    """A pydantic model of which a plan or a run holds one per node (100k of them): instances
-    with the same explicitly set fields share one ``model_fields_set`` object instead of a set
-    each (a set of 5+ names is 728 bytes, more than the rest of a result). Behaviour is
-    pydantic's: assigning a field not set yet moves the instance to the set with it added,
-    before pydantic adds the name (which is then already there), so no shared set changes."""
-
-    def model_post_init(self, context: Any, /) -> None:
-        object.__setattr__(
-            self, "__pydantic_fields_set__", shared_fields_set(self.__pydantic_fields_set__)
-        )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        fields_set = self.__pydantic_fields_set__
-        if name not in fields_set and name in type(self).__pydantic_fields__:
-            object.__setattr__(
-                self, "__pydantic_fields_set__", shared_fields_set(fields_set | {name})
-            )
-        super().__setattr__(name, value)
-
-
-LeanT = TypeVar("LeanT", bound=LeanRecord)
-
-
-def lean_build(cls: type[LeanT], values: dict[str, Any], fields_set: set[str]) -> LeanT:
-    """An instance of ``cls`` holding ``values`` (every field, in declaration order, already
-    of the field's type: nothing is validated) with the shared ``fields_set``: what pydantic's
-    constructor leaves behind, in a fraction of its time, for code that builds many records
-    from values it checked itself. Callers compare one built record with one pydantic made
-    before relying on it (see ``runs.stored``, ``results.pending_results``).
-
-    The fields go into the instance's own ``__dict__`` as pairs, in the same order every
-    time, so it stays a key-sharing dict (CPython's split table: the names kept once, in
-    the class): ~100 bytes less a record than a dict of its own, 10 MB for 100k results.
-    ``values`` is not kept."""
-    record = object.__new__(cls)
-    vars(record).update(values.items())  # pairs: a dict would be copied as a table of its own
-    _SET(record, "__pydantic_fields_set__", fields_set)
-    _SET(record, "__pydantic_extra__", None)
-    _SET(record, "__pydantic_private__", None)
-    return record
-
-
-_SET = object.__setattr__
-
-
-def lean_copy(record: LeanT, update: dict[str, Any]) -> LeanT:
-    """``record.model_copy(update=update)``, sharing its fields set as constructed ones do."""
-    copied = record.model_copy(update=update)
-    object.__setattr__(
-        copied, "__pydantic_fields_set__", shared_fields_set(copied.model_fields_set)
-    )
-    return copied
 
 
 class WorkflowNodeType(str, Enum):
@@ -350,16 +284,40 @@ class PlanGraph:
             finish[node_id] = start + duration.get(node_id, 0.0)
         return max(finish.values(), default=0.0)
 
-    def topological_order(self) -> list[str]:
-        indeg = {n: len(self.before[n]) for n in self.order}
-        ready = [n for n in self.order if indeg[n] == 0]
+    def remaining_path(self, position: dict[str, int], skip: Set[str] = frozenset()) -> list[float]:
+        """Longest path from each node to the end, weighted by estimated duration (default 1),
+        by ``position`` (in :attr:`order`); 0 for the nodes in ``skip`` (completed: they never
+        run). Only the nodes left are walked: what follows a node left is left too, so their
+        paths are whole without the others (on a resume at 90 %, a tenth of the plan)."""
+        remaining = [0.0] * len(self.order)
+        for n in reversed(self.topological_order(skip)):
+            weight = float(self.nodes[n].estimated_duration or 1.0)
+            remaining[position[n]] = weight + max(
+                (remaining[position[m]] for m in self.after[n]), default=0.0
+            )
+        return remaining
+
+    def topological_order(self, skip: Set[str] = frozenset()) -> list[str]:
+        """Every node after its dependencies; without the nodes in ``skip`` when given, which
+        must hold every dependency of the nodes it holds (what a resume has completed)."""
+        if skip:
+            before = self.before
+            indeg = {
+                n: sum(1 for b in before[n] if b not in skip) for n in self.order if n not in skip
+            }
+        else:
+            indeg = {n: len(self.before[n]) for n in self.order}
+        ready = [n for n, k in indeg.items() if k == 0]
         out: list[str] = []
         while ready:
             n = ready.pop()
             out.append(n)
             for m in self.after[n]:
-                indeg[m] -= 1
-                if indeg[m] == 0:
+                left = indeg.get(m)
+                if left is None:  # in ``skip`` though it follows a node that is not
+                    continue
+                indeg[m] = left - 1
+                if left == 1:
                     ready.append(m)
         return out
 

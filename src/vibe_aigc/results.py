@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from vibe_aigc.models import LeanRecord, lean_build, shared_fields_set
+from vibe_aigc.lean import LeanRecord, lean_build, shared_fields_set
 
 
 def utc_now() -> datetime:

@@ -50,7 +50,8 @@ from vibe_aigc.executor.events import EventKind, ProgressCallback, ProgressEvent
 from vibe_aigc.executor.runners import LocalRunner, NodeRunner
 from vibe_aigc.executor.waiting import first_finished
 from vibe_aigc.jsondata import json_data
-from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan, lean_copy
+from vibe_aigc.lean import lean_copy
+from vibe_aigc.models import PlanGraph, WorkflowNode, WorkflowNodeType, WorkflowPlan
 from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult, as_output, utc_now
 from vibe_aigc.retry import RetryPolicy, is_transient, retry_notice
 from vibe_aigc.tools import ToolRegistry, default_registry
@@ -298,7 +299,8 @@ class _Run:
         self.state = ExecutionResult.starting(plan.id, graph.order, completed)
         # per-node scheduling state in lists by position in graph.order (~50 B/node < dicts)
         self.position = {n: i for i, n in enumerate(graph.order)}
-        self.priority = _remaining_path(graph, self.position)
+        done = {n for n, r in completed.items() if r.status == ExecutionStatus.COMPLETED}
+        self.priority = graph.remaining_path(self.position, done)
 
         self.admit: Admit | None = None
         self.stopped: str | None = None  # why no more nodes start (admit said so)
@@ -486,15 +488,3 @@ class _Run:
                     hook,
                     exc_info=ending.exception(),
                 )
-
-
-def _remaining_path(graph: PlanGraph, position: dict[str, int]) -> list[float]:
-    """Longest path from each node to the end, weighted by estimated duration (default 1),
-    by position in ``graph.order``."""
-    remaining = [0.0] * len(graph.order)
-    for n in reversed(graph.topological_order()):
-        weight = float(graph.nodes[n].estimated_duration or 1.0)
-        remaining[position[n]] = weight + max(
-            (remaining[position[m]] for m in graph.after[n]), default=0.0
-        )
-    return remaining

@@ -22,7 +22,7 @@ from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError
 from vibe_aigc.jsondata import JsonText, TextedJson
-from vibe_aigc.models import lean_build, shared_fields_set
+from vibe_aigc.lean import lean_build, shared_fields_set
 from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
 
