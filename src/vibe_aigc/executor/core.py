@@ -372,18 +372,17 @@ class _Run:
             await hook.on_run_start(state)
         await self.event(EventKind.WORKFLOW_STARTED, message=f"{len(self.graph.order)} nodes")
 
+        done = {n for n, r in state.node_results.items() if r.status == ExecutionStatus.COMPLETED}
+        before = self.graph.before
+        # what each node left waits on (a completed node waits on nothing: it never runs)
         waiting = [
-            sum(
-                1
-                for b in self.graph.before[n]
-                if state.node_results[b].status != ExecutionStatus.COMPLETED
-            )
-            for n in self.graph.order
+            0 if n in done else sum(1 for b in before[n] if b not in done) for n in self.graph.order
         ]
         ready: list[tuple[float, int, str]] = []
         for i, n in enumerate(self.graph.order):
-            if state.node_results[n].status != ExecutionStatus.COMPLETED and waiting[i] == 0:
+            if waiting[i] == 0 and n not in done:
                 heapq.heappush(ready, (-self.priority[i], i, n))
+        del done  # a set of the plan's size, not kept for the run
         running: dict[asyncio.Task[NodeResult], str] = {}
         limit = self.executor.max_concurrency
         try:
