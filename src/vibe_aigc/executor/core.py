@@ -299,8 +299,7 @@ class _Run:
         self.state = ExecutionResult.starting(plan.id, graph.order, completed)
         # per-node scheduling state in lists by position in graph.order (~50 B/node < dicts)
         self.position = {n: i for i, n in enumerate(graph.order)}
-        done = {n for n, r in completed.items() if r.status == ExecutionStatus.COMPLETED}
-        self.priority = graph.remaining_path(self.position, done)
+        self.priority: list[float] = []  # longest remaining path, ranked in go()
 
         self.admit: Admit | None = None
         self.stopped: str | None = None  # why no more nodes start (admit said so)
@@ -373,6 +372,7 @@ class _Run:
         await self.event(EventKind.WORKFLOW_STARTED, message=f"{len(self.graph.order)} nodes")
 
         done = {n for n, r in state.node_results.items() if r.status == ExecutionStatus.COMPLETED}
+        self.priority = self.graph.remaining_path(self.position, done)  # the nodes left only
         before = self.graph.before
         # what each node left waits on (a completed node waits on nothing: it never runs)
         waiting = [

@@ -158,20 +158,17 @@ def chunked(pieces: Iterable[str]) -> Iterator[bytes]:
     pending: list[str] = []
     size = 0
     for piece in pieces:
-        if len(piece) >= CHUNK:
-            if pending:
-                yield "".join(pending).encode("utf-8")
-                pending.clear()
-                size = 0
-            for start in range(0, len(piece), CHUNK):
-                yield piece[start : start + CHUNK].encode("utf-8")
-            continue
-        pending.append(piece)
-        size += len(piece)
-        if size >= CHUNK:
+        long = len(piece) >= CHUNK
+        if not long:
+            pending.append(piece)
+            size += len(piece)
+        if pending and (long or size >= CHUNK):
             yield "".join(pending).encode("utf-8")
             pending.clear()
             size = 0
+        if long:
+            for start in range(0, len(piece), CHUNK):
+                yield piece[start : start + CHUNK].encode("utf-8")
     if pending:
         yield "".join(pending).encode("utf-8")
 
