@@ -180,9 +180,18 @@ class SegmentJournal:
 
     def _highest_seq(self, plan_dir: Path) -> int:
         """The seq of the newest line that decodes (-1 when there is none): the bound every
-        append must be above. Read from the end, one line at a time (decoding the whole
-        journal for it doubled a resume's reading and held every entry in memory)."""
+        append must be above. The last line is read alone (:func:`segment.last_line`); when
+        it does not decode, the segment is read from the end, one line at a time (decoding
+        the whole journal for it doubled a resume's reading and held every entry in memory)."""
         for _, path in reversed(segments(plan_dir)):
+            try:  # the last line alone, the segment not held: the one a writer appends to
+                line = segment.last_line(path)
+                if line:
+                    return int(self.codec.decode_line(line, str(path))["seq"])
+            except UnsupportedSchemaError:
+                raise  # written by a newer vibe-aigc: never written past
+            except (OSError, CheckpointCorruptError):
+                pass  # the careful way, line by line from the end, says what it is
             try:
                 raw = self._read_file(path)
             except (FileNotFoundError, CheckpointCorruptError):
