@@ -172,6 +172,38 @@ def test_shared_fields_sets_keep_pydantic_semantics() -> None:
     assert WorkflowNode.model_validate_json(node.model_dump_json()) == node
 
 
+def test_records_pydantic_builds_keep_their_fields_in_a_key_sharing_dict() -> None:
+    """Constructor, ``model_validate`` and ``model_validate_json`` alike: the fields live in
+    a dict that shares the class's names (smaller than a dict of its own), and the records
+    behave as pydantic's do (copies, assignment, a field added by assignment, pickling)."""
+    import copy
+    import pickle
+    import sys
+
+    data = {"id": "n1", "type": "transform", "description": "d", "dependencies": ["n0"]}
+    built = [
+        WorkflowNode(**data),
+        WorkflowNode.model_validate(data),
+        WorkflowNode.model_validate_json(json.dumps(data)),
+        NodeResult("n1", "completed", result={"x": 1}),
+    ]
+    for record in built:
+        own = dict(vars(record))
+        assert sys.getsizeof(vars(record)) < sys.getsizeof(own), type(record)
+        assert vars(record) == own
+        assert list(vars(record)) == list(type(record).model_fields)
+        for twin in (copy.copy(record), copy.deepcopy(record), pickle.loads(pickle.dumps(record))):
+            assert twin == record
+            assert twin.model_dump() == record.model_dump()
+    node = built[0]
+    node.description = "changed"
+    node.parameters["k"] = 1
+    assert node.model_dump()["description"] == "changed"
+    assert node.parameters == {"k": 1} and built[1].parameters == {}
+    assert node.model_fields_set == {"id", "type", "description", "dependencies"}
+    assert node.model_copy(update={"id": "n2"}).id == "n2" and node.id == "n1"
+
+
 def test_graph_edges_behave_as_sets() -> None:
     many = [WorkflowNode(id=f"d{i}", type="analyze", description="d") for i in range(12)]
     plan = WorkflowPlan(
