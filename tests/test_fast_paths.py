@@ -51,6 +51,21 @@ def test_written_lines_read_back_exactly() -> None:
         assert CODEC.decode_line(line, "j") == dict(record)
 
 
+def test_lines_read_back_share_their_names() -> None:
+    """Each resumed output is kept for the run: its names are one string for every line,
+    not a copy each, on the fast path and the strict one alike."""
+    made = [
+        {"seq": i, "node_id": f"n{i}", "result": {"output": {"caption": f"c{i}", "ok": True}}}
+        for i in range(3)
+    ]
+    lines = [CODEC.encode_line(record) for record in made]
+    lines.append(signed(b'{"seq":9,"result":{"output":{"ok":false,"caption":"x"}},"v":1}'))
+    outputs = [CODEC.decode_line(line, "j")["result"]["output"] for line in lines]
+    for output in outputs[1:]:
+        assert {id(name) for name in output} == {id(name) for name in outputs[0]}
+    assert [o["caption"] for o in outputs] == ["c0", "c1", "c2", "x"]
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [

@@ -51,6 +51,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -114,7 +115,9 @@ def _is_int(value: Any) -> bool:
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)  # in C; only a duplicate makes it shorter, then find which one
+    # names interned: the parser shares a name within one line only, and each resumed output
+    # held its own copies of the same few names; only a duplicate makes ``out`` shorter
+    out = {sys.intern(key): value for key, value in pairs}
     if len(out) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
