@@ -257,3 +257,43 @@ def test_a_durable_run_larger_than_a_batch_reads_back(tmp_path: Path) -> None:
     files = sorted((tmp_path / "big").glob("cp-*.json"))
     raw = files[-1].read_bytes()
     assert raw == documented_bytes(CODEC.decode(raw, "cp"))
+
+
+def test_results_replayed_from_the_journal_share_the_plans_strings(tmp_path: Path) -> None:
+    """A resume that replays the journal (here: the end snapshot lost) keeps no string of its
+    own per result: each result's node id is the plan's, each output's names one string."""
+
+    def plan() -> WorkflowPlan:
+        return WorkflowPlan(
+            id="shared-strings",
+            source_vibe=Vibe(description="v"),
+            root_nodes=[
+                WorkflowNode(
+                    id=f"s{i:03d}",
+                    type="transform",
+                    description="d",
+                    dependencies=[f"s{i - 1:03d}"] if i else [],
+                )
+                for i in range(40)
+            ],
+        )
+
+    folder = tmp_path / "cp"
+    first = asyncio.run(
+        MetaPlanner(executor=Echo(), checkpoint_dir=folder).execute_with_resume(plan())
+    )
+    assert first.status == ExecutionStatus.COMPLETED
+    snapshots = sorted((folder / "shared-strings").glob("cp-*.json"), key=os.path.getmtime)
+    assert len(snapshots) == 2
+    snapshots[-1].unlink()  # as if the run had died after its last journal line
+    given = plan()
+    again = asyncio.run(
+        MetaPlanner(executor=Echo(), checkpoint_dir=folder).execute_with_resume(given)
+    )
+    assert again.status == ExecutionStatus.COMPLETED
+    results = [again.node_results[node.id] for node in given.root_nodes]
+    assert all(r.resumed for r in results)
+    assert all(r.node_id is node.id for r, node in zip(results, given.root_nodes, strict=True))
+    names = {id(name) for r in results for name in r.output}
+    assert len(names) == 2  # "node" and "text", once each
+    assert [r.output for r in results] == [r.output for r in first.node_results.values()]

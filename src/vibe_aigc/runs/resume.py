@@ -120,6 +120,7 @@ class _Replay:
                 raise CheckpointCorruptError(source, f"record {seq}: a memo without a key")
             self.new_memos.setdefault(node_id, {})[key] = entry.get("value")
             return
+        node_id = self.graph.nodes[node_id].id  # the plan's string, not one more a result
         stored = entry.get("result")
         self.new_results[node_id] = node_result_of(node_id, stored, source, f"record {seq}")
         text = resumed_text(stored)
@@ -209,8 +210,10 @@ def _completed(
     """The completed ones of the results a load built, marked resumed in place (they are the
     state's own): a stored result and the scheduler take them as they are, no copy each; and
     the others (failed or skipped: what a retry runs again). The record gives its results up
-    (the state holds them now; a sealed file's were their text, megabytes at 100k nodes)."""
-    record.pop("node_results", None)
+    (the state holds them now; a sealed file's were their text, megabytes at 100k nodes),
+    and its lists of node ids, checked already (a list of every id: 64 bytes a node)."""
+    for key in ("node_results", "completed_nodes", "pending_nodes"):
+        record.pop(key, None)
     completed: dict[str, NodeResult] = {}
     others: list[str] = []
     done = ExecutionStatus.COMPLETED
