@@ -297,3 +297,28 @@ def test_results_replayed_from_the_journal_share_the_plans_strings(tmp_path: Pat
     names = {id(name) for r in results for name in r.output}
     assert len(names) == 2  # "node" and "text", once each
     assert [r.output for r in results] == [r.output for r in first.node_results.values()]
+
+
+def test_a_snapshot_form_is_kept_with_its_result_only() -> None:
+    """What a run's snapshots reuse is kept in the result itself: a copy, a pickle or a
+    rebuilt result is another result and has none (then it is dumped afresh)."""
+    import copy
+    import pickle
+
+    from vibe_aigc.jsondata import JsonText
+    from vibe_aigc.results import keep_snapshot_form, snapshot_form
+
+    result = NodeResult("a", "completed", result={"x": 1})
+    assert snapshot_form(result) is None
+    text = JsonText('{"node_id":"a"}')
+    keep_snapshot_form(result, text)
+    assert snapshot_form(result) is text
+    assert "_snapshot_form" not in result.model_dump() and "_snapshot_form" not in vars(result)
+    for other in (
+        result.model_copy(),
+        result.model_copy(update={"resumed": True}),
+        copy.deepcopy(result),
+        pickle.loads(pickle.dumps(result)),
+    ):
+        assert snapshot_form(other) is None
+    assert result == NodeResult("a", "completed", result={"x": 1})

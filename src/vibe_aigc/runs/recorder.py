@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
@@ -24,7 +24,13 @@ from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.jsontext import canonical_text
 from vibe_aigc.persistence.records import memo_entry, result_entry
 from vibe_aigc.persistence.redaction import has_secret_values, redact_record
-from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.results import (
+    ExecutionResult,
+    ExecutionStatus,
+    NodeResult,
+    keep_snapshot_form,
+    snapshot_form,
+)
 from vibe_aigc.runs.plantext import checked_plan_text
 from vibe_aigc.runs.stored import result_text
 from vibe_aigc.runs.writer import JournalWriter
@@ -72,8 +78,7 @@ class SnapshotParts:
                 self._plan_json = {**stored, "root_nodes": nodes}
             else:  # stored redacted: its text is what every snapshot of the run holds
                 self._plan_text = canonical_text(stored)
-        self.results: dict[str, tuple[NodeResult, dict[str, Any] | JsonText]] = {}
-        self._unchecked: list[str] = []
+        self._unchecked: list[NodeResult] = []  # dumped for a snapshot not saved yet
 
     def _take(self, text: JsonText) -> bool:
         """Use ``text``, the plan's redacted canonical text, with the vibe's JSON (checked
@@ -115,24 +120,27 @@ class SnapshotParts:
         self._plan_text, self._plan_json = canonical_text(redacted), None  # the text will do
         return self._plan_text, self._vibe_json
 
-    def journaled(self, result: NodeResult, dumped: KnownJson | JsonText) -> None:
-        self.results[result.node_id] = (result, dumped)
+    @staticmethod
+    def journaled(result: NodeResult, dumped: KnownJson | JsonText) -> None:
+        """``result`` was journaled as ``dumped``: the snapshots reuse it (kept with the
+        result: a result replaced by another, a copy say, is dumped afresh)."""
+        keep_snapshot_form(result, dumped)
 
     def result_json(self, result: NodeResult) -> dict[str, Any] | JsonText:
-        cached = self.results.get(result.node_id)
-        if cached is not None and cached[0] is result:
-            return cached[1]
+        cached = snapshot_form(result)
+        if cached is not None:
+            return cast("dict[str, Any] | JsonText", cached)
         dumped = result.model_dump(mode="json", exclude_none=True)
-        self.results[result.node_id] = (result, dumped)
-        self._unchecked.append(result.node_id)
+        keep_snapshot_form(result, dumped)
+        self._unchecked.append(result)
         return dumped
 
     def checked(self) -> None:
         """A snapshot holding the results dumped so far was encoded (so checked) and saved."""
-        for node_id in self._unchecked:
-            result, dumped = self.results[node_id]
+        for result in self._unchecked:
+            dumped = snapshot_form(result)
             if type(dumped) is dict:
-                self.results[node_id] = (result, KnownJson(dumped))
+                keep_snapshot_form(result, KnownJson(dumped))
         self._unchecked.clear()
 
 
