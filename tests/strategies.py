@@ -1,4 +1,4 @@
-"""Hypothesis strategies for plans (shared by property tests)."""
+"""Hypothesis strategies for plans (shared by property tests), and a plain chain plan."""
 
 from __future__ import annotations
 
@@ -69,3 +69,17 @@ def plans(draw: st.DrawFn) -> WorkflowPlan:
         source_vibe=vibe,
         root_nodes=roots,
     )
+
+
+def chain_plan(n: int, plan_id: str, prefix: str = "n") -> WorkflowPlan:
+    """A chain of ``n`` transform nodes ``<prefix>0`` ... each waiting on the one before."""
+    nodes = [
+        WorkflowNode(
+            id=f"{prefix}{i}",
+            type="transform",
+            description="step",
+            dependencies=[f"{prefix}{i - 1}"] if i else [],
+        )
+        for i in range(n)
+    ]
+    return WorkflowPlan(id=plan_id, root_nodes=nodes, source_vibe=Vibe(description="x"))

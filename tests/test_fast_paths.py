@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from vibe_aigc import MetaPlanner, Vibe, WorkflowExecutor, WorkflowNode, WorkflowPlan
+from strategies import chain_plan
+from vibe_aigc import MetaPlanner, WorkflowExecutor, WorkflowPlan
 from vibe_aigc.errors import CheckpointCorruptError, CheckpointEncodeError
 from vibe_aigc.jsondata import KnownJson, check_json_data, json_data
 from vibe_aigc.persistence.codec import JsonCodec
@@ -117,16 +118,7 @@ class Flaky(WorkflowExecutor):
 
 
 def chain(n: int) -> WorkflowPlan:
-    nodes = [
-        WorkflowNode(
-            id=f"n{i}",
-            type="transform",
-            description="step",
-            dependencies=[f"n{i - 1}"] if i else [],
-        )
-        for i in range(n)
-    ]
-    return WorkflowPlan(id="fast-chain", root_nodes=nodes, source_vibe=Vibe(description="x"))
+    return chain_plan(n, "fast-chain")
 
 
 def checkpoints(folder: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from strategies import chain_plan
 from vibe_aigc import (
     ExecutionStatus,
     MetaPlanner,
@@ -264,19 +265,7 @@ def test_results_replayed_from_the_journal_share_the_plans_strings(tmp_path: Pat
     own per result: each result's node id is the plan's, each output's names one string."""
 
     def plan() -> WorkflowPlan:
-        return WorkflowPlan(
-            id="shared-strings",
-            source_vibe=Vibe(description="v"),
-            root_nodes=[
-                WorkflowNode(
-                    id=f"s{i:03d}",
-                    type="transform",
-                    description="d",
-                    dependencies=[f"s{i - 1:03d}"] if i else [],
-                )
-                for i in range(40)
-            ],
-        )
+        return chain_plan(40, "shared-strings", prefix="s")
 
     folder = tmp_path / "cp"
     first = asyncio.run(
