@@ -311,3 +311,46 @@ def test_a_snapshot_form_is_kept_with_its_result_only() -> None:
     ):
         assert snapshot_form(other) is None
     assert result == NodeResult("a", "completed", result={"x": 1})
+
+
+class FailsOnce(WorkflowExecutor):
+    """Node s3 fails in the first run only."""
+
+    def __init__(self, fail: bool) -> None:
+        super().__init__()
+        self.fail = fail
+
+    async def execute_node(self, node: WorkflowNode, context: Any) -> Any:
+        if self.fail and node.id == "s3":
+            raise ValueError("not this time")
+        return {"node": node.id}
+
+
+@pytest.mark.parametrize("lose_end_snapshot", [True, False])
+def test_a_resumed_runs_snapshot_holds_each_result_as_it_is(
+    tmp_path: Path, lose_end_snapshot: bool
+) -> None:
+    """The texts a load keeps with its results (journal lines, or a sealed snapshot's
+    entries) are what the resumed run's snapshot holds; a result that failed and runs again
+    is written as it ends, not as the text it was loaded with."""
+    folder = tmp_path / "cp"
+    first = asyncio.run(
+        MetaPlanner(executor=FailsOnce(True), checkpoint_dir=folder).execute_with_resume(
+            chain_plan(8, "forms", prefix="s")
+        )
+    )
+    assert first.node_results["s3"].status == ExecutionStatus.FAILED
+    plan_dir = folder / "forms"
+    if lose_end_snapshot:  # the results come back from the journal's lines
+        sorted(plan_dir.glob("cp-*.json"), key=os.path.getmtime)[-1].unlink()
+    again = asyncio.run(
+        MetaPlanner(executor=FailsOnce(False), checkpoint_dir=folder).execute_with_resume(
+            chain_plan(8, "forms", prefix="s")
+        )
+    )
+    assert again.status == ExecutionStatus.COMPLETED
+    assert [n for n, r in again.node_results.items() if r.resumed] == ["s0", "s1", "s2"]
+    newest = sorted(plan_dir.glob("cp-*.json"), key=os.path.getmtime)[-1]
+    stored = json.loads(newest.read_text())["node_results"]
+    for node_id, result in again.node_results.items():
+        assert stored[node_id] == result.model_dump(mode="json", exclude_none=True), node_id

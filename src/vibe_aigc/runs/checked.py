@@ -8,28 +8,32 @@ from __future__ import annotations
 from typing import Any
 
 from vibe_aigc.errors import CheckpointCorruptError
-from vibe_aigc.jsondata import JsonText
 from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence.codec import parse_kept
 from vibe_aigc.persistence.kept import StoredEntries, StoredText, value_texts
 from vibe_aigc.persistence.redaction import redact_record
 from vibe_aigc.results import ExecutionStatus, NodeResult
 from vibe_aigc.runs.plantext import plan_text
-from vibe_aigc.runs.stored import direct_result, node_result_of, resumed_text_of
+from vibe_aigc.runs.stored import (
+    direct_result,
+    keep_resumed_text,
+    node_result_of,
+    resumed_text_of,
+)
 
 
 def results_from_record(
     record: dict[str, Any],
     source: str = "checkpoint",
-    texts: dict[str, JsonText] | None = None,
+    keep_texts: bool = False,
     resumed: bool = False,
 ) -> dict[str, NodeResult]:
     """The node results of a checkpoint record; CheckpointCorruptError if one is invalid.
     Results a sealed file handed over unparsed (:class:`StoredEntries`) are parsed and built
-    one at a time, and ``texts`` (when given) gains the snapshot text of each (see
-    :func:`~vibe_aigc.runs.stored.resumed_text_of`). ``resumed``: completed ones built in the
-    shapes the library writes come marked resumed already (see
-    :func:`~vibe_aigc.runs.stored.direct_result`)."""
+    one at a time; with ``keep_texts``, each completed one keeps its snapshot text (see
+    :func:`~vibe_aigc.runs.stored.resumed_text_of`, ``results.snapshot_form``).
+    ``resumed``: completed ones built in the shapes the library writes come marked resumed
+    already (see :func:`~vibe_aigc.runs.stored.direct_result`)."""
     stored = record.get("node_results") or {}
     if type(stored) is StoredText:
         stored = _parsed(stored)
@@ -44,14 +48,12 @@ def results_from_record(
         batch = parse_kept(batch_text, source, "node_results")
         for node_id, data in batch.items():
             out[node_id] = _result(node_id, data, source, resumed)
-        if texts is not None:
+        if keep_texts:
             keys = list(batch)
             for node_id, text in zip(keys, value_texts(lines, keys), strict=True):
                 kept = resumed_text_of(batch[node_id], text) if text is not None else None
                 if kept is not None:
-                    texts[node_id] = kept
-                else:
-                    texts.pop(node_id, None)
+                    keep_resumed_text(out[node_id], kept)
     return out
 
 

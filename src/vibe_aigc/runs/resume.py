@@ -15,7 +15,13 @@ from vibe_aigc.jsondata import JsonText, KnownJson
 from vibe_aigc.models import PlanGraph, WorkflowPlan, plan_graph
 from vibe_aigc.persistence import Lease, WorkflowPersistenceManager
 from vibe_aigc.persistence.records import is_memo
-from vibe_aigc.results import ExecutionResult, ExecutionStatus, NodeResult
+from vibe_aigc.results import (
+    ExecutionResult,
+    ExecutionStatus,
+    NodeResult,
+    keep_snapshot_form,
+    snapshot_form,
+)
 from vibe_aigc.runs.checked import (
     KEEP_TEXT,
     check_closed,
@@ -24,7 +30,7 @@ from vibe_aigc.runs.checked import (
     plan_of_record,
     results_from_record,
 )
-from vibe_aigc.runs.stored import mark_resumed, node_result_of, resumed_text
+from vibe_aigc.runs.stored import keep_resumed_text, mark_resumed, node_result_of, resumed_text
 
 log = logging.getLogger("vibe_aigc.checkpoints")
 
@@ -54,9 +60,6 @@ class ResumeState:
     from_store: bool = True
     """True while every result in ``completed`` is as the load decoded it from the store
     (exact JSON data: see :func:`stored_forms`)."""
-    texts: dict[str, JsonText] = field(default_factory=dict)
-    """Snapshot texts of results in ``completed`` read with their text (journal lines, a
-    sealed snapshot's entries)."""
     retryable: list[str] = field(default_factory=list)
     """The loaded results that are not completed (failed or skipped)."""
 
@@ -64,8 +67,8 @@ class ResumeState:
 class _Replay:
     """Journal records applied to ``results``/``memos`` one by one, as the store reads them
     (none is held: :meth:`add` is the read's ``into``); :meth:`finish` applies them all and
-    returns the last seq. ``texts`` gains the snapshot text of each result read with its text
-    (see :func:`~vibe_aigc.runs.stored.resumed_text`).
+    returns the last seq. Each completed result read with its text keeps it as its snapshot
+    form (see :func:`~vibe_aigc.runs.stored.resumed_text`, ``keep_resumed_text``).
 
     :meth:`finish` raises CheckpointCorruptError (and changes nothing) when a record is not
     what the hook writes, names another plan, or when records right after the checkpoint are
@@ -78,14 +81,12 @@ class _Replay:
         after_seq: int,
         results: dict[str, NodeResult],
         memos: dict[str, dict[str, Any]],
-        texts: dict[str, JsonText],
     ) -> None:
-        self.plan, self.results, self.memos, self.texts = plan, results, memos, texts
+        self.plan, self.results, self.memos = plan, results, memos
         self.source = f"journal of plan {plan.id!r}"
         self.graph: PlanGraph | None = None  # built with the first record
         self.new_results: dict[str, NodeResult] = {}
         self.new_memos: dict[str, dict[str, Any]] = {}
-        self.new_texts: dict[str, JsonText] = {}
         self.last = self.top = after_seq
         self.error: CheckpointCorruptError | None = None
 
@@ -124,10 +125,8 @@ class _Replay:
         stored = entry.get("result")
         self.new_results[node_id] = node_result_of(node_id, stored, source, f"record {seq}")
         text = resumed_text(stored)
-        if text is not None:
-            self.new_texts[node_id] = text
-        elif node_id in self.new_texts:  # a later record without a text replaces the result
-            del self.new_texts[node_id]
+        if text is not None:  # kept with the result: one that replaces it has its own
+            keep_resumed_text(self.new_results[node_id], text)
 
     def finish(self) -> int:
         if self.error is not None:
@@ -138,7 +137,6 @@ class _Replay:
                 self.plan, {**self.results, **new_results}, new_results, self.source, self.graph
             )
         self.results.update(new_results)
-        self.texts.update(self.new_texts)
         for node_id, notes in self.new_memos.items():
             self.memos.setdefault(node_id, {}).update(notes)
         return self.last
@@ -235,16 +233,15 @@ def _loaded(
     checkpoint_id: str,
     plan_id: str,
     given: WorkflowPlan | None,
-    texts: dict[str, JsonText] | None = None,
 ) -> _Loaded:
     """A checkpoint's record, its plan (``given`` when it stores exactly so) with the flag of
     :func:`~vibe_aigc.runs.checked.plan_of_record`, its results (completed ones marked
-    resumed) and its memos, checked; CheckpointCorruptError otherwise. ``texts`` gains the
-    results' snapshot texts when something is left to run (they serve its snapshots)."""
+    resumed) and its memos, checked; CheckpointCorruptError otherwise. Completed results
+    keep their snapshot texts when something is left to run (they serve its snapshots)."""
     record = manager.load_checkpoint(checkpoint_id, plan_id, KEEP_TEXT)
     plan, validated = plan_of_record(record, checkpoint_id, given)
     left = record.get("pending_nodes") or record.get("state") != "completed"
-    results = results_from_record(record, checkpoint_id, texts if left else None, resumed=True)
+    results = results_from_record(record, checkpoint_id, keep_texts=bool(left), resumed=True)
     check_listed(results, record["completed_nodes"], checkpoint_id)
     return record, plan, validated, results, memos_from_record(record, checkpoint_id)
 
@@ -288,11 +285,8 @@ def _newest(
         return None
     skipped = False
     for candidate in ids:
-        texts: dict[str, JsonText] = {}
         try:
-            record, plan, validated, results, memos = _loaded(
-                manager, candidate, plan_id, given, texts
-            )
+            record, plan, validated, results, memos = _loaded(manager, candidate, plan_id, given)
         except UnsupportedSchemaError:
             raise  # a newer vibe-aigc wrote it: falling back would hide its work; upgrade
         except StoreUnavailableError:
@@ -304,7 +298,7 @@ def _newest(
             skipped = True
             continue
         seq = record["journal_seq"]
-        replay = _Replay(plan, seq, results, memos, texts)
+        replay = _Replay(plan, seq, results, memos)
         journal_after(manager, lease, plan_id, seq, warnings, replay)
         graph = replay.graph  # built only when there were entries to replay
         try:
@@ -325,7 +319,6 @@ def _newest(
             memos,
             covered=not skipped,
             graph=graph,
-            texts=texts,
             validated=validated,
             as_stored=plan is given,
             retryable=others,
@@ -367,20 +360,22 @@ def stored_result(state: ResumeState) -> ExecutionResult:
     )
 
 
-def stored_forms(state: ResumeState | None) -> list[tuple[NodeResult, KnownJson | JsonText]]:
-    """Each result the state loaded, with its JSON form for snapshots: its text when the
-    journal gave one (``texts``), else its dump marked known JSON (decoded from a checked
-    file, it is exact JSON data: the codec refused anything else), so no snapshot walks or
-    encodes it again. Results an edited plan's take-over changed are not among them (their
-    state says so: ``from_store`` False)."""
-    if state is None or not state.from_store:
-        return []
-    texts = state.texts
+def keep_stored_forms(state: ResumeState | None) -> None:
+    """Give each completed result the state loaded its JSON form for snapshots: the text the
+    load kept with it (a journal line's, a sealed snapshot's entry), else its dump marked
+    known JSON (decoded from a checked file, it is exact JSON data: the codec refused
+    anything else), so no snapshot walks or encodes it again. After an edited plan's
+    take-over (``from_store`` False) none keeps one: the snapshots dump them afresh."""
+    if state is None:
+        return
+    if not state.from_store:
+        for result in state.completed.values():
+            keep_snapshot_form(result, None)
+        return
     with bulk_load(keep=True):  # only acyclic JSON, kept for the run
-        return [
-            (r, text if (text := texts.get(n)) is not None else _dumped(r))
-            for n, r in state.completed.items()
-        ]
+        for result in state.completed.values():
+            if snapshot_form(result) is None:
+                keep_snapshot_form(result, _dumped(result))
 
 
 def _dumped(result: NodeResult) -> KnownJson:

@@ -59,9 +59,9 @@ from vibe_aigc.runs.recorder import CheckpointHook, checkpoint_body, in_thread, 
 from vibe_aigc.runs.resume import (
     ResumeState,
     journal_after,
+    keep_stored_forms,
     keep_unchanged,
     load_resume_state,
-    stored_forms,
     stored_result,
     take_stored_plan_json,
     validated_graph,
@@ -301,8 +301,7 @@ class RunService:
             start_snapshot=not (resume is not None and resume.covered),
             stored_plan=take_stored_plan_json(plan, resume),
         )
-        for resumed, dumped in stored_forms(resume):  # known JSON: not checked again
-            hook.parts.journaled(resumed, dumped)
+        keep_stored_forms(resume)  # known JSON: not checked again
         gate = self.gate() if self.gate is not None else None
         planning = _PlanningUsage(self.planning_usage.pop(plan.id, None))
         hooks: list[Any] = [planning, hook] if gate is None else [gate, planning, hook]

@@ -24,7 +24,7 @@ from vibe_aigc.errors import CheckpointCorruptError
 from vibe_aigc.jsondata import JsonText, TextedJson
 from vibe_aigc.lean import lean_build, shared_fields_set
 from vibe_aigc.persistence.jsontext import canonical_text
-from vibe_aigc.results import ExecutionStatus, NodeResult, as_output
+from vibe_aigc.results import ExecutionStatus, NodeResult, as_output, keep_snapshot_form
 
 _FINISHED = {
     s.value: s for s in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.SKIPPED)
@@ -113,6 +113,15 @@ def resumed_text(stored: Any) -> JsonText | None:
     if type(stored) is not TextedJson or stored.get("resumed") is not False:
         return None
     return resumed_text_of(stored, stored.text)
+
+
+def keep_resumed_text(result: NodeResult, text: JsonText) -> None:
+    """Keep ``text`` (a :func:`resumed_text`) as the snapshot form of a loaded ``result``
+    when it is completed: the load marks completed results resumed, in place, so the text
+    says what the result will hold. A failed or skipped one keeps none (it stays unmarked,
+    and a run that takes it up runs it again)."""
+    if result.status is ExecutionStatus.COMPLETED:
+        keep_snapshot_form(result, text)
 
 
 def resumed_text_of(data: dict[str, Any], text: str) -> JsonText | None:
