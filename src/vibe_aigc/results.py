@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from vibe_aigc.jsondata import JsonText
 from vibe_aigc.lean import LeanRecord, lean_build, shared_fields_set
 
 
@@ -117,15 +118,20 @@ class NodeResult(LeanRecord):
         return cls.model_construct(**fields)
 
 
-def snapshot_form(result: NodeResult) -> Any:
+SnapshotForm = dict[str, Any] | JsonText
+"""A result's JSON form in a snapshot: its canonical text, or its JSON data."""
+
+
+def snapshot_form(result: NodeResult) -> SnapshotForm | None:
     """The JSON form a run's snapshots hold for ``result`` (its canonical text, mostly), kept
     with the result by :func:`keep_snapshot_form`; None when none was kept. Kept in a slot of
     the result itself: no table of its own (~100 bytes a result at 100k nodes), and a copy of
     the result, a different result, has none (pydantic's copies and pickles skip slots)."""
-    return getattr(result, "_snapshot_form", None)
+    form: SnapshotForm | None = getattr(result, "_snapshot_form", None)
+    return form
 
 
-def keep_snapshot_form(result: NodeResult, form: Any) -> None:
+def keep_snapshot_form(result: NodeResult, form: SnapshotForm | None) -> None:
     """Keep ``form`` as the JSON form of ``result`` as it is now (see :func:`snapshot_form`)."""
     object.__setattr__(result, "_snapshot_form", form)
 

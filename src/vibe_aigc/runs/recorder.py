@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from vibe_aigc.bulk import bulk_load
 from vibe_aigc.errors import CheckpointEncodeError, NodeExecutionError
@@ -129,7 +129,7 @@ class SnapshotParts:
     def result_json(self, result: NodeResult) -> dict[str, Any] | JsonText:
         cached = snapshot_form(result)
         if cached is not None:
-            return cast("dict[str, Any] | JsonText", cached)
+            return cached
         dumped = result.model_dump(mode="json", exclude_none=True)
         keep_snapshot_form(result, dumped)
         self._unchecked.append(result)

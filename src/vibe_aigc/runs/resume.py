@@ -59,7 +59,7 @@ class ResumeState:
     ``workflow_plan`` (compared while loading): snapshots may reuse that JSON."""
     from_store: bool = True
     """True while every result in ``completed`` is as the load decoded it from the store
-    (exact JSON data: see :func:`stored_forms`)."""
+    (exact JSON data: see :func:`keep_stored_forms`)."""
     retryable: list[str] = field(default_factory=list)
     """The loaded results that are not completed (failed or skipped)."""
 
@@ -123,10 +123,12 @@ class _Replay:
             return
         node_id = self.graph.nodes[node_id].id  # the plan's string, not one more a result
         stored = entry.get("result")
-        self.new_results[node_id] = node_result_of(node_id, stored, source, f"record {seq}")
+        result = self.new_results[node_id] = node_result_of(
+            node_id, stored, source, f"record {seq}"
+        )
         text = resumed_text(stored)
         if text is not None:  # kept with the result: one that replaces it has its own
-            keep_resumed_text(self.new_results[node_id], text)
+            keep_resumed_text(result, text)
 
     def finish(self) -> int:
         if self.error is not None:

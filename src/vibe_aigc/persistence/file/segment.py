@@ -135,13 +135,9 @@ class Scan:
 
 def examine(raw: bytes) -> Extent:
     """The :class:`Extent` of a segment's bytes."""
-    return scan_of(raw).extent
-
-
-def scan_of(raw: bytes) -> Scan:
     found = Scan()
     found.feed(raw)
-    return found
+    return found.extent
 
 
 def _keep(scan: Scan) -> tuple[int, bool]:
