@@ -16,8 +16,10 @@ import asyncio
 import gc
 import hashlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -625,21 +627,47 @@ def test_a_runs_pending_results_are_what_pydantic_builds() -> None:
     ),
     cut=st.integers(0, 40),
     asked=st.lists(st.integers(0, 40), max_size=4),
+    block=st.integers(1, 9),
 )
-def test_segment_lines_are_the_lines_of_the_data(raw: bytes, cut: int, asked: list[int]) -> None:
-    """A segment's lines (found lazily: a covered journal reads its last line only) are
-    exactly the newline-ended lines of its data, whatever is asked first."""
+def test_segment_lines_are_the_lines_of_the_data(
+    raw: bytes, cut: int, asked: list[int], block: int
+) -> None:
+    """A segment's lines (read a block at a time, found lazily: a covered journal reads its
+    last line only) are exactly the newline-ended lines of its data, whatever is asked first
+    and wherever the blocks cut them."""
     from vibe_aigc.persistence.file.lines import Lines
 
     end = min(cut, len(raw))
     *complete, tail = raw[:end].split(b"\n")
-    lines = Lines(raw, end)
-    assert len(lines) == len(complete) and lines.tail == tail
-    for index in asked:  # in any order, the last one possibly first
-        if index < len(complete):
-            assert lines[index] == complete[index]
-    for skip in (0, len(complete) // 2, len(complete), len(complete) + 1):
-        assert list(lines.after(skip)) == complete[skip:]
+    last = raw.rfind(b"\n", 0, end)
+    with tempfile.TemporaryFile() as file:
+        file.write(raw)
+        file.flush()
+        lines = Lines(file.fileno(), end, last, raw.rfind(b"\n", 0, max(last, 0)) + 1, block)
+        assert len(lines) == len(complete) and lines.tail == tail
+        assert lines.last_line() == (complete[-1] if complete else None)
+        for index in asked:  # in any order, the last one possibly first
+            if index < len(complete):
+                assert lines[index] == complete[index]
+        for skip in (0, 1, len(complete) // 2, len(complete) - 1, len(complete), len(complete) + 1):
+            assert list(lines.after(max(skip, 0))) == complete[max(skip, 0) :]
+
+
+def test_a_segment_cut_while_it_is_read_is_an_error_not_fewer_lines(tmp_path: Path) -> None:
+    """Lines read a block at a time from a file cut meanwhile (no writer cuts before the
+    scan's last newline: this is another program) raise OSError instead of ending early."""
+    from vibe_aigc.persistence.file.lines import Lines
+
+    path = tmp_path / "segment"
+    path.write_bytes(b"one\ntwo\nthree\n")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        lines = Lines(fd, 14, 13, 8, block=4)
+        os.ftruncate(fd, 6)
+        with pytest.raises(OSError):
+            list(lines.after(0))
+    finally:
+        os.close(fd)
 
 
 def test_a_journal_the_snapshot_covers_is_not_read_past_its_last_line(tmp_path: Path) -> None:

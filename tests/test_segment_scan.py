@@ -126,3 +126,37 @@ def test_the_last_line_does_not_wait_on_a_fifo(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(OSError):
         segment.last_line(fifo)
+
+
+def test_reading_a_large_journal_does_not_hold_it(tmp_path: Path) -> None:
+    """A resume reads its journal a block at a time: a ~8 MB segment is never held whole
+    (it was, while every entry it replays was built: a resumed 100k-node run's peak), whether
+    the snapshot covers it all but its last lines or the reader takes each entry as it comes."""
+    from vibe_aigc.persistence.codec import JsonCodec
+    from vibe_aigc.persistence.file.store import FileCheckpointStore
+    from vibe_aigc.persistence.records import result_entry
+
+    codec = JsonCodec()
+    plan = tmp_path / "big"
+    plan.mkdir()
+    result = {"node_id": "n", "output": {"pad": "p" * 300}, "status": "completed"}
+    with (plan / "journal-000000000000.jsonl").open("wb") as out:
+        for seq in range(20_000):
+            out.write(codec.encode_line(result_entry("run", "big", "n", result) | {"seq": seq}))
+        out.write(bytes(segment.ROOM_MIN))
+    store = FileCheckpointStore(tmp_path)
+    seen: list[int] = []
+    tracemalloc.start()
+    try:
+        tail = store.read_entries("big", 19_996)
+        _, covered_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        every = store.read_entries("big", -1, lambda entry: seen.append(entry["seq"]))
+        _, streamed_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [e["seq"] for e in tail.entries] == [19_997, 19_998, 19_999] and tail.damage is None
+    assert seen == list(range(20_000)) and every.damage is None and every.warnings == []
+    size = (plan / "journal-000000000000.jsonl").stat().st_size
+    assert covered_peak < 3 * segment.ROOM_MAX < size // 2, covered_peak
+    assert streamed_peak - 20_000 * 100 < 3 * segment.ROOM_MAX, streamed_peak

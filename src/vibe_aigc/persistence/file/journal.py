@@ -38,6 +38,7 @@ SEGMENT_RE = re.compile(r"journal-(\d{12,})\.jsonl")
 QUARANTINE_RE = re.compile(r"quarantined-journal-(\d{12,})\.jsonl(\.\d+)?")
 
 ReadFile = Callable[[Path], bytes]
+OpenFile = Callable[[Path], int]
 
 
 def segment_name(start_seq: int) -> str:
@@ -116,9 +117,10 @@ def _ending(
 class SegmentJournal:
     """Appends and reads one store's journals (see the module docstring)."""
 
-    def __init__(self, codec: Codec, read_file: ReadFile) -> None:
+    def __init__(self, codec: Codec, read_file: ReadFile, open_file: OpenFile) -> None:
         self.codec = codec
         self._read_file = read_file
+        self._open_file = open_file  # segments are read through it a block at a time
         # plan folder -> (folder's (inode, mtime_ns), segment start seq, open segment).
         # A folder whose entries changed (a rotation, a compaction, another store's work)
         # has a new mtime, so the cached segment is only reused while it is still current.
@@ -283,54 +285,80 @@ class SegmentJournal:
             if limit is not None and limit - 1 <= after_seq:
                 continue  # every record of this segment is <= after_seq
             try:
-                raw = self._read_file(path)
+                fd = self._open_file(path)
             except FileNotFoundError:  # compacted meanwhile
                 continue
             except CheckpointCorruptError as exc:
                 found.damage = f"{path}: {exc.reason}"
                 return found
-            extent = segment.examine(raw)
-            lines = Lines(raw, extent.data_end)
-            tail = lines.tail  # b"" when the data ends with a newline
-            end_damage, end_warning = _ending(path, extent, lines, newest)
-            if end_damage is not None:
-                found.damage = end_damage  # unless a line before it is damaged too
-            skip = self._covered_lines(lines, start, after_seq, str(path))
-            if skip:
-                previous = after_seq
-            for number, line in enumerate(lines.after(skip), skip + 1):
-                try:
-                    record = self.codec.decode_line(line, str(path))
-                except UnsupportedSchemaError:
-                    raise  # written by a newer vibe-aigc: not damage, never dropped
-                except CheckpointCorruptError as exc:
-                    if newest and not tail and number == len(lines):
-                        found.warnings.append(
-                            f"{path}: dropped a damaged last line {number} ({exc.reason}; "
-                            "a crash probably interrupted an append)"
-                        )
-                        break
-                    found.damage = f"{path}: line {number}: {exc.reason}"
-                    return found
-                seq = record["seq"]
-                problem = None
-                if seq < start:
-                    problem = f"seq {seq} is below the segment's first seq {start}"
-                elif limit is not None and seq >= limit:
-                    problem = f"seq {seq} belongs to the next segment (from {limit})"
-                elif previous is not None and seq <= previous:
-                    problem = f"seq {seq} does not follow seq {previous}"
-                if problem is not None:
-                    found.damage = f"{path}: line {number}: {problem}"
-                    return found
-                previous = seq
-                if seq > after_seq:
-                    add(record)
+            try:
+                previous = self._read_segment(
+                    fd, path, (start, limit, newest), after_seq, previous, found, add
+                )
+            except OSError as exc:
+                found.damage = f"{path}: cannot be read ({exc})"
+            finally:
+                os.close(fd)
             if found.damage is not None:
                 return found
-            if end_warning is not None:
-                found.warnings.append(end_warning)
         return found
+
+    def _read_segment(
+        self,
+        fd: int,
+        path: Path,
+        where: tuple[int, int | None, bool],
+        after_seq: int,
+        previous: int | None,
+        found: JournalRead,
+        add: Callable[[Record], None],
+    ) -> int | None:
+        """One segment's entries after ``after_seq`` handed to ``add``, read through ``fd``
+        a block at a time (``where``: its first seq, the next segment's, whether it is the
+        newest); damage is set on ``found``. Returns the last seq read (``previous`` when
+        none); OSError when the file cannot be read."""
+        start, limit, newest = where
+        scan = segment.scan_fd(fd)
+        extent = scan.extent
+        lines = Lines(fd, extent.data_end, extent.valid_end - 1, scan.line_start)
+        tail = lines.tail  # b"" when the data ends with a newline
+        end_damage, end_warning = _ending(path, extent, lines, newest)
+        if end_damage is not None:
+            found.damage = end_damage  # unless a line before it is damaged too
+        skip = self._covered_lines(lines, start, after_seq, str(path))
+        if skip:
+            previous = after_seq
+        for number, line in enumerate(lines.after(skip), skip + 1):
+            try:
+                record = self.codec.decode_line(line, str(path))
+            except UnsupportedSchemaError:
+                raise  # written by a newer vibe-aigc: not damage, never dropped
+            except CheckpointCorruptError as exc:
+                if newest and not tail and number == len(lines):
+                    found.warnings.append(
+                        f"{path}: dropped a damaged last line {number} ({exc.reason}; "
+                        "a crash probably interrupted an append)"
+                    )
+                    break
+                found.damage = f"{path}: line {number}: {exc.reason}"
+                return previous
+            seq = record["seq"]
+            problem = None
+            if seq < start:
+                problem = f"seq {seq} is below the segment's first seq {start}"
+            elif limit is not None and seq >= limit:
+                problem = f"seq {seq} belongs to the next segment (from {limit})"
+            elif previous is not None and seq <= previous:
+                problem = f"seq {seq} does not follow seq {previous}"
+            if problem is not None:
+                found.damage = f"{path}: line {number}: {problem}"
+                return previous
+            previous = seq
+            if seq > after_seq:
+                add(record)
+        if found.damage is None and end_warning is not None:
+            found.warnings.append(end_warning)
+        return previous
 
     def _covered_lines(self, lines: Lines, start: int, after_seq: int, source: str) -> int:
         """How many leading ``lines`` of a segment starting at ``start`` hold exactly the seqs

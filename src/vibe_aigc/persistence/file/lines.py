@@ -3,73 +3,96 @@
 
 from __future__ import annotations
 
-import itertools
+import errno
+import os
 import sys
 from collections.abc import Iterator
 
 ALL = sys.maxsize  # every line of a segment is covered (see journal.SegmentJournal)
+BLOCK = 1 << 20
+"""Bytes read at a time: a segment is never held whole (a resumed 100k-node run's is ~40 MB,
+and it was held while every entry it replays was built: the resume's peak memory)."""
 
 
 class Lines:
-    """The complete lines of a segment's data, each without its newline, cut out of the
-    segment's bytes one at a time when asked for (a 100k-line segment split at once was 100k
-    objects held together), and ``tail``: what follows the last newline.
+    """The complete lines of a segment's data ``[0, end)`` read through ``fd`` a block at a
+    time, each without its newline, and ``tail``: what follows the last newline.
 
-    Where each line ends (and how many there are) is found only when asked: a resume whose
-    snapshot covers the whole segment reads its last line only (finding 100k newlines one by
-    one was most of reading a covered journal, counting them a third)."""
+    ``end`` and ``last`` (the last newline before ``end``, -1 for none) come from the scan
+    that found them (:class:`~.segment.Scan`), so a resume whose snapshot covers the whole
+    segment reads its last line only. Appends write only after ``end`` (into the zeros there)
+    and a reopening writer cuts only what follows ``last``, so the bytes before ``last`` stay
+    as the scan saw them; one that reads short anyway (the file cut meanwhile) raises
+    ``OSError``. How many lines there are is counted only when asked."""
 
-    def __init__(self, raw: bytes, end: int) -> None:
-        self.raw, self.end = raw, end
-        self.last = raw.rfind(b"\n", 0, end)  # the last line's newline, -1 for none
-        self.tail = raw[self.last + 1 : end]
-        self._ends: list[int] | None = None
+    def __init__(self, fd: int, end: int, last: int, line_start: int, block: int = BLOCK) -> None:
+        self.fd, self.end, self.last, self.block = fd, end, last, block
+        self._line_start = line_start
+        self.tail = self._read(last + 1, end - last - 1) if end > last + 1 else b""
         self._count: int | None = None
+
+    def _read(self, offset: int, length: int) -> bytes:
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length:
+            raise OSError(errno.EIO, "the segment was cut while it was read")
+        return data
+
+    def _blocks(self, start: int = 0) -> Iterator[tuple[int, bytes]]:
+        """(offset, bytes) of ``[start, last]`` (the complete lines), a block at a time."""
+        stop = self.last + 1
+        while start < stop:
+            block = self._read(start, min(self.block, stop - start))
+            yield start, block
+            start += len(block)
 
     @property
     def count(self) -> int:
         if self._count is None:
-            self._count = len(self._ends) if self._ends is not None else self.raw.count(
-                b"\n", 0, self.end
-            )
+            self._count = sum(block.count(b"\n") for _, block in self._blocks())
         return self._count
 
     def last_line(self) -> bytes | None:
         """The last complete line, None when there is none."""
         if self.last < 0:
             return None
-        return self._last()
-
-    def _last(self) -> bytes:
-        return self.raw[self.raw.rfind(b"\n", 0, self.last) + 1 : self.last]
-
-    @property
-    def ends(self) -> list[int]:
-        """The offset of each line's newline."""
-        if self._ends is None:
-            ends: list[int] = []
-            find, pos = self.raw.find, 0
-            while (newline := find(b"\n", pos, self.end)) >= 0:
-                ends.append(newline)
-                pos = newline + 1
-            self._ends = ends
-        return self._ends
+        return self._read(self._line_start, self.last - self._line_start)
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index: int) -> bytes:
-        """Line ``index`` (from 0; no negative indexes)."""
-        if self._ends is None and index == self.count - 1:  # the last: no line ends needed
-            return self._last()
-        begin = self.ends[index - 1] + 1 if index > 0 else 0
-        return self.raw[begin : self.ends[index]]
+        """Line ``index`` (from 0; no negative indexes; IndexError past the last)."""
+        if index == self.count - 1:  # the last: found by the scan
+            line = self.last_line()
+            assert line is not None  # count >= 1: there is a newline
+            return line
+        for line in self.after(index):
+            return line
+        raise IndexError(index)
 
     def after(self, skip: int) -> Iterator[bytes]:
-        """The lines from ``skip`` on (none for :data:`ALL`)."""
-        if skip == ALL or skip >= self.count:
+        """The lines from ``skip`` on (none for :data:`ALL`), read a block at a time."""
+        if skip == ALL:
             return
-        begin = self.ends[skip - 1] + 1 if skip > 0 else 0
-        for newline in itertools.islice(self.ends, skip, None):
-            yield self.raw[begin:newline]
-            begin = newline + 1
+        carry = b""  # the start of a line the block before cut
+        for _, block in self._blocks():
+            begin = 0
+            if skip:  # lines before ``skip`` are counted, not cut out
+                newlines = block.count(b"\n")
+                if newlines < skip:
+                    skip -= newlines
+                    carry = b""
+                    continue
+                while skip:
+                    begin = block.index(b"\n", begin) + 1
+                    skip -= 1
+                carry = b""
+            find = block.find
+            while (newline := find(b"\n", begin)) >= 0:
+                if carry:
+                    yield carry + block[begin:newline]
+                    carry = b""
+                else:
+                    yield block[begin:newline]
+                begin = newline + 1
+            carry += block[begin:]

@@ -154,7 +154,7 @@ def _keep(scan: Scan) -> tuple[int, bool]:
     return extent.valid_end, extent.torn or extent.stale_at >= 0
 
 
-def _scan_fd(fd: int) -> Scan:
+def scan_fd(fd: int) -> Scan:
     """The :class:`Scan` of the whole file, read a block at a time."""
     found, size = Scan(), os.fstat(fd).st_size
     while found.size < size:
@@ -173,7 +173,7 @@ def last_line(path: Path) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        found = _scan_fd(fd)
+        found = scan_fd(fd)
         if found.valid_end == 0:
             return None
         length = found.valid_end - 1 - found.line_start
@@ -260,7 +260,7 @@ class SegmentFile:
         """Find the end of the data and cut the file there: what must not precede new lines
         durably, zero room without a sync (the next append makes fresh room: see the module
         docstring)."""
-        found = _scan_fd(self.fd)
+        found = scan_fd(self.fd)
         end, cut = _keep(found)
         if end < found.size:
             os.ftruncate(self.fd, end)
@@ -342,7 +342,7 @@ def seal(path: Path) -> None:
     except OSError as exc:
         raise CheckpointWriteError(str(path.parent), exc) from exc
     try:
-        found = _scan_fd(fd)
+        found = scan_fd(fd)
         end, cut = _keep(found)
         if cut:
             os.ftruncate(fd, end)

@@ -68,7 +68,7 @@ class FileCheckpointStore:
         self.codec: Codec = codec if codec is not None else JsonCodec()
         self.url = self.root.as_uri()
         self.blobs: BlobStore = FileBlobStore(self.root)
-        self._journal = SegmentJournal(self.codec, self._read_file)
+        self._journal = SegmentJournal(self.codec, self._read_file, self._open_file)
         self._plan_dirs: dict[str, Path] = {}  # plan id -> root / plan id (validated)
         self._fenced_last: FileLease | None = None  # the lease _fenced accepted last
 
@@ -123,7 +123,9 @@ class FileCheckpointStore:
                 os.unlink(plan_dir / LOCK_NAME)
                 os.rmdir(plan_dir)
 
-    def _read_file(self, path: Path) -> bytes:
+    def _open_file(self, path: Path) -> int:
+        """A descriptor of the regular file at ``path``, opened to read (FileNotFoundError;
+        CheckpointCorruptError for a link, something else than a file, or a failed open)."""
         try:
             fd = os.open(path, _READ_FLAGS)
         except FileNotFoundError:
@@ -135,11 +137,20 @@ class FileCheckpointStore:
                 reason = f"cannot be read ({exc.strerror or exc})"
             raise CheckpointCorruptError(str(path), reason) from None
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise CheckpointCorruptError(str(path), "is not a regular file")
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError as exc:
+            os.close(fd)
+            raise CheckpointCorruptError(str(path), f"cannot be read ({exc})") from None
+        if not regular:
+            os.close(fd)
+            raise CheckpointCorruptError(str(path), "is not a regular file")
+        return fd
+
+    def _read_file(self, path: Path) -> bytes:
+        fd = self._open_file(path)
+        try:
             # one read of the whole file: no chunks to join (a 40 MB checkpoint held twice)
-            chunks = [os.read(fd, info.st_size + 1)]
+            chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
             while chunk := os.read(fd, 1 << 20):  # it grew meanwhile (or a short read)
                 chunks.append(chunk)
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
