@@ -39,8 +39,20 @@ from vibe_aigc.persistence.file import atomic
 
 CODEC = JsonCodec()
 RESERVED = ("format", "schema_version", "checksum", "seal")
-GUIDE = ("checkpoint_id", "plan_id", "created_at", "vibe", "workflow_plan", "completed_nodes",
-         "node_results", "pending_nodes", "state", "total_nodes", "run_id", "journal_seq")
+GUIDE = (
+    "checkpoint_id",
+    "plan_id",
+    "created_at",
+    "vibe",
+    "workflow_plan",
+    "completed_nodes",
+    "node_results",
+    "pending_nodes",
+    "state",
+    "total_nodes",
+    "run_id",
+    "journal_seq",
+)
 
 
 def documented_bytes(record: dict[str, Any]) -> bytes:
@@ -86,7 +98,7 @@ def record_of(n: int) -> dict[str, Any]:
             {
                 "id": node_id,
                 "type": "transform",
-                "description": f"step é {i} \"q\"",
+                "description": f'step é {i} "q"',
                 "parameters": {"k": [i, 1.5, None, True]} if i % 3 else {},
                 "dependencies": ids[i - 1 : i],
                 "children": [{"id": f"{node_id}c", "children": []}] if i % 7 == 0 else [],
@@ -354,3 +366,37 @@ def test_a_resumed_runs_snapshot_holds_each_result_as_it_is(
     stored = json.loads(newest.read_text())["node_results"]
     for node_id, result in again.node_results.items():
         assert stored[node_id] == result.model_dump(mode="json", exclude_none=True), node_id
+
+
+def test_a_graph_keeps_parents_of_children_only() -> None:
+    """A plan of roots holds no parent table (100k Nones were 4 MB); nested children still
+    inherit their ancestors' dependencies through it."""
+    roots = [
+        WorkflowNode(id=f"n{i}", type="transform", description="s", dependencies=[f"n{i - 1}"])
+        for i in range(1, 50)
+    ]
+    flat = WorkflowPlan(
+        id="flat",
+        root_nodes=[WorkflowNode(id="n0", type="analyze", description="s"), *roots],
+        source_vibe=Vibe(description="d"),
+    )
+    assert plan_graph(flat).parent == {}
+    leaf = WorkflowNode(id="leaf", type="generate", description="s")
+    nested = WorkflowPlan(
+        id="nested",
+        root_nodes=[
+            WorkflowNode(id="first", type="analyze", description="s"),
+            WorkflowNode(
+                id="box",
+                type="composite",
+                description="s",
+                dependencies=["first"],
+                children=[leaf],
+            ),
+        ],
+        source_vibe=Vibe(description="d"),
+    )
+    graph = plan_graph(nested)
+    assert graph.parent == {"leaf": "box"}
+    assert graph.dependency_ids("leaf") == ["first"] and set(graph.before["leaf"]) == {"first"}
+    assert set(graph.before["box"]) == {"first", "leaf"}
