@@ -62,10 +62,9 @@ class Lines:
 
     def __getitem__(self, index: int) -> bytes:
         """Line ``index`` (from 0; no negative indexes; IndexError past the last)."""
-        if index == self.count - 1:  # the last: found by the scan
-            line = self.last_line()
-            assert line is not None  # count >= 1: there is a newline
-            return line
+        last = self.last_line() if index == self.count - 1 else None
+        if last is not None:  # the last: found by the scan
+            return last
         for line in self.after(index):
             return line
         raise IndexError(index)
