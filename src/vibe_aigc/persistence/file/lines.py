@@ -26,7 +26,7 @@ class Lines:
     ``OSError``. How many lines there are is counted only when asked."""
 
     def __init__(self, fd: int, end: int, last: int, line_start: int, block: int = BLOCK) -> None:
-        self.fd, self.end, self.last, self.block = fd, end, last, block
+        self.fd, self.last, self.block = fd, last, block
         self._line_start = line_start
         self.tail = self._read(last + 1, end - last - 1) if end > last + 1 else b""
         self._count: int | None = None
