@@ -324,7 +324,7 @@ def targets(
         peaks = [
             s["rss_peak_kb"] * 1024 / n / 1000
             for (t, _, n, kind), outs in samples.items()
-            if t == tree and n >= 50_000 and kind != "plain"
+            if t == tree and n >= 50_000 and kind in ("fresh", "resume", "again")
             for s in outs
         ]
         if peaks:
@@ -442,6 +442,35 @@ executor's default `max_concurrency=8`. Crash: `os._exit(1)` as node number 0.9 
 """
 
 
+def run_all(
+    trees: dict[str, Path], cfg: dict[str, Any]
+) -> tuple[list[str], dict[tuple, list[Sample]], list[tuple[str, list[float]]], list[str]]:
+    """Every point and the disk's floor before and after; kept in a file of the temp folder
+    too (``--from-samples`` makes the report again from it)."""
+    root = Path(tempfile.mkdtemp(prefix="vibe-scale-"))
+    machine = benchlib.machine_info(root)
+    loads = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
+    try:
+        floors = [
+            ("append+fdatasync, before", floor_probe(root, cfg["probes"], prealloc=False)),
+            ("prealloc+fdatasync, before", floor_probe(root, cfg["probes"], prealloc=True)),
+        ]
+        samples = measure(root, trees, cfg)
+        floors += [
+            ("append+fdatasync, after", floor_probe(root, cfg["probes"], prealloc=False)),
+            ("prealloc+fdatasync, after", floor_probe(root, cfg["probes"], prealloc=True)),
+        ]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    loads.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    kept = Path(tempfile.gettempdir()) / f"vibe-scale-samples-{os.getpid()}.json"
+    body = {"machine": machine, "floors": floors, "loads": loads}
+    body["samples"] = [[list(k), v] for k, v in samples.items()]
+    kept.write_text(json.dumps(body))
+    print(f"samples kept in {kept} (--from-samples makes the report again)", flush=True)
+    return machine, samples, floors, loads
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -457,6 +486,9 @@ def main() -> None:
     parser.add_argument("--wide-max", type=int, help="largest N of the wide shape")
     parser.add_argument(
         "--only", choices=["crash"], help="crash: only crash / resume / nothing-left of chains"
+    )
+    parser.add_argument(
+        "--from-samples", type=Path, help="report the samples a run kept (no measuring)"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -477,22 +509,12 @@ def main() -> None:
     cfg["only"] = args.only
     args.cfg = cfg
     out = args.out or (None if args.quick else benchlib.RESULTS)
-    root = Path(tempfile.mkdtemp(prefix="vibe-scale-"))
-    machine = benchlib.machine_info(root)
-    loads = [subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()]
-    try:
-        floors = [
-            ("append+fdatasync, before", floor_probe(root, cfg["probes"], prealloc=False)),
-            ("prealloc+fdatasync, before", floor_probe(root, cfg["probes"], prealloc=True)),
-        ]
-        samples = measure(root, trees, cfg)
-        floors += [
-            ("append+fdatasync, after", floor_probe(root, cfg["probes"], prealloc=False)),
-            ("prealloc+fdatasync, after", floor_probe(root, cfg["probes"], prealloc=True)),
-        ]
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    loads.append(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    if args.from_samples:
+        kept = json.loads(args.from_samples.read_text())
+        machine, floors, loads = kept["machine"], kept["floors"], kept["loads"]
+        samples = {tuple(k): v for k, v in kept["samples"]}
+    else:
+        machine, samples, floors, loads = run_all(trees, cfg)
     text = report(args, machine, trees, samples, floors, loads)
     if out is None:
         print(text)
