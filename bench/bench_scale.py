@@ -488,7 +488,9 @@ def main() -> None:
         "--only", choices=["crash"], help="crash: only crash / resume / nothing-left of chains"
     )
     parser.add_argument(
-        "--from-samples", type=Path, help="report the samples a run kept (no measuring)"
+        "--from-samples",
+        type=Path,
+        help="report the samples a run kept (no measuring; give the same --tree names)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
