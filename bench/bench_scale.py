@@ -50,6 +50,8 @@ import benchlib
 HERE = Path(__file__).resolve().parent
 WIDTH = 100
 CRASH_FRACTION = 0.9
+TARGET_N = 50_000
+"""The smallest N the resume and memory targets are stated for (50k-100k)."""
 FULL = {
     "sizes": [10_000, 50_000, 100_000],
     "reps": 1,
@@ -198,7 +200,7 @@ def points(cfg: dict[str, Any]) -> list[tuple[str, int, str, int]]:
             out.append((shape, n, "crash", reps))
         if n // 10 not in cfg["sizes"]:
             out.append(("chain", n // 10, "fresh", cfg["small_reps"]))
-        if n >= 50_000:  # the memory target's reference: the same plan, nothing persisted
+        if n >= TARGET_N:  # the memory target's reference: the same plan, nothing persisted
             out.append(("chain", n, "plain", 1))
     out.append(("chain", small, "nosync", cfg["small_reps"]))
     out.append(("chain", small, "plain", cfg["small_reps"]))
@@ -220,7 +222,7 @@ def measure(root: Path, trees: dict[str, Path], cfg: dict[str, Any]) -> dict[tup
                 print(f"  {name}: {shape} {n:,} {kind} (rep {rep + 1})", flush=True)
                 if kind == "crash":
                     spawn(tree, {**base, "mode": "durable", "crash": True}, expect_rc=1)
-                    if shape == "chain" and n >= 50_000:
+                    if shape == "chain" and n >= TARGET_N:
                         out = spawn(tree, {**base, "mode": "parts"})
                         samples.setdefault((name, shape, n, "parts"), []).append(out)
                     for step in ("resume", "again"):
@@ -307,7 +309,7 @@ def targets(
         for n in cfg["sizes"]:
             resume = med(samples, (tree, "chain", n, "resume"), "spawn_to_result")
             ref = med(samples, (tree, "chain", n // 10, "fresh"), "spawn_to_result")
-            if resume is not None and ref is not None and n >= 50_000:
+            if resume is not None and ref is not None and n >= TARGET_N:
                 lines.append(
                     f"| {tree} | chain {n:,} resumed after a crash at 90 % ÷ fresh chain of "
                     f"{n // 10:,} (process start → result) | {resume:.2f} s ÷ {ref:.2f} s = "
@@ -324,7 +326,7 @@ def targets(
         peaks = [
             s["rss_peak_kb"] * 1024 / n / 1000
             for (t, _, n, kind), outs in samples.items()
-            if t == tree and n >= 50_000 and kind in ("fresh", "resume", "again")
+            if t == tree and n >= TARGET_N and kind in ("fresh", "resume", "again")
             for s in outs
         ]
         if peaks:
@@ -334,7 +336,7 @@ def targets(
             )
         for n in cfg["sizes"]:
             plain_rss = med(samples, (tree, "chain", n, "plain"), "rss_peak_kb")
-            if plain_rss is None or n < 50_000:
+            if plain_rss is None or n < TARGET_N:
                 continue
             held = [
                 med(samples, (tree, "chain", n, kind), "rss_peak_kb")

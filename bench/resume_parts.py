@@ -7,15 +7,13 @@ journal lines (each one's checksum, the JSON, a ``NodeResult`` per line: the pub
 every one back) and write them into one end snapshot. :func:`parts` times the cheapest form of
 each in this process on the crashed folder's real journal (read only): the whole journal parsed
 in one call of the standard library's C scanner, with no hook; results built by the library's
-direct builder, or with nothing checked at all
-when that is cheaper; the snapshot as one join, one checksum, one write and one fsync. The graph and
-the plan text are timed on the whole plan and counted at 0.9 of it (the fresh N / 10 run pays
-the other tenth).
+direct builder, or with nothing checked at all when that is cheaper; the snapshot as one join,
+one checksum, one write and one fsync. The graph and the plan text are timed on the whole plan
+and counted at 0.9 of it (the fresh N / 10 run pays the other tenth).
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -28,20 +26,19 @@ from typing import Any
 
 def parts(folder: str, plan: Any) -> dict[str, float]:
     """Seconds of each part (see the module docstring) and their ``sum``."""
+    from vibe_aigc.bulk import bulk_load
     from vibe_aigc.models import checked_graph
+    from vibe_aigc.persistence.file.segment import examine
     from vibe_aigc.runs.plantext import plan_text
     from vibe_aigc.runs.stored import direct_result
 
     bare = _bare_builder()
-
-    journals = sorted(Path(folder).glob("*/journal-*.jsonl"))
-    # a segment is preallocated: its data ends where its zero tail starts
-    data = b"".join(path.read_bytes().rstrip(b"\0") for path in journals)
-    lines = data.splitlines()
+    lines: list[bytes] = []
+    for path in sorted(Path(folder).glob("*/journal-*.jsonl")):
+        raw = path.read_bytes()  # its complete lines, as the journal's reader finds them
+        lines += raw[: examine(raw).valid_end].splitlines()
     out: dict[str, float] = {}
-    enabled = gc.isenabled()
-    gc.disable()  # as the library's own bulk loads do (vibe_aigc.bulk)
-    try:
+    with bulk_load():  # the collector paused, as in the library's own loads
         begin = time.perf_counter()
         problems, _graph = checked_graph(plan)
         out["graph"] = (time.perf_counter() - begin) * 0.9
@@ -68,18 +65,15 @@ def parts(folder: str, plan: Any) -> dict[str, float]:
         begin = time.perf_counter()
         body = b",".join(lines)
         hashlib.sha256(body).digest()
-        path = Path(folder) / "parts-probe"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        probe = Path(folder) / "parts-probe"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, body)
             os.fsync(fd)
         finally:
             os.close(fd)
-            path.unlink()
+            probe.unlink()
         out["snapshot"] = time.perf_counter() - begin
-    finally:
-        if enabled:
-            gc.enable()
     out["lines"] = len(lines)
     out["sum"] = sum(v for k, v in out.items() if k != "lines")
     return out
